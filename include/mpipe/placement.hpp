@@ -1,0 +1,30 @@
+// Where each stage runs. Placement is a setting, not a rewrite: the same spec runs packed on one
+// rank or spread one stage per rank, and the runtime only asks "is the consumer on my rank?".
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mpipe/spec.hpp"
+
+namespace mpipe {
+
+struct placement {
+  std::string mode;          // "pack", "spread" or "map"
+  std::vector<int> rank_of;  // per stage index
+  // "Main=0,A=0,B=1,...", in stage order: stored with every run so it can be replayed.
+  std::string to_string(const pipeline_spec& spec) const;
+  // Stages hosted by a rank, in stage order.
+  std::vector<int> stages_on(int rank) const;
+};
+
+// "A=0,B=1" -> {A:0, B:1}. Throws spec_error (field "placement") on syntax errors.
+std::map<std::string, int> parse_placement_map(const std::string& text);
+
+// setting: "" (spec's map if it has one, else spread), "pack" (every stage on rank 0: with one
+// rank all hand-offs are in memory), "spread" (stage i on rank i mod world_size), or a map
+// "A=0,B=1" (stages it does not name go to rank 0). Checks names and ranks < world_size.
+placement resolve_placement(const pipeline_spec& spec, const std::string& setting, int world_size);
+
+}  // namespace mpipe

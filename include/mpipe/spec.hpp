@@ -1,0 +1,66 @@
+// A pipeline spec: stages, the edges between them, how many items to push and (optionally) where
+// each stage runs. Read from YAML; the article's reference pipeline is built in as the default so
+// that `mpipe run` works with no file at all.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mpipe {
+
+// What a stage does with its time: sleep = waits (an I/O-bound service, needs no core);
+// spin = keeps each of its threads busy; compute = real floating-point work whose amount is
+// given in ms of one core, so T threads on free cores take about work_ms / T.
+enum class kernel_kind { sleep, spin, compute };
+
+// How a message crosses ranks. Only boost exists today; the field is here so that specs written
+// now keep their meaning when datatype and raw arrive.
+enum class serialization_kind { boost, datatype, raw };
+
+const char* to_string(kernel_kind k);
+const char* to_string(serialization_kind s);
+
+struct stage_spec {
+  std::string name;
+  kernel_kind kernel = kernel_kind::sleep;
+  double work_ms = 0.0;             // service time of one item
+  int threads = 1;                  // OpenMP threads inside the stage
+  std::uint64_t payload_bytes = 0;  // size of the item it sends on each out-edge
+  int line = 0;                     // where it was defined, for error messages
+};
+
+struct edge_spec {
+  std::string from;
+  std::string to;
+  serialization_kind serialization = serialization_kind::boost;
+  int line = 0;
+};
+
+struct pipeline_spec {
+  std::string name = "pipeline";
+  std::string file = "<builtin>";  // where it came from, for error messages
+  std::string text;                // the YAML exactly as read, stored with every run
+  std::string source;              // emits items and collects them: edges into it end an item
+  std::uint64_t items = 1;
+  std::vector<stage_spec> stages;
+  std::vector<edge_spec> edges;
+  std::map<std::string, int> placement;  // optional stage -> rank map from the spec
+  int placement_line = 0;
+
+  // Index of a stage by name, or -1.
+  int stage_index(const std::string& name) const;
+};
+
+// Parse and validate. Throws spec_error naming file, line and field. Rank-independent checks
+// only: checks that need the world size live in placement.
+pipeline_spec parse_spec(const std::string& yaml_text, const std::string& file_name);
+pipeline_spec load_spec(const std::string& path);
+
+// The article's reference pipeline: Main -> A -> B -> C -> {C1..C4} -> D -> Main.
+const std::string& seed_spec_text();
+pipeline_spec seed_spec();
+
+}  // namespace mpipe

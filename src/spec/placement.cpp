@@ -1,0 +1,150 @@
+// Placement settings -> one rank per stage. Names and ranks are checked here, not in the runtime,
+// so that a bad --placement fails on every rank with the same message before any MPI traffic.
+#include "mpipe/placement.hpp"
+
+#include <charconv>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "mpipe/error.hpp"
+
+namespace mpipe {
+
+namespace {
+
+constexpr const char* command_line = "<command line>";
+constexpr long max_rank = 1000000;  // the same bound parse_spec puts on a spec's map
+
+std::string_view trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(" \t");
+  return s.substr(first, last - first + 1);
+}
+
+[[noreturn]] void syntax_error(const std::string& text, const std::string& why) {
+  throw spec_error(command_line, 0, "placement",
+                   why + " in '" + text + "'; expected a map like 'Main=0,A=1,B=1'");
+}
+
+}  // namespace
+
+std::string placement::to_string(const pipeline_spec& spec) const {
+  std::string out;
+  for (std::size_t i = 0; i < rank_of.size() && i < spec.stages.size(); ++i) {
+    if (!out.empty()) out += ',';
+    out += spec.stages[i].name + "=" + std::to_string(rank_of[i]);
+  }
+  return out;
+}
+
+std::vector<int> placement::stages_on(int rank) const {
+  std::vector<int> stages;
+  for (std::size_t i = 0; i < rank_of.size(); ++i) {
+    if (rank_of[i] == rank) stages.push_back(static_cast<int>(i));
+  }
+  return stages;
+}
+
+std::map<std::string, int> parse_placement_map(const std::string& text) {
+  std::map<std::string, int> map;
+  if (trim(text).empty()) return map;
+  std::string_view rest = text;
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string_view entry = trim(rest.substr(0, comma));
+    if (entry.empty()) syntax_error(text, "empty entry");
+    const auto equals = entry.find('=');
+    if (equals == std::string_view::npos) {
+      syntax_error(text, "entry '" + std::string(entry) + "' has no '='");
+    }
+    const std::string name(trim(entry.substr(0, equals)));
+    const std::string_view rank_text = trim(entry.substr(equals + 1));
+    if (name.empty()) syntax_error(text, "entry '" + std::string(entry) + "' has no stage name");
+    long rank = -1;
+    const auto [end, ec] =
+        std::from_chars(rank_text.data(), rank_text.data() + rank_text.size(), rank);
+    if (rank_text.empty() || ec != std::errc() || end != rank_text.data() + rank_text.size() ||
+        rank < 0 || rank > max_rank) {
+      syntax_error(text, "rank '" + std::string(rank_text) + "' of stage '" + name +
+                             "' is not a whole number between 0 and 1000000");
+    }
+    if (!map.emplace(name, static_cast<int>(rank)).second) {
+      syntax_error(text, "stage '" + name + "' is placed twice");
+    }
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return map;
+}
+
+placement resolve_placement(const pipeline_spec& spec, const std::string& setting, int world_size) {
+  if (world_size < 1) {
+    throw error("resolve_placement: world size " + std::to_string(world_size) + " is not positive");
+  }
+  const std::size_t n = spec.stages.size();
+  placement result;
+  const std::string_view mode = trim(setting);
+  if (mode == "pack") {
+    result.mode = "pack";
+    result.rank_of.assign(n, 0);
+    return result;
+  }
+  if (mode == "spread" || (mode.empty() && spec.placement.empty())) {
+    result.mode = "spread";
+    result.rank_of.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      result.rank_of[i] = static_cast<int>(i % static_cast<std::size_t>(world_size));
+    }
+    return result;
+  }
+
+  // A map, from the spec or the command line: errors point at wherever it came from.
+  std::map<std::string, int> map;
+  std::string file = command_line;
+  int line = 0;
+  if (mode.empty()) {
+    map = spec.placement;
+    file = spec.file;
+    line = spec.placement_line;
+  } else {
+    // A lone word is far likelier a misspelt mode than a one-stage map missing its '='.
+    if (mode.find('=') == std::string_view::npos) {
+      throw spec_error(command_line, 0, "placement",
+                       "unknown placement '" + std::string(mode) +
+                           "': expected pack, spread or a map like 'Main=0,A=1,B=1'");
+    }
+    map = parse_placement_map(std::string(mode));
+  }
+  std::unordered_map<std::string, int> index;
+  for (std::size_t i = 0; i < n; ++i) index.emplace(spec.stages[i].name, static_cast<int>(i));
+  result.mode = "map";
+  result.rank_of.assign(n, 0);  // stages the map leaves out share rank 0 with the source
+  for (const auto& [name, rank] : map) {
+    const auto it = index.find(name);
+    if (it == index.end()) {
+      // Capped: a generated spec may have thousands of stages.
+      std::string names;
+      for (std::size_t i = 0; i < n && i < 12; ++i) {
+        names += (i == 0 ? "" : ", ") + spec.stages[i].name;
+      }
+      if (n > 12) names += ", ... (" + std::to_string(n) + " in all)";
+      throw spec_error(file, line, "placement",
+                       "unknown stage '" + name + "' (stages: " + names + ")");
+    }
+    if (rank >= world_size) {
+      throw spec_error(file, line, "placement",
+                       "stage '" + name + "' is placed on rank " + std::to_string(rank) +
+                           " but the job has " + std::to_string(world_size) + " rank" +
+                           (world_size == 1 ? "" : "s") + " (mpirun -np " +
+                           std::to_string(world_size) + ")");
+    }
+    result.rank_of[it->second] = rank;
+  }
+  return result;
+}
+
+}  // namespace mpipe

@@ -1,0 +1,770 @@
+// YAML -> pipeline_spec. Everything a user can get wrong in a spec is caught here, before any
+// rank starts, with the file, line and field of the mistake: a typo found after mpirun has
+// launched 64 ranks costs a queue slot, one found here costs nothing.
+#include "mpipe/spec.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mpipe/error.hpp"
+
+namespace mpipe {
+
+namespace {
+
+std::string format_spec_error(const std::string& file, int line, const std::string& field,
+                              const std::string& message) {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line);
+  out += ": ";
+  if (!field.empty()) out += "field '" + field + "': ";
+  out += message;
+  return out;
+}
+
+}  // namespace
+
+spec_error::spec_error(std::string file, int line, std::string field, const std::string& message)
+    : error(format_spec_error(file, line, field, message)),
+      file_(std::move(file)),
+      line_(line),
+      field_(std::move(field)),
+      message_(message) {}
+
+const char* to_string(kernel_kind k) {
+  switch (k) {
+    case kernel_kind::sleep:
+      return "sleep";
+    case kernel_kind::spin:
+      return "spin";
+    case kernel_kind::compute:
+      return "compute";
+  }
+  return "?";
+}
+
+const char* to_string(serialization_kind s) {
+  switch (s) {
+    case serialization_kind::boost:
+      return "boost";
+    case serialization_kind::datatype:
+      return "datatype";
+    case serialization_kind::raw:
+      return "raw";
+  }
+  return "?";
+}
+
+int pipeline_spec::stage_index(const std::string& stage_name) const {
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].name == stage_name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+namespace {
+
+// Limits are generous for any real pipeline; they exist so that a stray digit ("work_ms:
+// 2000000000") fails here instead of hanging a job, and so that list expansion cannot eat the
+// memory.
+constexpr double max_work_ms = 1e7;
+constexpr double max_threads = 1024;
+constexpr double max_payload_bytes = 1073741824.0;  // 2^30, 1 GiB
+constexpr double max_items = 1e7;
+constexpr double max_rank = 1e6;
+constexpr std::size_t max_stages = 10000;
+constexpr std::size_t max_edges = 100000;
+constexpr std::size_t max_name_length = 64;
+
+const std::vector<std::string> top_keys = {"name",   "source", "items",    "defaults",
+                                           "stages", "edges",  "placement"};
+const std::vector<std::string> defaults_keys = {"kernel", "threads", "payload_bytes",
+                                                "serialization", "work_ms"};
+const std::vector<std::string> stage_keys = {"name", "work_ms", "kernel", "threads",
+                                             "payload_bytes"};
+const std::vector<std::string> edge_keys = {"from", "to", "serialization"};
+
+const std::vector<std::pair<std::string, kernel_kind>> kernel_names = {
+    {"sleep", kernel_kind::sleep}, {"spin", kernel_kind::spin}, {"compute", kernel_kind::compute}};
+const std::vector<std::pair<std::string, serialization_kind>> serialization_names = {
+    {"boost", serialization_kind::boost},
+    {"datatype", serialization_kind::datatype},
+    {"raw", serialization_kind::raw}};
+
+int line_of(const YAML::Node& node) {
+  if (!node.IsDefined()) return 0;
+  const int line = node.Mark().line;
+  return line >= 0 ? line + 1 : 0;
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+// Edits to turn a into b, a swap of neighbours counting as one: "Mian" is one slip from "Main".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// Typos are the commonest spec error; naming the likely intended word saves a trip to the docs.
+// Short words get no suggestion: every one-letter stage name is one edit from every other.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  const std::size_t allowed = word.size() <= 2 ? 0 : word.size() <= 5 ? 1 : 2;
+  std::size_t best = allowed + 1;
+  std::string best_word;
+  for (const auto& candidate : candidates) {
+    // Cheap bound first: a pasted paragraph must not cost a table per stage.
+    const std::size_t length_gap = word.size() > candidate.size() ? word.size() - candidate.size()
+                                                                  : candidate.size() - word.size();
+    if (length_gap > allowed) continue;
+    const std::size_t d = edit_distance(word, candidate);
+    if (d < best) {
+      best = d;
+      best_word = candidate;
+    }
+  }
+  return best_word.empty() ? std::string() : "; did you mean '" + best_word + "'?";
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out.precision(15);
+  out << value;
+  return out.str();
+}
+
+// A spec can be machine-generated with thousands of stages; listing them all in one error line
+// would bury the message.
+std::string list_stage_names(const std::vector<stage_spec>& stages) {
+  constexpr std::size_t shown = 12;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < stages.size() && i < shown; ++i) names.push_back(stages[i].name);
+  std::string out = join(names);
+  if (stages.size() > shown) out += ", ... (" + std::to_string(stages.size()) + " in all)";
+  return out;
+}
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > max_name_length) return false;
+  const auto letter = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!letter(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return letter(c) || digit(c) || c == '.' || c == '-'; });
+}
+
+// Echoes user text into a message, cut short: a pasted blob must not become a megabyte error.
+std::string quoted(const std::string& text) {
+  constexpr std::size_t shown = 60;
+  if (text.size() <= shown) return "'" + text + "'";
+  return "'" + text.substr(0, shown) + "...' (" + std::to_string(text.size()) + " characters)";
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return quoted(node.Scalar());
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+struct stage_defaults {
+  kernel_kind kernel = kernel_kind::sleep;
+  double work_ms = 0.0;
+  int threads = 1;
+  std::uint64_t payload_bytes = 0;
+  serialization_kind serialization = serialization_kind::boost;
+};
+
+class parser {
+ public:
+  parser(const std::string& text, const std::string& file) : text_(text), file_(file) {}
+
+  pipeline_spec run() {
+    const YAML::Node root = load();
+    if (!root.IsDefined() || root.IsNull()) {
+      throw spec_error(file_, 0, "",
+                       "the spec is empty; it needs at least 'source', 'stages' and 'edges'");
+    }
+    if (!root.IsMap()) {
+      fail(root, "",
+           "the top level must be a map with keys " + join(top_keys) + ", not " + describe(root));
+    }
+    check_keys(root, "", top_keys);
+
+    pipeline_spec spec;
+    spec.file = file_;
+    spec.text = text_;
+    if (const YAML::Node n = root["name"]; present(n)) spec.name = name_value(n, "name");
+    if (const YAML::Node n = root["items"]; present(n)) {
+      spec.items = static_cast<std::uint64_t>(
+          number(n, "items", 1, max_items, true, "at least 1 and at most 10000000 (1e7)"));
+    }
+    if (const YAML::Node n = root["defaults"]; present(n)) parse_defaults(n);
+
+    const YAML::Node stages = root["stages"];
+    if (!present(stages)) missing("stages", "the spec must list its stages");
+    parse_stages(stages, spec);
+
+    const YAML::Node source = root["source"];
+    if (!present(source)) {
+      missing("source", "name the stage that emits and collects items (e.g. 'source: " +
+                            spec.stages.front().name + "')");
+    }
+    spec.source = stage_ref(source, "source", spec);
+
+    const YAML::Node edges = root["edges"];
+    if (!present(edges)) missing("edges", "the spec must list its edges");
+    parse_edges(edges, spec);
+
+    if (const YAML::Node n = root["placement"]; present(n)) {
+      // The "placement:" key, not the map: a block map's mark is its first entry, which would
+      // read as blaming that stage when resolve_placement later reports another one.
+      int key_line = line_of(n);
+      for (const auto& entry : root) {
+        if (entry.first.IsScalar() && entry.first.Scalar() == "placement") {
+          key_line = line_of(entry.first);
+        }
+      }
+      parse_placement(n, key_line, spec);
+    }
+
+    check_graph(spec, source);
+    return spec;
+  }
+
+ private:
+  YAML::Node load() const {
+    try {
+      return YAML::Load(text_);
+    } catch (const YAML::ParserException& e) {
+      const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+      throw spec_error(file_, line, "yaml", "not valid YAML: " + e.msg);
+    }
+  }
+
+  const std::string& text_;
+  const std::string& file_;
+  stage_defaults defaults_;
+  std::unordered_map<std::string, int> index_;  // stage name -> index, filled by parse_stages
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
+                         const std::string& message) const {
+    throw spec_error(file_, line_of(node), field, message);
+  }
+
+  // A missing top-level key has no line of its own; pointing at line 1 would send users to the
+  // wrong place.
+  [[noreturn]] void missing(const std::string& field, const std::string& message) const {
+    throw spec_error(file_, 0, field, "missing: " + message);
+  }
+
+  // An explicit null ("defaults:" with nothing after it) counts as absent, like a missing key.
+  static bool present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
+
+  static std::string join_field(const std::string& prefix, const std::string& key) {
+    return prefix.empty() ? key : prefix + "." + key;
+  }
+
+  void check_keys(const YAML::Node& map, const std::string& prefix,
+                  const std::vector<std::string>& allowed) const {
+    std::unordered_map<std::string, int> seen;
+    for (const auto& entry : map) {
+      const YAML::Node& key = entry.first;
+      if (!key.IsScalar()) {
+        fail(
+            key, prefix.empty() ? "(top level)" : prefix,
+            "keys must be plain words, not " + describe(key) + " (allowed: " + join(allowed) + ")");
+      }
+      const std::string& word = key.Scalar();
+      const std::string field = join_field(prefix, word);
+      if (std::find(allowed.begin(), allowed.end(), word) == allowed.end()) {
+        fail(key, field,
+             "unknown key " + quoted(word) + " (allowed: " + join(allowed) + ")" +
+                 did_you_mean(word, allowed));
+      }
+      // yaml-cpp keeps both copies of a repeated key and lookups see only the first, so the
+      // second would be silently ignored.
+      if (const auto [it, fresh] = seen.emplace(word, line_of(key)); !fresh) {
+        fail(key, field,
+             "key '" + word + "' appears twice (first on line " + std::to_string(it->second) + ")");
+      }
+    }
+  }
+
+  std::string scalar(const YAML::Node& node, const std::string& field,
+                     const std::string& what) const {
+    if (!node.IsScalar()) fail(node, field, "expected " + what + ", got " + describe(node));
+    return node.Scalar();
+  }
+
+  std::string name_value(const YAML::Node& node, const std::string& field) const {
+    const std::string name = scalar(node, field, "a name");
+    if (name.size() > max_name_length) {
+      fail(node, field,
+           "name '" + name.substr(0, 20) + "...' is " + std::to_string(name.size()) +
+               " characters long; the limit is " + std::to_string(max_name_length));
+    }
+    if (!valid_name(name)) {
+      fail(node, field,
+           "invalid name '" + name +
+               "': names start with a letter or '_' and contain only letters, digits, '_', '.' "
+               "and '-' (pattern [A-Za-z_][A-Za-z0-9_.-]*)");
+    }
+    return name;
+  }
+
+  // All numbers go through double so that one routine rejects NaN, inf, fractions and range
+  // errors alike; every limit is far below 2^53, so nothing is lost on the way back to integers.
+  double number(const YAML::Node& node, const std::string& field, double low, double high,
+                bool whole, const std::string& limit) const {
+    const std::string what = whole ? "a whole number" : "a number";
+    if (!node.IsScalar()) fail(node, field, "expected " + what + ", got " + describe(node));
+    double value = 0.0;
+    if (!YAML::convert<double>::decode(node, value)) {
+      fail(node, field, "expected " + what + ", got " + quoted(node.Scalar()));
+    }
+    if (!std::isfinite(value)) {
+      fail(node, field, "must be a finite number, got " + quoted(node.Scalar()));
+    }
+    if (whole && std::floor(value) != value) {
+      fail(node, field, "must be a whole number, got " + quoted(node.Scalar()));
+    }
+    if (value < low || value > high) {
+      fail(node, field, "must be " + limit + ", got " + format_number(value));
+    }
+    return value;
+  }
+
+  double work_ms(const YAML::Node& node, const std::string& field) const {
+    return number(node, field, 0, max_work_ms, false,
+                  "between 0 and 10000000 ms (limit 1e7 ms, about 2.8 hours)");
+  }
+  int threads(const YAML::Node& node, const std::string& field) const {
+    return static_cast<int>(
+        number(node, field, 1, max_threads, true, "between 1 and 1024 (the thread limit)"));
+  }
+  std::uint64_t payload_bytes(const YAML::Node& node, const std::string& field) const {
+    return static_cast<std::uint64_t>(number(node, field, 0, max_payload_bytes, true,
+                                             "between 0 and 1073741824 (limit 1 GiB = 2^30)"));
+  }
+
+  template <typename Kind>
+  Kind enum_value(const YAML::Node& node, const std::string& field,
+                  const std::vector<std::pair<std::string, Kind>>& names,
+                  const std::string& what) const {
+    std::vector<std::string> allowed;
+    for (const auto& [word, kind] : names) allowed.push_back(word);
+    const std::string word = scalar(node, field, "a " + what + " (" + join(allowed, " | ") + ")");
+    for (const auto& [candidate, kind] : names) {
+      if (candidate == word) return kind;
+    }
+    fail(node, field,
+         "unknown " + what + " " + quoted(word) + " (allowed: " + join(allowed, ", ") + ")" +
+             did_you_mean(word, allowed));
+  }
+
+  kernel_kind kernel(const YAML::Node& node, const std::string& field) const {
+    return enum_value(node, field, kernel_names, "kernel");
+  }
+  serialization_kind serialization(const YAML::Node& node, const std::string& field) const {
+    return enum_value(node, field, serialization_names, "serialization");
+  }
+
+  void parse_defaults(const YAML::Node& node) {
+    if (!node.IsMap()) {
+      fail(node, "defaults",
+           "expected a map of " + join(defaults_keys) + ", got " + describe(node));
+    }
+    check_keys(node, "defaults", defaults_keys);
+    if (const YAML::Node n = node["kernel"]; present(n)) {
+      defaults_.kernel = kernel(n, "defaults.kernel");
+    }
+    if (const YAML::Node n = node["work_ms"]; present(n)) {
+      defaults_.work_ms = work_ms(n, "defaults.work_ms");
+    }
+    if (const YAML::Node n = node["threads"]; present(n)) {
+      defaults_.threads = threads(n, "defaults.threads");
+    }
+    if (const YAML::Node n = node["payload_bytes"]; present(n)) {
+      defaults_.payload_bytes = payload_bytes(n, "defaults.payload_bytes");
+    }
+    if (const YAML::Node n = node["serialization"]; present(n)) {
+      defaults_.serialization = serialization(n, "defaults.serialization");
+    }
+  }
+
+  void parse_stages(const YAML::Node& node, pipeline_spec& spec) {
+    if (!node.IsSequence()) {
+      fail(node, "stages",
+           "expected a list of stages (- {name: A, work_ms: 100}), got " + describe(node));
+    }
+    if (node.size() == 0) fail(node, "stages", "the list is empty; a pipeline needs stages");
+    if (node.size() > max_stages) {
+      fail(node, "stages",
+           "has " + std::to_string(node.size()) + " stages; the limit is " +
+               std::to_string(max_stages));
+    }
+    std::unordered_map<std::string, int> first_line;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      const std::string field = "stages[" + std::to_string(i) + "]";
+      stage_spec stage;
+      stage.kernel = defaults_.kernel;
+      stage.work_ms = defaults_.work_ms;
+      stage.threads = defaults_.threads;
+      stage.payload_bytes = defaults_.payload_bytes;
+      stage.line = line_of(item);
+      int name_line = stage.line;
+      if (item.IsScalar()) {
+        // "- A": a stage that takes every default.
+        stage.name = name_value(item, field + ".name");
+      } else if (item.IsMap()) {
+        check_keys(item, field, stage_keys);
+        // Copy-constructed, not assigned: yaml-cpp's Node::operator= writes through to the node
+        // it refers to, and throws when the right side is a missing key.
+        const YAML::Node name_node = item["name"];
+        if (!present(name_node)) fail(item, field + ".name", "missing: every stage needs a name");
+        stage.name = name_value(name_node, field + ".name");
+        name_line = line_of(name_node);
+        if (const YAML::Node n = item["work_ms"]; present(n)) {
+          stage.work_ms = work_ms(n, field + ".work_ms");
+        }
+        if (const YAML::Node n = item["kernel"]; present(n)) {
+          stage.kernel = kernel(n, field + ".kernel");
+        }
+        if (const YAML::Node n = item["threads"]; present(n)) {
+          stage.threads = threads(n, field + ".threads");
+        }
+        if (const YAML::Node n = item["payload_bytes"]; present(n)) {
+          stage.payload_bytes = payload_bytes(n, field + ".payload_bytes");
+        }
+      } else {
+        fail(item, field,
+             "expected a stage ({name: A, work_ms: 100} or just a name), got " + describe(item));
+      }
+      if (const auto [it, fresh] = first_line.emplace(stage.name, stage.line); !fresh) {
+        throw spec_error(file_, name_line, field + ".name",
+                         "duplicate stage name '" + stage.name + "' (first defined on line " +
+                             std::to_string(it->second) + ")");
+      }
+      index_.emplace(stage.name, static_cast<int>(spec.stages.size()));
+      spec.stages.push_back(std::move(stage));
+    }
+  }
+
+  std::string stage_ref(const YAML::Node& node, const std::string& field,
+                        const pipeline_spec& spec) const {
+    const std::string name = scalar(node, field, "a stage name");
+    if (index_.count(name) == 0) {
+      std::vector<std::string> names;
+      for (const auto& stage : spec.stages) names.push_back(stage.name);
+      fail(node, field,
+           "unknown stage " + quoted(name) + " (stages: " + list_stage_names(spec.stages) + ")" +
+               did_you_mean(name, names));
+    }
+    return name;
+  }
+
+  // One end of an edge map: a stage name or a non-empty list of them.
+  std::vector<std::string> stage_refs(const YAML::Node& node, const std::string& field,
+                                      const pipeline_spec& spec) const {
+    std::vector<std::string> names;
+    if (node.IsSequence()) {
+      if (node.size() == 0) fail(node, field, "the list is empty; name at least one stage");
+      for (std::size_t i = 0; i < node.size(); ++i) {
+        names.push_back(stage_ref(node[i], field + "[" + std::to_string(i) + "]", spec));
+      }
+    } else if (node.IsScalar()) {
+      names.push_back(stage_ref(node, field, spec));
+    } else {
+      fail(node, field, "expected a stage name or a list of them, got " + describe(node));
+    }
+    return names;
+  }
+
+  static std::string trim(std::string_view s) {
+    const auto first = s.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    const auto last = s.find_last_not_of(" \t");
+    return std::string(s.substr(first, last - first + 1));
+  }
+
+  void parse_edges(const YAML::Node& node, pipeline_spec& spec) {
+    if (!node.IsSequence()) {
+      fail(node, "edges", "expected a list of edges (- A -> B), got " + describe(node));
+    }
+    if (node.size() == 0) fail(node, "edges", "the list is empty; a pipeline needs edges");
+    std::unordered_map<std::string, int> first_line;  // "from\nto" -> line
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      const std::string field = "edges[" + std::to_string(i) + "]";
+      std::vector<std::string> from, to;
+      serialization_kind ser = defaults_.serialization;
+      if (item.IsScalar()) {
+        const std::string& text = item.Scalar();
+        const auto arrow = text.find("->");
+        if (arrow == std::string::npos || text.find("->", arrow + 2) != std::string::npos) {
+          fail(item, field,
+               "expected 'FROM -> TO' (one arrow) or {from: ..., to: ...}, got " + quoted(text));
+        }
+        const std::string left = trim(std::string_view(text).substr(0, arrow));
+        const std::string right = trim(std::string_view(text).substr(arrow + 2));
+        if (left.empty() || right.empty()) {
+          fail(item, field, "expected 'FROM -> TO' with both names, got " + quoted(text));
+        }
+        // The names are pieces of one scalar, so errors point at the edge's own line.
+        from.push_back(stage_ref(YAML::Node(left), field, spec, item));
+        to.push_back(stage_ref(YAML::Node(right), field, spec, item));
+      } else if (item.IsMap()) {
+        check_keys(item, field, edge_keys);
+        const YAML::Node from_node = item["from"];
+        const YAML::Node to_node = item["to"];
+        if (!present(from_node)) fail(item, field + ".from", "missing: every edge needs 'from'");
+        if (!present(to_node)) fail(item, field + ".to", "missing: every edge needs 'to'");
+        from = stage_refs(from_node, field + ".from", spec);
+        to = stage_refs(to_node, field + ".to", spec);
+        if (const YAML::Node n = item["serialization"]; present(n)) {
+          ser = serialization(n, field + ".serialization");
+        }
+      } else {
+        fail(item, field, "expected 'FROM -> TO' or {from: ..., to: ...}, got " + describe(item));
+      }
+      if (spec.edges.size() + from.size() * to.size() > max_edges) {
+        fail(item, field,
+             "too many edges after expanding lists; the limit is " + std::to_string(max_edges));
+      }
+      for (const auto& f : from) {
+        for (const auto& t : to) {
+          if (f == t) {
+            fail(item, field, "self-edge '" + f + " -> " + t + "': a stage cannot feed itself");
+          }
+          const int line = line_of(item);
+          if (const auto [it, fresh] = first_line.emplace(f + "\n" + t, line); !fresh) {
+            fail(item, field,
+                 "duplicate edge '" + f + " -> " + t + "' (first on line " +
+                     std::to_string(it->second) + ")");
+          }
+          spec.edges.push_back(edge_spec{f, t, ser, line});
+        }
+      }
+    }
+  }
+
+  // stage_ref for a name cut out of a larger scalar: report at the scalar's line.
+  std::string stage_ref(const YAML::Node& name, const std::string& field, const pipeline_spec& spec,
+                        const YAML::Node& at) const {
+    try {
+      return stage_ref(name, field, spec);
+    } catch (const spec_error& e) {
+      throw spec_error(file_, line_of(at), e.field(), e.message());
+    }
+  }
+
+  void parse_placement(const YAML::Node& node, int key_line, pipeline_spec& spec) {
+    if (!node.IsMap()) {
+      fail(node, "placement", "expected a map of stage: rank, got " + describe(node));
+    }
+    spec.placement_line = key_line;
+    for (const auto& entry : node) {
+      const YAML::Node& key = entry.first;
+      const std::string name = stage_ref(key, "placement", spec);
+      const std::string field = "placement." + name;
+      const int rank = static_cast<int>(
+          number(entry.second, field, 0, max_rank, true, "a rank between 0 and 1000000 (1e6)"));
+      if (!spec.placement.emplace(name, rank).second) {
+        fail(key, field, "stage '" + name + "' is placed twice");
+      }
+    }
+  }
+
+  // Shape checks, in the order that gives the most direct message: an isolated source explains
+  // every unreachable stage, so it is reported before them.
+  void check_graph(const pipeline_spec& spec, const YAML::Node& source_node) const {
+    const std::size_t n = spec.stages.size();
+    const int src = index_.at(spec.source);
+    std::vector<std::vector<int>> out(n);   // edge indices, return edges left out
+    std::vector<std::vector<int>> succ(n);  // stages, return edges left out
+    std::vector<std::vector<int>> pred(n);  // stages, every edge
+    for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+      const int f = index_.at(spec.edges[e].from);
+      const int t = index_.at(spec.edges[e].to);
+      pred[t].push_back(f);
+      if (t == src) continue;
+      out[f].push_back(static_cast<int>(e));
+      succ[f].push_back(t);
+    }
+    if (out[src].empty()) {
+      fail(source_node, "source",
+           "source '" + spec.source +
+               "' has no outgoing edges: no stage would ever receive an item (add an edge '" +
+               spec.source + " -> X')");
+    }
+    if (pred[src].empty()) {
+      fail(source_node, "source",
+           "source '" + spec.source +
+               "' has no incoming (return) edge, so items would never complete (add an edge "
+               "'X -> " +
+               spec.source + "' from the last stage)");
+    }
+    check_cycles(spec, out, src);
+
+    const std::vector<char> reached = walk(src, succ);
+    for (std::size_t v = 0; v < n; ++v) {
+      if (!reached[v]) {
+        throw spec_error(file_, spec.stages[v].line, "stages",
+                         "stage '" + spec.stages[v].name + "' is unreachable from source '" +
+                             spec.source + "': no chain of edges leads to it");
+      }
+    }
+    // A stage that cannot reach the source would run, but no item would wait for it, so its
+    // time would be invisible in every latency: almost certainly a forgotten edge.
+    const std::vector<char> returns = walk(src, pred);
+    for (std::size_t v = 0; v < n; ++v) {
+      if (!returns[v]) {
+        throw spec_error(file_, spec.stages[v].line, "stages",
+                         "stage '" + spec.stages[v].name + "' has no path back to source '" +
+                             spec.source +
+                             "': items would complete without waiting for it (add an edge "
+                             "from it toward '" +
+                             spec.source + "')");
+      }
+    }
+  }
+
+  static std::vector<char> walk(int start, const std::vector<std::vector<int>>& next) {
+    std::vector<char> seen(next.size(), 0);
+    std::vector<int> stack = {start};
+    seen[start] = 1;
+    while (!stack.empty()) {
+      const int v = stack.back();
+      stack.pop_back();
+      for (int u : next[v]) {
+        if (!seen[u]) {
+          seen[u] = 1;
+          stack.push_back(u);
+        }
+      }
+    }
+    return seen;
+  }
+
+  // Iterative DFS (a generated 10000-stage chain would overflow a recursive one). Return edges
+  // are already left out of `out`, so any cycle found here does not pass through the source.
+  void check_cycles(const pipeline_spec& spec, const std::vector<std::vector<int>>& out,
+                    int src) const {
+    const int n = static_cast<int>(out.size());
+    enum : char { white, grey, black };
+    std::vector<char> color(static_cast<std::size_t>(n), white);
+    std::vector<int> via(static_cast<std::size_t>(n), -1);  // edge that entered the stage
+    std::vector<std::pair<int, std::size_t>> stack;         // stage, next out-edge position
+    // Start at the source first so that cycles are reported the way items would meet them.
+    std::vector<int> roots = {src};
+    for (int v = 0; v < n; ++v) {
+      if (v != src) roots.push_back(v);
+    }
+    for (int root : roots) {
+      if (color[root] != white) continue;
+      color[root] = grey;
+      stack.emplace_back(root, 0);
+      while (!stack.empty()) {
+        auto& [v, pos] = stack.back();
+        if (pos == out[v].size()) {
+          color[v] = black;
+          stack.pop_back();
+          continue;
+        }
+        const int e = out[v][pos++];
+        const int u = index_.at(spec.edges[e].to);
+        if (color[u] == white) {
+          color[u] = grey;
+          via[u] = e;
+          stack.emplace_back(u, 0);
+        } else if (color[u] == grey) {
+          std::vector<std::string> cycle = {spec.edges[e].to};
+          for (int w = v; w != u; w = index_.at(spec.edges[via[w]].from)) {
+            cycle.push_back(spec.stages[w].name);
+          }
+          cycle.push_back(spec.edges[e].to);
+          std::reverse(cycle.begin(), cycle.end());
+          throw spec_error(file_, spec.edges[e].line, "edges",
+                           "cycle " + join(cycle, " -> ") + " does not pass through source '" +
+                               spec.source + "'; only edges into the source may close a loop");
+        }
+      }
+    }
+  }
+};
+
+}  // namespace
+
+pipeline_spec parse_spec(const std::string& yaml_text, const std::string& file_name) {
+  try {
+    return parser(yaml_text, file_name).run();
+  } catch (const YAML::Exception& e) {
+    // Every shape is checked before it is used, so this is a safety net: whatever yaml-cpp
+    // still throws must leave as a spec_error, the one error type callers expect from a spec.
+    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+    throw spec_error(file_name, line, "yaml", e.msg);
+  }
+}
+
+pipeline_spec load_spec(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    throw io_error(path + ": cannot read spec: " + std::strerror(errno));
+  }
+  std::string text;
+  char buffer[65536];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, got);
+  // fopen succeeds on a directory; the read is where Linux reports EISDIR.
+  const bool failed = std::ferror(f) != 0;
+  const int saved_errno = errno;
+  std::fclose(f);
+  if (failed) {
+    throw io_error(path + ": cannot read spec: " + std::strerror(saved_errno));
+  }
+  return parse_spec(text, path);
+}
+
+}  // namespace mpipe
