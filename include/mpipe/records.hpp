@@ -1,0 +1,104 @@
+// What one run measured, in the shape it is stored: one struct per HDF5 dataset row. Times are
+// int64 ns on rank 0's steady clock relative to the run's start (rank 0's t0), so rows from
+// different ranks compare directly. Schema and units: doc/results-schema.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace mpipe {
+
+// One item passing one stage. For the source: received = item completed (all return edges in),
+// started = finished = sent = emitted.
+struct event_row {
+  std::uint64_t item = 0;
+  std::int32_t stage = 0;
+  std::int32_t rank = 0;
+  std::int64_t received_ns = 0;  // last input arrived (the stage could start)
+  std::int64_t started_ns = 0;   // kernel began
+  std::int64_t finished_ns = 0;  // kernel ended
+  std::int64_t sent_ns = 0;      // outputs handed to every consumer / the outbox
+};
+
+// One item crossing one edge between ranks (same-rank hand-offs have no message row).
+struct message_row {
+  std::uint64_t item = 0;
+  std::int32_t edge = 0;
+  std::int32_t src_rank = 0;
+  std::int32_t dst_rank = 0;
+  std::uint64_t bytes = 0;          // on the wire, after serialization
+  std::int64_t send_start_ns = 0;   // sender took it from the outbox
+  std::int64_t serialize_ns = 0;    // duration
+  std::int64_t posted_ns = 0;       // MPI send posted (serialization done)
+  std::int64_t received_ns = 0;     // receive complete on the destination
+  std::int64_t deserialize_ns = 0;  // duration
+  std::int64_t transfer_ns = 0;     // received - posted (clock-offset corrected)
+};
+
+// One item from the source's emit to the source receiving all its return edges.
+struct item_row {
+  std::uint64_t item = 0;
+  std::int64_t emitted_ns = 0;
+  std::int64_t completed_ns = 0;
+  std::int64_t latency_ns = 0;
+};
+
+struct rank_row {
+  std::int32_t rank = 0;
+  std::string host;
+  std::int64_t pid = 0;
+  std::int32_t omp_max_threads = 0;
+  std::int32_t hardware_threads = 0;
+  std::int64_t clock_offset_ns = 0;  // this rank's clock minus rank 0's
+  std::int64_t clock_rtt_ns = 0;     // round trip of the sample behind the offset
+  std::string stages;                // names of the stages it hosts, comma separated
+};
+
+struct stage_row {
+  std::int32_t id = 0;
+  std::string name;
+  std::string kernel;
+  double work_ms = 0.0;  // as run (after --time-scale)
+  std::int32_t threads = 1;
+  std::uint64_t payload_bytes = 0;
+  std::int32_t rank = 0;
+};
+
+// tier: "same-rank" (in memory), "same-host" (MPI, shared memory), "cross-host" (MPI, network).
+struct edge_row {
+  std::int32_t id = 0;
+  std::int32_t from = 0;
+  std::int32_t to = 0;
+  std::string from_name;
+  std::string to_name;
+  std::int32_t from_rank = 0;
+  std::int32_t to_rank = 0;
+  std::string tier;
+  std::string serialization;
+  std::uint64_t payload_bytes = 0;
+};
+
+// Attributes of a run group. bool is stored as HDF5's h5py-style boolean enum.
+using attribute_value = std::variant<std::string, std::int64_t, double, bool>;
+using attribute = std::pair<std::string, attribute_value>;
+
+struct run_record {
+  std::string run_id;  // filled by append_run
+  std::vector<attribute> attributes;
+  std::vector<event_row> events;
+  std::vector<message_row> messages;
+  std::vector<item_row> items;
+  std::vector<rank_row> ranks;
+  std::vector<stage_row> stages;
+  std::vector<edge_row> edges;
+
+  // Replaces an attribute of that name or adds it.
+  void set(const std::string& name, attribute_value value);
+  // Pointer to the value, or nullptr.
+  const attribute_value* get(const std::string& name) const;
+};
+
+}  // namespace mpipe

@@ -1,0 +1,543 @@
+// Results files: round trip of every column and attribute type, the append-only promise (earlier
+// runs stay identical, failures leave the file as it was, nothing left behind), refusal of files
+// that are not mpipe's, and appends racing from several processes and threads.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "../../src/io/h5.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/hdf5_output.hpp"
+#include "mpipe/records.hpp"
+
+namespace fs = std::filesystem;
+using namespace mpipe;
+
+namespace {
+
+// Members as tuples, so rows compare (and print) field by field without adding operators to
+// mpipe's own types.
+auto fields(const event_row& r) {
+  return std::tie(r.item, r.stage, r.rank, r.received_ns, r.started_ns, r.finished_ns, r.sent_ns);
+}
+auto fields(const message_row& r) {
+  return std::tie(r.item, r.edge, r.src_rank, r.dst_rank, r.bytes, r.send_start_ns, r.serialize_ns,
+                  r.posted_ns, r.received_ns, r.deserialize_ns, r.transfer_ns);
+}
+auto fields(const item_row& r) {
+  return std::tie(r.item, r.emitted_ns, r.completed_ns, r.latency_ns);
+}
+auto fields(const rank_row& r) {
+  return std::tie(r.rank, r.host, r.pid, r.omp_max_threads, r.hardware_threads, r.clock_offset_ns,
+                  r.clock_rtt_ns, r.stages);
+}
+auto fields(const stage_row& r) {
+  return std::tie(r.id, r.name, r.kernel, r.work_ms, r.threads, r.payload_bytes, r.rank);
+}
+auto fields(const edge_row& r) {
+  return std::tie(r.id, r.from, r.to, r.from_name, r.to_name, r.from_rank, r.to_rank, r.tier,
+                  r.serialization, r.payload_bytes);
+}
+
+template <class Row>
+void expect_rows(const std::vector<Row>& expected, const std::vector<Row>& actual,
+                 const char* table) {
+  ASSERT_EQ(expected.size(), actual.size()) << table;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(fields(expected[i]), fields(actual[i])) << table << " row " << i;
+  }
+}
+
+void expect_same(const run_record& expected, const run_record& actual) {
+  EXPECT_EQ(expected.run_id, actual.run_id);
+  EXPECT_EQ(expected.attributes, actual.attributes);
+  expect_rows(expected.events, actual.events, "events");
+  expect_rows(expected.messages, actual.messages, "messages");
+  expect_rows(expected.items, actual.items, "items");
+  expect_rows(expected.ranks, actual.ranks, "ranks");
+  expect_rows(expected.stages, actual.stages, "stages");
+  expect_rows(expected.edges, actual.edges, "edges");
+}
+
+constexpr auto i64_min = std::numeric_limits<std::int64_t>::min();
+constexpr auto i64_max = std::numeric_limits<std::int64_t>::max();
+constexpr auto i32_min = std::numeric_limits<std::int32_t>::min();
+constexpr auto i32_max = std::numeric_limits<std::int32_t>::max();
+constexpr auto u64_max = std::numeric_limits<std::uint64_t>::max();
+
+// A record exercising every column with extreme and unicode values.
+run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.123456Z") {
+  run_record run;
+  std::string spec_text;
+  for (int i = 0; i < 5000; ++i)
+    spec_text += "stage_" + std::to_string(i) + ": {kernel: sleep} # ✓\n";
+  run.set("utc_start", utc_start);
+  run.set("spec_name", std::string("diamond — Ünïcødé 名前"));
+  run.set("spec_text", spec_text);  // far past the 64 KiB of a compact attribute
+  run.set("empty", std::string());
+  run.set("world_size", std::int64_t{4});
+  run.set("min", i64_min);
+  run.set("max", i64_max);
+  run.set("time_scale", 0.1);
+  run.set("tiny", 5e-324);
+  run.set("negative_zero", -0.0);
+  run.set("complete", true);
+  run.set("partial", false);
+  run.set("ключ", std::string("значение"));
+
+  run.events = {{0, 0, 0, 0, 0, 0, 0},
+                {1, 3, 2, 10, 20, 30, 40},
+                {u64_max, i32_max, i32_min, i64_min, -1, i64_max, 7}};
+  run.messages = {{0, 1, 0, 1, 4096, 100, 5, 105, 300, 7, 195},
+                  {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2}};
+  run.items = {{0, 10, 1000, 990}, {u64_max, i64_min, i64_max, -1}};
+  run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, "Main,X"},
+               {1, "", i64_max, 1, 2, -123456789, 987654321, ""}};
+  run.stages = {{0, "Main", "source", 0.0, 1, 0, 0},
+                {1, "X — 変換", "busy", 12.5, 4, u64_max, 1},
+                {2, "", "", -1e300, i32_max, 1, i32_min}};
+  run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "same-host", "boost", 1024},
+               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "", u64_max},
+               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "raw", 0}};
+  return run;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());
+  return names;
+}
+
+class Hdf5Output : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("mpipe_test_hdf5_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(dir_, ec);
+  }
+  std::string file(const std::string& name = "results.h5") const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+// --- round trip --------------------------------------------------------------------------------
+
+TEST_F(Hdf5Output, RoundTripsEveryColumnAndAttributeType) {
+  run_record expected = full_record();
+  const std::string id = append_run(file(), expected);
+  EXPECT_EQ(id, "20261124T013512.123Z");
+  expected.run_id = id;
+  expected.set("run_id", id);
+  expect_same(expected, read_run(file(), id));
+}
+
+TEST_F(Hdf5Output, EmptyRunRoundTripsWithEveryDatasetPresent) {
+  run_record expected;
+  const std::string id = append_run(file(), expected);
+  expected.run_id = id;
+  expected.set("run_id", id);
+  expect_same(expected, read_run(file(), id));
+
+  const h5::quiet_errors quiet;
+  h5::handle f(H5Fopen(file().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
+  for (const char* name : {"events", "messages", "items", "ranks", "stages", "edges"}) {
+    const std::string path = "/runs/" + id + "/" + name;
+    const h5::handle dataset(H5Dopen2(f, path.c_str(), H5P_DEFAULT), path);
+    const h5::handle space(H5Dget_space(dataset), "space");
+    EXPECT_EQ(H5Sget_simple_extent_ndims(space), 1) << name;
+    EXPECT_EQ(H5Sget_simple_extent_npoints(space), 0) << name;
+  }
+}
+
+TEST_F(Hdf5Output, RunIdAttributeReplacesAPlaceholder) {
+  run_record run;
+  run.set("run_id", std::string("placeholder"));
+  run.set("complete", true);
+  const std::string id = append_run(file(), run);
+  const run_record back = read_run(file(), id);
+  ASSERT_EQ(back.attributes.size(), 2u);
+  EXPECT_EQ(back.attributes[0], (attribute{"run_id", id}));
+  EXPECT_EQ(back.attributes[1], (attribute{"complete", true}));
+}
+
+// --- layout as h5py sees it -----------------------------------------------------------------
+
+std::vector<std::string> member_names(hid_t compound) {
+  std::vector<std::string> names;
+  for (int i = 0; i < H5Tget_nmembers(compound); ++i) {
+    char* name = H5Tget_member_name(compound, static_cast<unsigned>(i));
+    names.emplace_back(name);
+    H5free_memory(name);
+  }
+  return names;
+}
+
+bool is_utf8_vlen_string(hid_t type) {
+  return H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0 &&
+         H5Tget_cset(type) == H5T_CSET_UTF8;
+}
+
+TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
+  const std::string id = append_run(file(), full_record());
+  const h5::quiet_errors quiet;
+  h5::handle f(H5Fopen(file().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
+
+  {
+    const h5::handle attr(H5Aopen(f, "mpipe_schema_version", H5P_DEFAULT), "version");
+    const h5::handle type(H5Aget_type(attr), "type");
+    EXPECT_EQ(H5Tequal(type, H5T_STD_I64LE), 1);
+    std::int64_t version = 0;
+    ASSERT_GE(H5Aread(attr, H5T_NATIVE_INT64, &version), 0);
+    EXPECT_EQ(version, 1);
+  }
+
+  const h5::handle group(H5Gopen2(f, ("/runs/" + id).c_str(), H5P_DEFAULT), "group");
+  const auto attr_type = [&](const char* name) {
+    const h5::handle attr(H5Aopen(group, name, H5P_DEFAULT), name);
+    const h5::handle space(H5Aget_space(attr), "space");
+    EXPECT_EQ(H5Sget_simple_extent_type(space), H5S_SCALAR) << name;
+    return h5::handle(H5Aget_type(attr), "type");
+  };
+  EXPECT_TRUE(is_utf8_vlen_string(attr_type("spec_name")));
+  EXPECT_TRUE(is_utf8_vlen_string(attr_type("run_id")));
+  EXPECT_EQ(H5Tequal(attr_type("world_size"), H5T_STD_I64LE), 1);
+  EXPECT_EQ(H5Tequal(attr_type("time_scale"), H5T_IEEE_F64LE), 1);
+  {
+    const h5::handle type = attr_type("complete");
+    ASSERT_EQ(H5Tget_class(type), H5T_ENUM);
+    const h5::handle base(H5Tget_super(type), "super");
+    EXPECT_EQ(H5Tequal(base, H5T_NATIVE_INT8), 1);
+    ASSERT_EQ(H5Tget_nmembers(type), 2);
+    EXPECT_EQ(member_names(type), (std::vector<std::string>{"FALSE", "TRUE"}));
+    signed char values[2] = {-1, -1};
+    H5Tget_member_value(type, 0, &values[0]);
+    H5Tget_member_value(type, 1, &values[1]);
+    EXPECT_EQ(values[0], 0);
+    EXPECT_EQ(values[1], 1);
+  }
+
+  const std::vector<std::pair<const char*, std::vector<std::string>>> tables = {
+      {"events", {"item", "stage", "rank", "received_ns", "started_ns", "finished_ns", "sent_ns"}},
+      {"messages",
+       {"item", "edge", "src_rank", "dst_rank", "bytes", "send_start_ns", "serialize_ns",
+        "posted_ns", "received_ns", "deserialize_ns", "transfer_ns"}},
+      {"items", {"item", "emitted_ns", "completed_ns", "latency_ns"}},
+      {"ranks",
+       {"rank", "host", "pid", "omp_max_threads", "hardware_threads", "clock_offset_ns",
+        "clock_rtt_ns", "stages"}},
+      {"stages", {"id", "name", "kernel", "work_ms", "threads", "payload_bytes", "rank"}},
+      {"edges",
+       {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "serialization",
+        "payload_bytes"}},
+  };
+  for (const auto& [name, columns] : tables) {
+    const h5::handle dataset(H5Dopen2(group, name, H5P_DEFAULT), name);
+    const h5::handle type(H5Dget_type(dataset), "type");
+    ASSERT_EQ(H5Tget_class(type), H5T_COMPOUND) << name;
+    EXPECT_EQ(member_names(type), columns) << name;
+    for (int i = 0; i < H5Tget_nmembers(type); ++i) {
+      const h5::handle member(H5Tget_member_type(type, static_cast<unsigned>(i)), "member");
+      if (H5Tget_class(member) == H5T_STRING) {
+        EXPECT_TRUE(is_utf8_vlen_string(member)) << name << "." << columns[i];
+      }
+    }
+  }
+  const h5::handle stages(H5Dopen2(group, "stages", H5P_DEFAULT), "stages");
+  const h5::handle stage_type(H5Dget_type(stages), "type");
+  const auto member_type = [&](hid_t compound, const char* column) {
+    return h5::handle(
+        H5Tget_member_type(compound, static_cast<unsigned>(H5Tget_member_index(compound, column))),
+        column);
+  };
+  EXPECT_EQ(H5Tequal(member_type(stage_type, "id"), H5T_STD_I32LE), 1);
+  EXPECT_EQ(H5Tequal(member_type(stage_type, "work_ms"), H5T_IEEE_F64LE), 1);
+  EXPECT_EQ(H5Tequal(member_type(stage_type, "payload_bytes"), H5T_STD_U64LE), 1);
+  const h5::handle ranks(H5Dopen2(group, "ranks", H5P_DEFAULT), "ranks");
+  const h5::handle rank_type(H5Dget_type(ranks), "type");
+  EXPECT_EQ(H5Tequal(member_type(rank_type, "pid"), H5T_STD_I64LE), 1);
+}
+
+// --- appending -----------------------------------------------------------------------------
+
+TEST_F(Hdf5Output, AppendingKeepsEarlierRunsIdentical) {
+  std::vector<run_record> written;
+  for (int i = 0; i < 3; ++i) {
+    run_record run = full_record("2026-11-24T01:35:1" + std::to_string(i) + ".5Z");
+    run.events[1].item = static_cast<std::uint64_t>(i);
+    run.run_id = append_run(file(), run);
+    run.set("run_id", run.run_id);
+    written.push_back(run);
+    for (const auto& earlier : written) expect_same(earlier, read_run(file(), earlier.run_id));
+  }
+  EXPECT_EQ(list_runs(file()),
+            (std::vector<std::string>{"20261124T013510.500Z", "20261124T013511.500Z",
+                                      "20261124T013512.500Z"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+}
+
+TEST_F(Hdf5Output, AppendKeepsTheFilesPermissions) {
+  append_run(file(), run_record{});
+  const auto shared = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                      fs::perms::group_write | fs::perms::others_read;
+  fs::permissions(file(), shared);
+  append_run(file(), run_record{});
+  EXPECT_EQ(fs::status(file()).permissions(), shared);
+}
+
+TEST_F(Hdf5Output, ClashingIdsGetNumericSuffixesAndSortNumerically) {
+  run_record run;
+  run.set("utc_start", std::string("2026-01-02T03:04:05Z"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 11; ++i) ids.push_back(append_run(file(), run));
+  EXPECT_EQ(ids[0], "20260102T030405.000Z");
+  EXPECT_EQ(ids[1], "20260102T030405.000Z-2");
+  EXPECT_EQ(ids[2], "20260102T030405.000Z-3");
+  EXPECT_EQ(ids[10], "20260102T030405.000Z-11");
+  EXPECT_EQ(list_runs(file()), ids);
+  const run_record back = read_run(file(), ids[2]);
+  EXPECT_EQ(back.run_id, ids[2]);
+  ASSERT_NE(back.get("run_id"), nullptr);
+  EXPECT_EQ(*back.get("run_id"), attribute_value(ids[2]));
+}
+
+TEST_F(Hdf5Output, RunIdWithoutUsableUtcStartIsTheCurrentTime) {
+  const std::regex shape(R"(\d{8}T\d{6}\.\d{3}Z)");
+  run_record run;
+  EXPECT_TRUE(std::regex_match(append_run(file(), run), shape));
+  run.set("utc_start", std::string("yesterday"));
+  EXPECT_TRUE(std::regex_match(append_run(file(), run), shape));
+  run.set("utc_start", std::int64_t{5});
+  EXPECT_TRUE(std::regex_match(append_run(file(), run), shape));
+  run.set("utc_start", std::string("2026-11-24T01:35:12.1Z"));
+  EXPECT_EQ(append_run(file(), run), "20261124T013512.100Z");
+}
+
+TEST_F(Hdf5Output, CreatesParentDirectories) {
+  const std::string nested = (dir_ / "a" / "b" / "results.h5").string();
+  const std::string id = append_run(nested, run_record{});
+  EXPECT_EQ(list_runs(nested), std::vector<std::string>{id});
+}
+
+TEST_F(Hdf5Output, FailedAppendLeavesTheFileAsItWas) {
+  append_run(file(), full_record());
+  const std::string before = read_bytes(file());
+  run_record bad = full_record();
+  bad.attributes.emplace_back("complete", false);  // a duplicate name: HDF5 refuses it
+  try {
+    append_run(file(), bad);
+    FAIL() << "expected io_error";
+  } catch (const io_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(file()), std::string::npos) << what;
+    EXPECT_NE(what.find("complete"), std::string::npos) << what;
+    EXPECT_NE(what.find("HDF5: H5Acreate2()"), std::string::npos) << what;
+  }
+  EXPECT_EQ(read_bytes(file()), before);
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(list_runs(file()).size(), 1u);
+}
+
+// --- refusing files that are not mpipe's ---------------------------------------------------
+
+void expect_refused(const std::string& path, const std::string& reason) {
+  const std::string before = read_bytes(path);
+  try {
+    append_run(path, full_record());
+    ADD_FAILURE() << "append_run accepted " << path;
+  } catch (const io_error& e) {
+    EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  try {
+    check_writable(path);
+    ADD_FAILURE() << "check_writable accepted " << path;
+  } catch (const io_error& e) {
+    EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(list_runs(path), io_error);
+  EXPECT_EQ(read_bytes(path), before);
+}
+
+TEST_F(Hdf5Output, RefusesAPlainTextFile) {
+  write_bytes(file(), "not hdf5 at all\n");
+  expect_refused(file(), "not an HDF5 file");
+  write_bytes(file(), "");
+  expect_refused(file(), "not an HDF5 file");
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+}
+
+TEST_F(Hdf5Output, RefusesAForeignHdf5File) {
+  {
+    const h5::quiet_errors quiet;
+    h5::handle f(H5Fcreate(file().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create");
+    const hsize_t n = 3;
+    const h5::handle space(H5Screate_simple(1, &n, nullptr), "space");
+    const h5::handle data(
+        H5Dcreate2(f, "data", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        "dataset");
+    const int values[3] = {1, 2, 3};
+    ASSERT_GE(H5Dwrite(data, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), 0);
+  }
+  expect_refused(file(), "no /runs group");
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+}
+
+TEST_F(Hdf5Output, RefusesAFileFromAnotherSchemaVersion) {
+  append_run(file(), run_record{});
+  {
+    const h5::quiet_errors quiet;
+    h5::handle f(H5Fopen(file().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open");
+    const h5::handle attr(H5Aopen(f, "mpipe_schema_version", H5P_DEFAULT), "attr");
+    const std::int64_t version = 2;
+    ASSERT_GE(H5Awrite(attr, H5T_NATIVE_INT64, &version), 0);
+  }
+  expect_refused(file(), "schema version");
+}
+
+// --- check_writable ------------------------------------------------------------------------
+
+TEST_F(Hdf5Output, CheckWritableCreatesTheDirectoryButNoFile) {
+  const fs::path nested = dir_ / "new" / "results.h5";
+  EXPECT_NO_THROW(check_writable(nested.string()));
+  EXPECT_TRUE(fs::is_directory(nested.parent_path()));
+  EXPECT_TRUE(names_in(nested.parent_path()).empty());
+
+  append_run(file(), run_record{});
+  EXPECT_NO_THROW(check_writable(file()));
+}
+
+TEST_F(Hdf5Output, CheckWritableRefusesADirectoryUnderARegularFile) {
+  write_bytes(dir_ / "plain", "x");
+  EXPECT_THROW(check_writable((dir_ / "plain" / "x.h5").string()), io_error);
+  EXPECT_THROW(check_writable((dir_ / "plain" / "sub" / "x.h5").string()), io_error);
+  EXPECT_THROW(append_run((dir_ / "plain" / "x.h5").string(), run_record{}), io_error);
+  EXPECT_THROW(check_writable(dir_.string()), io_error);  // the path is a directory
+  EXPECT_THROW(check_writable(""), io_error);
+  EXPECT_EQ(read_bytes(dir_ / "plain"), "x");
+}
+
+TEST_F(Hdf5Output, CheckWritableRefusesAReadOnlyDirectoryOrFile) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores permission bits";
+  const fs::path locked = dir_ / "locked";
+  fs::create_directories(locked);
+  append_run((locked / "results.h5").string(), run_record{});
+  fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
+  EXPECT_THROW(check_writable((locked / "other.h5").string()), io_error);
+  EXPECT_THROW(check_writable((locked / "results.h5").string()), io_error);
+  fs::permissions(locked, fs::perms::owner_all);
+
+  append_run(file(), run_record{});
+  fs::permissions(file(), fs::perms::owner_read);
+  const std::string before = read_bytes(file());
+  EXPECT_THROW(check_writable(file()), io_error);
+  EXPECT_THROW(append_run(file(), run_record{}), io_error);
+  EXPECT_EQ(read_bytes(file()), before);
+}
+
+// --- reading -------------------------------------------------------------------------------
+
+TEST_F(Hdf5Output, ReadingWhatIsNotThereThrows) {
+  EXPECT_THROW(list_runs(file()), io_error);
+  append_run(file(), run_record{});
+  EXPECT_THROW(read_run(file(), "no-such-run"), io_error);
+  EXPECT_THROW(read_run(file(), "../runs"), io_error);
+  EXPECT_THROW(read_run(file(), ""), io_error);
+}
+
+// --- concurrency ---------------------------------------------------------------------------
+
+TEST_F(Hdf5Output, ConcurrentAppendsFromProcessesAreAllKept) {
+  constexpr int processes = 4;
+  constexpr int runs_each = 3;
+  std::vector<pid_t> children;
+  for (int p = 0; p < processes; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int status = 0;
+      try {
+        for (int r = 0; r < runs_each; ++r) {
+          run_record run = full_record();  // same utc_start everywhere: ids clash on purpose
+          run.set("writer", std::int64_t{p});
+          append_run(file(), run);
+        }
+      } catch (...) {
+        status = 1;
+      }
+      ::_exit(status);  // no gtest or HDF5 teardown in the child
+    }
+    children.push_back(pid);
+  }
+  for (const pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  const auto ids = list_runs(file());
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(processes * runs_each));
+  std::vector<int> per_writer(processes);
+  for (const auto& id : ids) {
+    const run_record run = read_run(file(), id);
+    const auto* writer = run.get("writer");
+    ASSERT_NE(writer, nullptr);
+    ++per_writer.at(static_cast<std::size_t>(std::get<std::int64_t>(*writer)));
+  }
+  EXPECT_EQ(per_writer, std::vector<int>(processes, runs_each));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+}
+
+TEST_F(Hdf5Output, ConcurrentAppendsFromThreadsAreAllKept) {
+  std::vector<std::string> ids[2];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int r = 0; r < 3; ++r) ids[t].push_back(append_run(file(), full_record()));
+      } catch (const std::exception& e) {
+        ids[t].push_back(std::string("failed: ") + e.what());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::vector<std::string> all = ids[0];
+  all.insert(all.end(), ids[1].begin(), ids[1].end());
+  std::sort(all.begin(), all.end());
+  std::vector<std::string> listed = list_runs(file());
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, all);
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 6u);
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+}
+
+}  // namespace
