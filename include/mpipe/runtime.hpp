@@ -1,0 +1,62 @@
+// Runs a pipeline on the ranks of a communicator. Every rank hosts the stages the placement
+// gives it; each hosted stage gets its own thread, so co-located stages overlap in time just as
+// they would on separate ranks. Stages on one rank hand items over in memory; across ranks, the
+// rank's main thread is the only one that calls MPI (MPI_THREAD_FUNNELED), serializing with
+// Boost.Serialization and sending non-blocking so two ranks sending to each other never deadlock.
+//
+//   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
+//   mpipe::run_options opt;  opt.placement = "spread";
+//   mpipe::run_result r = mpipe::run_pipeline(world, mpipe::seed_spec(), opt);
+//   if (world.rank() == 0) mpipe::print_summary(std::cout, r);
+#pragma once
+
+#include <boost/mpi/communicator.hpp>
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "mpipe/graph.hpp"
+#include "mpipe/placement.hpp"
+#include "mpipe/records.hpp"
+#include "mpipe/spec.hpp"
+
+namespace mpipe {
+
+// How an idle rank waits for messages. block (the default) spins briefly, then yields, then
+// sleeps in short slices woken early by local sends: it leaves cores to compute stages when
+// ranks outnumber cores. spin never gives the core up (lowest latency on free cores).
+enum class wait_policy { block, yield, spin };
+const char* to_string(wait_policy w);
+
+struct run_options {
+  std::string placement;               // "", "pack", "spread" or "A=0,B=1"
+  std::optional<std::uint64_t> items;  // overrides the spec's items
+  double time_scale = 1.0;             // multiplies every stage's work_ms
+  std::optional<kernel_kind> kernel;   // overrides every stage's kernel
+  wait_policy wait = wait_policy::block;
+  bool progress = true;      // a progress line on runs longer than a few s
+  std::string command_line;  // stored with the run
+};
+
+struct run_result {
+  pipeline_spec spec;  // as run: overrides and time scale applied
+  placement where;
+  run_record record;  // complete on rank 0 only; other ranks get an empty record
+};
+
+// Collective over comm. Throws spec_error (same on every rank) for a placement that does not
+// fit the job, before any work starts.
+run_result run_pipeline(const boost::mpi::communicator& comm, const pipeline_spec& spec,
+                        const run_options& options);
+
+// Applies items / time_scale / kernel overrides to a spec (validation of the result included).
+pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options);
+
+// The terminal summary: per stage, per edge, item latency against the critical-path bound.
+void print_summary(std::ostream& out, const run_result& result);
+
+// Mean item latency in ms of a finished run (rank 0), and its critical-path bound.
+double mean_latency_ms(const run_record& record);
+
+}  // namespace mpipe

@@ -1,0 +1,629 @@
+#include "mpipe/runtime.hpp"
+
+#include <mpi.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/mpi/collectives.hpp>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <exception>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <type_traits>
+#include <unordered_map>
+
+#include "mpi_info.hpp"
+#include "mpipe/clock.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/kernels.hpp"
+#include "mpipe/version.hpp"
+#include "transport.hpp"
+
+namespace mpipe {
+
+const char* to_string(wait_policy w) {
+  switch (w) {
+    case wait_policy::block:
+      return "block";
+    case wait_policy::yield:
+      return "yield";
+    case wait_policy::spin:
+      return "spin";
+  }
+  return "?";
+}
+
+pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
+  if (options.items) {
+    if (*options.items < 1 || *options.items > 10'000'000)
+      throw spec_error("<command line>", 0, "--items",
+                       "must be between 1 and 10000000, got " + std::to_string(*options.items));
+    spec.items = *options.items;
+  }
+  if (!std::isfinite(options.time_scale) || options.time_scale <= 0.0 ||
+      options.time_scale > 1000.0) {
+    std::ostringstream s;
+    s << "must be > 0 and <= 1000, got " << options.time_scale;
+    throw spec_error("<command line>", 0, "--time-scale", s.str());
+  }
+  for (auto& st : spec.stages) {
+    st.work_ms *= options.time_scale;
+    if (options.kernel) st.kernel = *options.kernel;
+  }
+  return spec;
+}
+
+double mean_latency_ms(const run_record& record) {
+  if (record.items.empty()) return 0.0;
+  double sum = 0.0;
+  for (const auto& it : record.items) sum += static_cast<double>(it.latency_ns);
+  return sum / static_cast<double>(record.items.size()) / 1e6;
+}
+
+namespace {
+
+// Gathers trivially copyable rows to rank 0 in one MPI_Gatherv: the records can be large (a row
+// per item and stage) and need no serialization.
+template <class T>
+std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vector<T>& mine) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  const int bytes = static_cast<int>(mine.size() * sizeof(T));
+  std::vector<int> counts(static_cast<std::size_t>(comm.size()), 0);
+  MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
+  std::vector<int> displs(counts.size(), 0);
+  std::vector<T> all;
+  if (comm.rank() == 0) {
+    long total = 0;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      displs[i] = static_cast<int>(total);
+      total += counts[i];
+    }
+    all.resize(static_cast<std::size_t>(total) / sizeof(T));
+  }
+  MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, 0,
+              comm);
+  return all;
+}
+
+std::string utc_now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+      1'000'000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[96];
+  std::snprintf(out, sizeof out, "%s.%06ldZ", buf, static_cast<long>(micros));
+  return out;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  int len = 0;
+  MPI_Get_processor_name(buf, &len);
+  return std::string(buf, static_cast<std::size_t>(len));
+}
+
+// Real bytes, different per item and producer, so nothing measured could be a cached buffer.
+payload_ptr make_payload(std::uint64_t bytes, std::uint64_t item, int stage) {
+  auto p = std::make_shared<std::vector<unsigned char>>(bytes);
+  std::uint64_t x = (item + 1) * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(stage) << 32);
+  std::size_t i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    x += 0x9E3779B97F4A7C15ull;  // splitmix64
+    std::uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    std::memcpy(p->data() + i, &z, 8);
+  }
+  for (; i < bytes; ++i) (*p)[i] = static_cast<unsigned char>(x >> (8 * (i % 8)));
+  return p;
+}
+
+struct ready_item {
+  std::uint64_t item = 0;
+  std::int64_t received_ns = 0;
+  std::vector<payload_ptr> inputs;
+};
+
+struct join_entry {
+  std::size_t have = 0;
+  std::int64_t last_arrival = 0;
+  std::vector<payload_ptr> inputs;
+};
+
+// A stage hosted on this rank: its join table (an item is ready once every input edge delivered
+// it) and the queue of ready items its thread works through.
+struct stage_state {
+  int id = 0;
+  std::size_t input_count = 0;
+  std::mutex m;
+  std::condition_variable cv;
+  std::unordered_map<std::uint64_t, join_entry> joins;
+  std::deque<ready_item> ready;
+};
+
+struct outgoing {
+  int dest = 0;
+  int edge = 0;
+  std::uint64_t item = 0;
+  payload_ptr payload;
+};
+
+// Sender and receiver halves of a message row, joined on rank 0 by (item, edge).
+struct send_half {
+  std::uint64_t item;
+  std::int32_t edge, src, dst;
+  std::uint64_t bytes;
+  std::int64_t send_start_ns, serialize_ns, posted_ns;
+};
+struct recv_half {
+  std::uint64_t item;
+  std::int32_t edge;
+  std::int64_t received_ns, deserialize_ns;
+};
+
+struct rank_facts {
+  std::int64_t pid, offset_ns, rtt_ns;
+  std::int32_t omp_max_threads, hardware_threads;
+};
+
+class rank_runtime {
+ public:
+  rank_runtime(const boost::mpi::communicator& comm, const pipeline_spec& spec, const graph& g,
+               const placement& where, const run_options& options)
+      : comm_(comm), spec_(spec), graph_(g), where_(where), options_(options), transport_(comm) {
+    rank_ = comm.rank();
+    for (int s : where_.stages_on(rank_)) {
+      auto st = std::make_unique<stage_state>();
+      st->id = s;
+      st->input_count = graph_.inputs(s).size();
+      local_.emplace(s, std::move(st));
+    }
+    for (const auto& e : spec_.edges) edge_tags_.push_back(e.from + "->" + e.to);
+  }
+
+  // Runs until every local stage has seen every item and every send has completed.
+  void run(std::int64_t t0_local) {
+    t0_local_ = t0_local;
+    std::vector<std::thread> threads;
+    for (auto& [id, st] : local_) {
+      if (id == graph_.source())
+        threads.emplace_back([this] { guarded([this] { source_loop(); }); });
+      else
+        threads.emplace_back([this, s = st.get()] { guarded([this, s] { stage_loop(*s); }); });
+    }
+    try {
+      comm_loop();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+    for (auto& t : threads) t.join();
+    if (error_) std::rethrow_exception(error_);
+    // Source rows are finished only now: an item can complete before its sent stamp is taken.
+    for (auto& [item, ev] : source_events_) events.push_back(ev);
+  }
+
+  std::vector<event_row> events;
+  std::vector<item_row> items;
+  std::vector<send_half> sends;
+  std::vector<recv_half> recvs;
+
+ private:
+  template <class F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (...) {
+      fail(std::current_exception());
+    }
+    workers_done_.fetch_add(1);
+    wake_comm();
+  }
+
+  void fail(std::exception_ptr e) {
+    {
+      std::lock_guard lk(error_m_);
+      if (!error_) error_ = e;
+    }
+    aborted_.store(true);
+    for (auto& [id, st] : local_) {
+      std::lock_guard lk(st->m);
+      st->cv.notify_all();
+    }
+    src_cv_.notify_all();
+    wake_comm();
+  }
+
+  void wake_comm() {
+    std::lock_guard lk(out_m_);
+    out_cv_.notify_one();
+  }
+
+  int rank_of(int stage) const { return where_.rank_of[static_cast<std::size_t>(stage)]; }
+
+  // An input reached a stage on this rank.
+  void deliver(int stage, std::uint64_t item, payload_ptr payload, std::int64_t arrived) {
+    stage_state& st = *local_.at(stage);
+    if (stage == graph_.source()) {
+      std::unique_lock lk(st.m);
+      auto& j = st.joins[item];
+      j.last_arrival = std::max(j.last_arrival, arrived);
+      if (++j.have < st.input_count) return;
+      const std::int64_t done = j.last_arrival;
+      st.joins.erase(item);
+      lk.unlock();
+      complete_item(item, done);
+      return;
+    }
+    std::lock_guard lk(st.m);
+    auto& j = st.joins[item];
+    j.last_arrival = std::max(j.last_arrival, arrived);
+    j.inputs.push_back(std::move(payload));
+    if (++j.have < st.input_count) return;
+    st.ready.push_back({item, j.last_arrival, std::move(j.inputs)});
+    st.joins.erase(item);
+    st.cv.notify_one();
+  }
+
+  // Hands a stage's output to each consumer: in memory when it lives here, else via the outbox.
+  void emit(int stage, std::uint64_t item, const payload_ptr& payload) {
+    bool queued = false;
+    for (int e : graph_.outputs(stage)) {
+      const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(e)].to);
+      if (rank_of(to) == rank_) {
+        deliver(to, item, payload, now_ns());
+      } else {
+        std::lock_guard lk(out_m_);
+        outbox_.push_back({rank_of(to), e, item, payload});
+        queued = true;
+      }
+    }
+    if (queued) wake_comm();
+  }
+
+  void stage_loop(stage_state& st) {
+    const stage_spec& spec = spec_.stages[static_cast<std::size_t>(st.id)];
+    for (std::uint64_t n = 0; n < spec_.items; ++n) {
+      ready_item r;
+      {
+        std::unique_lock lk(st.m);
+        st.cv.wait(lk, [&] { return !st.ready.empty() || aborted_.load(); });
+        if (aborted_.load()) return;
+        r = std::move(st.ready.front());
+        st.ready.pop_front();
+      }
+      event_row ev;
+      ev.item = r.item;
+      ev.stage = st.id;
+      ev.rank = rank_;
+      ev.received_ns = r.received_ns;
+      ev.started_ns = now_ns();
+      run_kernel(spec.kernel, spec.work_ms, spec.threads);
+      ev.finished_ns = now_ns();
+      r.inputs.clear();  // consumed: free them before the output is made
+      emit(st.id, r.item, make_payload(spec.payload_bytes, r.item, st.id));
+      ev.sent_ns = now_ns();
+      std::lock_guard lk(rec_m_);
+      events.push_back(ev);
+    }
+  }
+
+  // The source emits items (at most `inflight` at a time) and completes them in deliver().
+  void source_loop() {
+    const int s = graph_.source();
+    const stage_spec& spec = spec_.stages[static_cast<std::size_t>(s)];
+    start_ns_ = now_ns();
+    for (std::uint64_t item = 0; item < spec_.items; ++item) {
+      {
+        std::unique_lock lk(src_m_);
+        src_cv_.wait(lk, [&] { return inflight_ < kInflight || aborted_.load(); });
+        if (aborted_.load()) return;
+        ++inflight_;
+      }
+      event_row ev;
+      ev.item = item;
+      ev.stage = s;
+      ev.rank = rank_;
+      ev.started_ns = now_ns();
+      run_kernel(spec.kernel, spec.work_ms, spec.threads);
+      ev.finished_ns = now_ns();
+      auto payload = make_payload(spec.payload_bytes, item, s);
+      {
+        std::lock_guard lk(src_m_);
+        source_events_[item] = ev;
+      }
+      emit(s, item, payload);
+      std::lock_guard lk(src_m_);
+      source_events_[item].sent_ns = now_ns();
+    }
+  }
+
+  void complete_item(std::uint64_t item, std::int64_t done) {
+    std::lock_guard lk(src_m_);
+    event_row& ev = source_events_.at(item);
+    ev.received_ns = done;
+    items.push_back({item, ev.started_ns, done, done - ev.started_ns});
+    --inflight_;
+    ++completed_;
+    report_progress(done);
+    src_cv_.notify_all();
+    if (completed_ == spec_.items) wake_comm();
+  }
+
+  // A line every few seconds on long runs: which item, how long so far, how long to go.
+  void report_progress(std::int64_t now) {
+    if (!options_.progress) return;
+    const double elapsed = static_cast<double>(now - start_ns_) / 1e9;
+    if (elapsed < 3.0 || now - last_progress_ns_ < 5'000'000'000) return;
+    last_progress_ns_ = now;
+    const double left =
+        elapsed / static_cast<double>(completed_) * static_cast<double>(spec_.items - completed_);
+    std::fprintf(stderr, "[mpipe] %llu/%llu items done, %.1f s elapsed, about %.1f s left\n",
+                 static_cast<unsigned long long>(completed_),
+                 static_cast<unsigned long long>(spec_.items), elapsed, left);
+  }
+
+  // Emitting the last item is not the end for the source: it must also collect every item.
+  bool local_work_done() {
+    if (workers_done_.load() < local_.size()) return false;
+    if (local_.count(graph_.source())) {
+      std::lock_guard lk(src_m_);
+      if (completed_ < spec_.items) return false;
+    }
+    std::lock_guard lk(out_m_);
+    return outbox_.empty();
+  }
+
+  // The rank's main thread: the only one that calls MPI.
+  void comm_loop() {
+    int idle = 0;
+    while (true) {
+      if (aborted_.load()) return;
+      bool did = false;
+      std::deque<outgoing> batch;
+      {
+        std::lock_guard lk(out_m_);
+        batch.swap(outbox_);
+      }
+      for (auto& o : batch) {
+        const auto& e = spec_.edges[static_cast<std::size_t>(o.edge)];
+        message_row row;
+        row.send_start_ns = now_ns();
+        wire_message m{o.item,
+                       o.edge,
+                       edge_tags_[static_cast<std::size_t>(o.edge)],
+                       {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}},
+                       std::move(o.payload)};
+        transport_.post(o.dest, m, row);
+        sends.push_back({o.item, o.edge, rank_, o.dest, row.bytes, row.send_start_ns,
+                         row.serialize_ns, row.posted_ns});
+        did = true;
+      }
+      did |= transport_.progress_sends();
+      while (auto r = transport_.try_receive()) {
+        did = true;
+        recvs.push_back({r->msg.item, r->msg.edge, r->received_ns, r->deserialize_ns});
+        const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(r->msg.edge)].to);
+        deliver(to, r->msg.item, std::move(r->msg.payload), now_ns());
+      }
+      if (local_work_done() && !transport_.sends_pending()) return;
+      idle = did ? 0 : idle + 1;
+      wait_a_little(idle);
+    }
+  }
+
+  // Measured on 2 cores: two ranks busy-polling one core exchange a message only at the
+  // scheduler tick (~4 ms). So after a short spin we yield, then sleep in 100 us slices that a
+  // local send cuts short; incoming MPI messages are seen at the next slice.
+  void wait_a_little(int idle) {
+    if (idle == 0 || options_.wait == wait_policy::spin) return;
+    if (idle < 64) return;
+    if (idle < 256 || options_.wait == wait_policy::yield) {
+      std::this_thread::yield();
+      return;
+    }
+    std::unique_lock lk(out_m_);
+    out_cv_.wait_for(lk, std::chrono::microseconds(100),
+                     [&] { return !outbox_.empty() || aborted_.load(); });
+  }
+
+  static constexpr std::uint64_t kInflight = 1;  // one request at a time: latency runs
+
+  boost::mpi::communicator comm_;
+  const pipeline_spec& spec_;
+  const graph& graph_;
+  const placement& where_;
+  const run_options& options_;
+  transport transport_;
+  int rank_ = 0;
+  std::int64_t t0_local_ = 0;
+  std::map<int, std::unique_ptr<stage_state>> local_;
+  std::vector<std::string> edge_tags_;
+
+  std::mutex out_m_;
+  std::condition_variable out_cv_;
+  std::deque<outgoing> outbox_;
+
+  std::mutex src_m_;
+  std::condition_variable src_cv_;
+  std::uint64_t inflight_ = 0, completed_ = 0;
+  std::unordered_map<std::uint64_t, event_row> source_events_;
+  std::int64_t start_ns_ = 0, last_progress_ns_ = 0;
+
+  std::mutex rec_m_;
+  std::atomic<std::size_t> workers_done_{0};
+  std::atomic<bool> aborted_{false};
+  std::mutex error_m_;
+  std::exception_ptr error_;
+};
+
+std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
+  if (a == b) return "same-rank";
+  return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
+                                                                                  : "cross-host";
+}
+
+}  // namespace
+
+run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_spec& input,
+                        const run_options& options) {
+  // A private communicator per run: no message of one run can ever be matched by another.
+  const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
+  run_result result;
+  result.spec = apply_overrides(input, options);
+  const pipeline_spec& spec = result.spec;
+  const graph g(spec);
+  result.where = resolve_placement(spec, options.placement, comm.size());
+  calibrate_compute();  // before the clock starts, so item 0 is not charged for it
+
+  const std::string host = host_name();
+  std::vector<std::string> hosts;
+  boost::mpi::all_gather(comm, host, hosts);
+  const std::string utc_start = utc_now_iso();
+
+  comm.barrier();
+  const clock_sync sync = sync_clocks(comm);
+  // Rank 0's "now" is the run's zero; each rank maps its own stamps onto it with its offset.
+  std::int64_t t0 = now_ns();
+  boost::mpi::broadcast(comm, t0, 0);
+  const std::int64_t shift = t0 + sync.offset_ns;  // local stamp - shift = rank-0 time since t0
+
+  rank_runtime rt(comm, spec, g, result.where, options);
+  comm.barrier();
+  rt.run(shift);
+  comm.barrier();
+  const std::string utc_end = utc_now_iso();
+
+  for (auto& e : rt.events) {
+    e.received_ns -= shift;
+    e.started_ns -= shift;
+    e.finished_ns -= shift;
+    e.sent_ns -= shift;
+  }
+  for (auto& i : rt.items) {
+    i.emitted_ns -= shift;
+    i.completed_ns -= shift;
+  }
+  for (auto& s : rt.sends) {
+    s.send_start_ns -= shift;
+    s.posted_ns -= shift;
+  }
+  for (auto& r : rt.recvs) r.received_ns -= shift;
+
+  auto events = gather_rows(comm, rt.events);
+  auto items = gather_rows(comm, rt.items);
+  auto sends = gather_rows(comm, rt.sends);
+  auto recvs = gather_rows(comm, rt.recvs);
+  const rank_facts mine{static_cast<std::int64_t>(getpid()), sync.offset_ns, sync.rtt_ns,
+                        omp_get_max_threads(),
+                        static_cast<std::int32_t>(std::thread::hardware_concurrency())};
+  auto facts = gather_rows(comm, std::vector<rank_facts>{mine});
+  if (comm.rank() != 0) return result;
+
+  run_record& rec = result.record;
+  std::sort(events.begin(), events.end(), [](const event_row& a, const event_row& b) {
+    return std::tie(a.item, a.stage) < std::tie(b.item, b.stage);
+  });
+  std::sort(items.begin(), items.end(),
+            [](const item_row& a, const item_row& b) { return a.item < b.item; });
+  rec.events = std::move(events);
+  rec.items = std::move(items);
+
+  std::map<std::pair<std::uint64_t, std::int32_t>, recv_half> by_key;
+  for (const auto& r : recvs) by_key[{r.item, r.edge}] = r;
+  for (const auto& s : sends) {
+    message_row m;
+    m.item = s.item;
+    m.edge = s.edge;
+    m.src_rank = s.src;
+    m.dst_rank = s.dst;
+    m.bytes = s.bytes;
+    m.send_start_ns = s.send_start_ns;
+    m.serialize_ns = s.serialize_ns;
+    m.posted_ns = s.posted_ns;
+    if (auto it = by_key.find({s.item, s.edge}); it != by_key.end()) {
+      m.received_ns = it->second.received_ns;
+      m.deserialize_ns = it->second.deserialize_ns;
+      m.transfer_ns = m.received_ns - m.posted_ns;
+    }
+    rec.messages.push_back(m);
+  }
+  std::sort(rec.messages.begin(), rec.messages.end(),
+            [](const message_row& a, const message_row& b) {
+              return std::tie(a.item, a.edge) < std::tie(b.item, b.edge);
+            });
+
+  for (int r = 0; r < comm.size(); ++r) {
+    const auto& f = facts[static_cast<std::size_t>(r)];
+    rank_row row;
+    row.rank = r;
+    row.host = hosts[static_cast<std::size_t>(r)];
+    row.pid = f.pid;
+    row.omp_max_threads = f.omp_max_threads;
+    row.hardware_threads = f.hardware_threads;
+    row.clock_offset_ns = f.offset_ns;
+    row.clock_rtt_ns = f.rtt_ns;
+    for (int s : result.where.stages_on(r))
+      row.stages += (row.stages.empty() ? "" : ",") + spec.stages[static_cast<std::size_t>(s)].name;
+    rec.ranks.push_back(row);
+  }
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const auto& st = spec.stages[s];
+    rec.stages.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
+                          st.threads, st.payload_bytes, result.where.rank_of[s]});
+  }
+  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+    const auto& ed = spec.edges[e];
+    const int from = spec.stage_index(ed.from), to = spec.stage_index(ed.to);
+    const int fr = result.where.rank_of[static_cast<std::size_t>(from)];
+    const int tr = result.where.rank_of[static_cast<std::size_t>(to)];
+    rec.edges.push_back({static_cast<std::int32_t>(e), from, to, ed.from, ed.to, fr, tr,
+                         tier_of(fr, tr, hosts), to_string(ed.serialization),
+                         spec.stages[static_cast<std::size_t>(from)].payload_bytes});
+  }
+
+  std::string host_list;
+  std::set<std::string> seen_hosts;
+  for (const auto& h : hosts)
+    if (seen_hosts.insert(h).second) host_list += (host_list.empty() ? "" : ",") + h;
+  rec.set("spec_name", spec.name);
+  rec.set("spec_text", spec.text);
+  rec.set("spec_file", spec.file);
+  rec.set("placement", result.where.to_string(spec));
+  rec.set("placement_mode", result.where.mode);
+  rec.set("command_line", options.command_line);
+  rec.set("mpipe_version", std::string(version));
+  rec.set("git_commit", std::string(git_commit));
+  rec.set("mpi_version", mpi_standard_version());
+  rec.set("mpi_library", mpi_library_version());
+  rec.set("transport", mpi_transport());
+  rec.set("world_size", static_cast<std::int64_t>(comm.size()));
+  rec.set("hosts", host_list);
+  rec.set("utc_start", utc_start);
+  rec.set("utc_end", utc_end);
+  rec.set("items", static_cast<std::int64_t>(spec.items));
+  rec.set("time_scale", options.time_scale);
+  rec.set("kernel_override", options.kernel ? std::string(to_string(*options.kernel)) : "");
+  rec.set("critical_path_ms", g.critical_path_ms());
+  rec.set("wait", std::string(to_string(options.wait)));
+  rec.set("complete", true);
+  return result;
+}
+
+}  // namespace mpipe
