@@ -1,0 +1,232 @@
+// mpipe's command line: parse, set up MPI, call the library, report. No logic of its own.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "mpipe/error.hpp"
+#include "mpipe/graph.hpp"
+#include "mpipe/hdf5_output.hpp"
+#include "mpipe/placement.hpp"
+#include "mpipe/runtime.hpp"
+#include "mpipe/spec.hpp"
+#include "mpipe/version.hpp"
+
+namespace {
+
+// Our rank before MPI_Init, from the launcher's environment: only rank 0 prints help and
+// command-line errors, so `mpirun -np 16 mpipe --help` prints once.
+int launcher_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  return 0;
+}
+
+struct run_args {
+  std::string spec_file;
+  std::string placement;
+  std::string out = "results/mpipe.h5";
+  std::uint64_t items = 0;
+  double time_scale = 1.0;
+  std::string kernel;
+  std::string wait = "block";
+  bool no_progress = false;
+};
+
+mpipe::kernel_kind parse_kernel(const std::string& k) {
+  if (k == "sleep") return mpipe::kernel_kind::sleep;
+  if (k == "spin") return mpipe::kernel_kind::spin;
+  return mpipe::kernel_kind::compute;
+}
+
+mpipe::wait_policy parse_wait(const std::string& w) {
+  if (w == "spin") return mpipe::wait_policy::spin;
+  if (w == "yield") return mpipe::wait_policy::yield;
+  return mpipe::wait_policy::block;
+}
+
+std::string joined(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+// The spec file's bytes, or an io_error naming the file and the reason.
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw mpipe::io_error(path + ": cannot read spec: " + std::strerror(errno));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Only rank 0 reads the file (a cluster without a shared file system still works, and an
+// unreadable file is reported once); every rank parses the same text, so a bad spec fails
+// identically everywhere and all ranks leave together, without a hang.
+mpipe::pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file) {
+  std::string text, problem;
+  if (world.rank() == 0) {
+    try {
+      text = file.empty() ? mpipe::seed_spec_text() : read_text(file);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  boost::mpi::broadcast(world, problem, 0);
+  if (!problem.empty()) throw mpipe::io_error(problem);
+  boost::mpi::broadcast(world, text, 0);
+  return mpipe::parse_spec(text, file.empty() ? "<builtin seed>" : file);
+}
+
+int do_run(const run_args& a, int argc, char** argv) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  boost::mpi::communicator world;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  const int rank = world.rank();
+  if (env.thread_level() < boost::mpi::threading::funneled) {
+    if (rank == 0)
+      std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
+    return 2;
+  }
+
+  mpipe::run_options opt;
+  opt.placement = a.placement;
+  if (a.items) opt.items = a.items;
+  opt.time_scale = a.time_scale;
+  if (!a.kernel.empty()) opt.kernel = parse_kernel(a.kernel);
+  opt.wait = parse_wait(a.wait);
+  opt.progress = !a.no_progress;
+  opt.command_line = joined(argc, argv);
+
+  mpipe::pipeline_spec spec;
+  try {
+    // Everything that can be wrong with the input is found here, on every rank, before work.
+    spec = load_on_all(world, a.spec_file);
+    const auto effective = mpipe::apply_overrides(spec, opt);
+    const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
+    std::string out_problem;
+    if (rank == 0) {
+      try {
+        mpipe::check_writable(a.out);
+      } catch (const std::exception& e) {
+        out_problem = e.what();
+      }
+    }
+    boost::mpi::broadcast(world, out_problem, 0);
+    if (!out_problem.empty()) throw mpipe::io_error(out_problem);
+    if (rank == 0) {
+      const mpipe::graph g(effective);
+      std::cout << "mpipe " << mpipe::version << ": pipeline '" << effective.name << "' ("
+                << effective.stages.size() << " stages, " << effective.items << " items"
+                << (a.time_scale != 1.0 ? ", time scale " + std::to_string(a.time_scale) : "")
+                << ") on " << world.size() << " rank(s), placement " << where.mode << ": "
+                << where.to_string(effective) << "\n"
+                << "critical-path bound " << g.critical_path_ms() << " ms; results -> " << a.out
+                << std::endl;
+    }
+  } catch (const mpipe::error& e) {
+    if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
+  }
+
+  try {
+    auto result = mpipe::run_pipeline(world, spec, opt);
+    if (rank == 0) {
+      mpipe::print_summary(std::cout, result);
+      const std::string id = mpipe::append_run(a.out, std::move(result.record));
+      std::cout << "\nAppended run " << id << " to " << a.out << std::endl;
+    }
+  } catch (const std::exception& e) {
+    // Past validation, a failure may be on this rank alone: others could wait for it forever.
+    std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  return 0;
+}
+
+int do_validate(const std::string& file, const std::string& placement, int ranks) {
+  auto spec = file.empty() ? mpipe::seed_spec() : mpipe::load_spec(file);
+  const mpipe::graph g(spec);
+  const auto where = mpipe::resolve_placement(spec, placement, ranks);
+  std::cout << spec.file << ": pipeline '" << spec.name << "' is valid: " << spec.stages.size()
+            << " stages, " << spec.edges.size() << " edges, " << spec.items << " items\n";
+  std::cout << "critical-path bound " << g.critical_path_ms() << " ms:";
+  for (int s : g.critical_path()) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
+  std::cout << "\nplacement on " << ranks << " rank(s) (" << where.mode
+            << "): " << where.to_string(spec) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool printer = launcher_rank() == 0;
+  CLI::App app{
+      "mpipe: run a pipeline of stages on MPI ranks, time every hop, and record it in HDF5.\n"
+      "Typical: mpirun -np 4 mpipe run --placement spread"};
+  app.set_version_flag("--version",
+                       std::string("mpipe ") + mpipe::version + " (" + mpipe::git_commit + ")");
+  app.require_subcommand(1);
+
+  run_args ra;
+  auto* run = app.add_subcommand(
+      "run", "Run a pipeline on the ranks of this MPI job and append the run to an HDF5 file");
+  run->add_option(
+      "--spec", ra.spec_file,
+      "Pipeline spec (YAML); default: the built-in reference pipeline (jobs/pipelines/seed.yaml)");
+  run->add_option("--placement", ra.placement,
+                  "pack | spread | map like 'A=0,B=1' (unnamed stages on rank 0); default: the "
+                  "spec's map, else spread");
+  run->add_option("--out", ra.out, "HDF5 results file; runs are appended, never overwritten")
+      ->capture_default_str();
+  run->add_option("--items", ra.items, "Number of items (overrides the spec)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  run->add_option("--time-scale", ra.time_scale,
+                  "Multiply every stage's work (e.g. 0.1 for a 10x faster run)")
+      ->capture_default_str();
+  run->add_option("--kernel", ra.kernel, "Override every stage's kernel")
+      ->check(CLI::IsMember({"sleep", "spin", "compute"}));
+  run->add_option("--wait", ra.wait,
+                  "How idle ranks wait for messages: block (spin briefly, then sleep; leaves cores "
+                  "to compute), yield, spin")
+      ->check(CLI::IsMember({"block", "yield", "spin"}))
+      ->capture_default_str();
+  run->add_flag("--no-progress", ra.no_progress, "No progress lines on long runs");
+
+  std::string vfile, vplacement;
+  int vranks = 1;
+  auto* validate = app.add_subcommand(
+      "validate", "Check a spec and a placement without running (no MPI needed)");
+  validate->add_option("--spec", vfile,
+                       "Pipeline spec (YAML); default: the built-in reference pipeline");
+  validate->add_option("--placement", vplacement, "pack | spread | map like 'A=0,B=1'");
+  validate->add_option("--ranks", vranks, "World size to resolve the placement for")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return printer ? app.exit(e) : 0;  // --help, --version
+    if (printer)
+      std::cerr << "mpipe: error: " << e.what() << "\nRun 'mpipe --help' or 'mpipe run --help'.\n";
+    return 2;
+  }
+
+  if (run->parsed()) return do_run(ra, argc, argv);
+  try {
+    return do_validate(vfile, vplacement, vranks);
+  } catch (const mpipe::error& e) {
+    std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
+  }
+}

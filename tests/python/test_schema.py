@@ -1,0 +1,284 @@
+"""The results file as a notebook reads it: runs the real `mpipe` twice into one file and checks
+it with h5py against doc/results-schema.md, whose tables are parsed here so that the
+documentation and the files cannot drift apart.
+
+Environment: MPIPE_BIN (the mpipe binary; the file checks are skipped without it) and
+MPIPE_TEST_TMP (scratch directory; pytest's own tmp dir otherwise). Needs Debian's h5py, i.e.
+/usr/bin/python3 -m pytest.
+"""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOC = REPO / "doc" / "results-schema.md"
+RECORDS = REPO / "include" / "mpipe" / "records.hpp"
+SPEC = REPO / "tests" / "data" / "small.yaml"
+PLACEMENTS = ("pack", "spread")
+
+# The doc's type names, as h5py reads them.
+COLUMN_DTYPES = {
+    "int32": np.dtype("<i4"),
+    "int64": np.dtype("<i8"),
+    "uint64": np.dtype("<u8"),
+    "float64": np.dtype("<f8"),
+}
+ATTRIBUTE_TYPES = {
+    "string": str,
+    "int64": np.int64,
+    "float64": np.float64,
+    "bool": np.bool_,
+}
+# records.hpp's member types in the doc's vocabulary.
+CPP_TYPES = {
+    "std::int32_t": "int32",
+    "std::int64_t": "int64",
+    "std::uint64_t": "uint64",
+    "double": "float64",
+    "std::string": "string",
+}
+STRUCT_OF = {
+    "events": "event_row",
+    "messages": "message_row",
+    "items": "item_row",
+    "ranks": "rank_row",
+    "stages": "stage_row",
+    "edges": "edge_row",
+}
+
+
+# --- the documentation ------------------------------------------------------------------------
+
+
+def table_rows(lines):
+    """(name, type) of each `| `name` | type | ... |` row, in order."""
+    rows = []
+    for line in lines:
+        m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*([a-z0-9]+)\s*\|", line)
+        if m:
+            rows.append((m.group(1), m.group(2)))
+    return rows
+
+
+def sections(text, level):
+    """{heading: lines} for headings of exactly `level` #'s."""
+    out, current = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^(#+)\s+(.*?)\s*$", line)
+        if m and len(m.group(1)) <= level:
+            current = m.group(2) if len(m.group(1)) == level else None
+            if current is not None:
+                out[current] = []
+            continue
+        if current is not None:
+            out[current].append(line)
+    return out
+
+
+def parse_doc():
+    text = DOC.read_text(encoding="utf-8")
+    top = sections(text, 2)
+    file_attributes = dict(table_rows(top["File attributes"]))
+    run_attributes = dict(table_rows(top["Run attributes"]))
+    datasets = {}
+    for heading, lines in sections("\n".join(top["Datasets"]), 3).items():
+        name = heading.strip("`")
+        datasets[name] = table_rows(lines)
+    return file_attributes, run_attributes, datasets
+
+
+FILE_ATTRIBUTES, RUN_ATTRIBUTES, DATASETS = parse_doc()
+
+
+def parse_records_header():
+    """{struct name: [(member, doc type)]} from include/mpipe/records.hpp."""
+    structs, current = {}, None
+    for line in RECORDS.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^struct (\w+) \{", line)
+        if m:
+            current = structs.setdefault(m.group(1), [])
+            continue
+        if line.startswith("};"):
+            current = None
+            continue
+        m = re.match(r"^\s+([\w:]+) (\w+)(?: = [^;]*)?;", line)
+        if current is not None and m and m.group(1) in CPP_TYPES:
+            current.append((m.group(2), CPP_TYPES[m.group(1)]))
+    return structs
+
+
+def test_doc_parses_into_every_table():
+    assert FILE_ATTRIBUTES == {"mpipe_schema_version": "int64"}
+    assert set(DATASETS) == set(STRUCT_OF)
+    assert all(DATASETS.values())
+    for name in ("run_id", "spec_text", "world_size", "time_scale", "complete"):
+        assert name in RUN_ATTRIBUTES
+    assert set(RUN_ATTRIBUTES.values()) <= set(ATTRIBUTE_TYPES)
+    for columns in DATASETS.values():
+        assert {t for _, t in columns} <= set(COLUMN_DTYPES) | {"string"}
+
+
+@pytest.mark.parametrize("dataset", sorted(STRUCT_OF))
+def test_doc_columns_match_records_header(dataset):
+    """Every struct member is documented, in order, with its type (records.hpp is the source)."""
+    assert DATASETS[dataset] == parse_records_header()[STRUCT_OF[dataset]]
+
+
+# --- a real results file --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    binary = os.environ.get("MPIPE_BIN")
+    if not binary:
+        pytest.skip("MPIPE_BIN is not set: point it at the mpipe binary to check a real file")
+    assert Path(binary).is_file(), f"MPIPE_BIN={binary} does not exist"
+    scratch = os.environ.get("MPIPE_TEST_TMP")
+    base = Path(scratch) if scratch else tmp_path_factory.mktemp("mpipe")
+    work = base / "schema"
+    work.mkdir(parents=True, exist_ok=True)
+    for leftover in work.iterdir():
+        leftover.unlink()
+    out = work / "results.h5"
+    env = dict(os.environ)
+    if os.geteuid() == 0:  # a singleton Open MPI refuses root without these
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    for placement in PLACEMENTS:
+        cmd = [binary, "run", "--spec", str(SPEC), "--placement", placement, "--out", str(out)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, (
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(results):
+    """[(run id, {attribute: value}, {dataset: numpy array})] in file order."""
+    out = []
+    with h5py.File(results, "r") as f:
+        for run_id, group in f["runs"].items():
+            data = {name: group[name][()] for name in group}
+            dtypes = {name: group[name].dtype for name in group}
+            out.append((run_id, dict(group.attrs), data, dtypes))
+    return out
+
+
+def test_file_holds_both_runs_and_nothing_else(results, runs):
+    assert len(runs) == len(PLACEMENTS)
+    with h5py.File(results, "r") as f:
+        assert set(f) == {"runs"}
+        assert set(f.attrs) == set(FILE_ATTRIBUTES)
+        version = f.attrs["mpipe_schema_version"]
+        assert isinstance(version, np.int64) and version == 1
+    # Only the file and its lock: no temp file of the append left behind.
+    assert sorted(p.name for p in results.parent.iterdir()) == [
+        results.name,
+        results.name + ".lock",
+    ]
+
+
+def test_run_ids(runs):
+    ids = [run_id for run_id, *_ in runs]
+    for run_id, attrs, *_ in runs:
+        assert re.fullmatch(r"\d{8}T\d{6}\.\d{3}Z(-\d+)?", run_id), run_id
+        assert attrs["run_id"] == run_id
+        start = re.sub(r"[-:]", "", attrs["utc_start"])  # 20261124T013512.123456Z
+        assert run_id.split("-")[0] == start[:19] + "Z"
+    assert len(set(ids)) == len(ids)
+
+
+def test_every_documented_attribute_with_its_type(runs):
+    for run_id, attrs, *_ in runs:
+        assert set(attrs) == set(RUN_ATTRIBUTES), f"run {run_id}: attributes differ from the doc"
+        for name, doc_type in RUN_ATTRIBUTES.items():
+            expected = ATTRIBUTE_TYPES[doc_type]
+            assert isinstance(attrs[name], expected), (
+                f"run {run_id}: {name} is {type(attrs[name]).__name__}, doc says {doc_type}"
+            )
+
+
+def test_runs_are_complete_and_describe_themselves(runs):
+    spec_bytes = SPEC.read_bytes()
+    for (run_id, attrs, data, _), placement in zip(runs, PLACEMENTS):
+        assert attrs["complete"] == np.True_, run_id
+        assert attrs["spec_text"].encode("utf-8") == spec_bytes
+        assert attrs["placement_mode"] == placement
+        assert attrs["world_size"] == 1
+        assert len(data["ranks"]) == attrs["world_size"]
+        assert attrs["items"] >= 1
+        assert attrs["utc_start"] <= attrs["utc_end"]
+        names = [n.decode() for n in data["stages"]["name"]]
+        assert attrs["placement"] == ",".join(f"{n}=0" for n in names)
+
+
+def test_every_documented_dataset_with_every_column(runs):
+    for run_id, _, data, dtypes in runs:
+        assert set(data) == set(DATASETS), f"run {run_id}: datasets differ from the doc"
+        for name, columns in DATASETS.items():
+            dtype = dtypes[name]
+            assert list(dtype.names) == [c for c, _ in columns], f"{run_id}/{name}"
+            for column, doc_type in columns:
+                field = dtype.fields[column][0]
+                if doc_type == "string":
+                    info = h5py.check_string_dtype(field)
+                    assert info is not None and info.encoding == "utf-8", f"{name}.{column}"
+                    assert info.length is None, f"{name}.{column} is not variable-length"
+                else:
+                    assert field == COLUMN_DTYPES[doc_type], f"{name}.{column}: {field}"
+
+
+def test_one_event_per_item_and_stage(runs):
+    for run_id, attrs, data, _ in runs:
+        events, stages = data["events"], data["stages"]
+        assert len(events) == attrs["items"] * len(stages), run_id
+        pairs = set(zip(events["item"].tolist(), events["stage"].tolist()))
+        assert pairs == {(i, s) for i in range(attrs["items"]) for s in stages["id"].tolist()}
+
+
+def test_one_item_row_per_item(runs):
+    for run_id, attrs, data, _ in runs:
+        items = data["items"]
+        assert len(items) == attrs["items"], run_id
+        assert sorted(items["item"].tolist()) == list(range(attrs["items"]))
+        assert (items["latency_ns"] == items["completed_ns"] - items["emitted_ns"]).all()
+        assert (items["latency_ns"] > 0).all()
+
+
+def test_event_times_are_ordered(runs):
+    for run_id, _, data, _ in runs:
+        items = {int(r["item"]): r for r in data["items"]}
+        # The source's row spans the whole item (received = completed); find it by that.
+        source_stages = {
+            int(e["stage"])
+            for e in data["events"]
+            if e["started_ns"] == items[int(e["item"])]["emitted_ns"]
+            and e["received_ns"] == items[int(e["item"])]["completed_ns"]
+        }
+        assert len(source_stages) == 1, f"run {run_id}: cannot tell the source: {source_stages}"
+        for e in data["events"]:
+            item = items[int(e["item"])]
+            where = f"run {run_id} item {e['item']} stage {e['stage']}: {e}"
+            assert e["started_ns"] <= e["finished_ns"] <= e["sent_ns"], where
+            if int(e["stage"]) in source_stages:
+                assert e["started_ns"] <= item["completed_ns"] == e["received_ns"], where
+            else:
+                assert e["received_ns"] <= e["started_ns"], where
+                assert item["emitted_ns"] <= e["received_ns"], where
+                # Not sent_ns: the last stage's hand-off completes the item before it returns.
+                assert e["finished_ns"] <= item["completed_ns"], where
+
+
+def test_single_rank_runs_stay_in_memory(runs):
+    for run_id, _, data, _ in runs:
+        assert len(data["messages"]) == 0, run_id
+        assert {t.decode() for t in data["edges"]["tier"]} == {"same-rank"}, run_id
+        assert (data["stages"]["rank"] == 0).all()
