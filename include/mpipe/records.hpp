@@ -11,8 +11,9 @@
 
 namespace mpipe {
 
-// One item passing one stage. For the source: received = item completed (all return edges in),
-// started = finished = sent = emitted.
+// One item passing one stage. For the source the row spans the whole item: started = emitted,
+// finished/sent right after its own work and hand-out, received = the item completed (all
+// return edges in), so received is its latest time.
 struct event_row {
   std::uint64_t item = 0;
   std::int32_t stage = 0;

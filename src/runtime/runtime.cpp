@@ -271,13 +271,14 @@ class rank_runtime {
       complete_item(item, done);
       return;
     }
-    std::lock_guard lk(st.m);
+    std::unique_lock lk(st.m);
     auto& j = st.joins[item];
     j.last_arrival = std::max(j.last_arrival, arrived);
     j.inputs.push_back(std::move(payload));
     if (++j.have < st.input_count) return;
     st.ready.push_back({item, j.last_arrival, std::move(j.inputs)});
     st.joins.erase(item);
+    lk.unlock();  // wake the consumer after unlocking, or it wakes only to block on the mutex
     st.cv.notify_one();
   }
 
@@ -473,6 +474,20 @@ class rank_runtime {
   std::exception_ptr error_;
 };
 
+// A barrier that sleeps while it waits. Ranks that finish early (all of them but rank 0 under
+// `pack`) would otherwise busy-poll inside MPI_Barrier and take cores from stages still working.
+void polite_barrier(const boost::mpi::communicator& comm) {
+  MPI_Request request;
+  MPI_Ibarrier(comm, &request);
+  int done = 0;
+  for (int spins = 0;; ++spins) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (spins > 100)
+      std::this_thread::sleep_for(std::chrono::microseconds(spins > 1000 ? 500 : 50));
+  }
+}
+
 std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
   if (a == b) return "same-rank";
   return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
@@ -507,7 +522,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rank_runtime rt(comm, spec, g, result.where, options);
   comm.barrier();
   rt.run(shift);
-  comm.barrier();
+  polite_barrier(comm);
   const std::string utc_end = utc_now_iso();
 
   for (auto& e : rt.events) {
