@@ -488,6 +488,23 @@ void polite_barrier(const boost::mpi::communicator& comm) {
   }
 }
 
+// The compute kernel's rate must be measured on a quiet core: ranks of one host calibrating at
+// once on an oversubscribed machine each get a share of a core and would overstate the work
+// (seen: 4 ranks on 2 cores measured half the rate). So ranks of a host take turns.
+void calibrate_in_turn(const boost::mpi::communicator& comm, const pipeline_spec& spec) {
+  const bool needed = std::any_of(spec.stages.begin(), spec.stages.end(), [](const stage_spec& s) {
+    return s.kernel == kernel_kind::compute && s.work_ms > 0.0;
+  });
+  if (!needed) return;
+  MPI_Comm host_comm;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &host_comm);
+  const boost::mpi::communicator host(host_comm, boost::mpi::comm_take_ownership);
+  for (int turn = 0; turn < host.size(); ++turn) {
+    if (turn == host.rank()) calibrate_compute();
+    polite_barrier(host);
+  }
+}
+
 std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
   if (a == b) return "same-rank";
   return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
@@ -505,7 +522,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   const pipeline_spec& spec = result.spec;
   const graph g(spec);
   result.where = resolve_placement(spec, options.placement, comm.size());
-  calibrate_compute();  // before the clock starts, so item 0 is not charged for it
+  calibrate_in_turn(comm, spec);  // before the clock starts, so item 0 is not charged for it
 
   const std::string host = host_name();
   std::vector<std::string> hosts;
