@@ -29,14 +29,29 @@ namespace mpipe {
 enum class wait_policy { block, yield, spin };
 const char* to_string(wait_policy w);
 
+// A what-if network: each affected message is held at the receiver until its send time +
+// latency + bytes / bandwidth. Lets a laptop ask "what if this hop crossed a 5 ms LAN?" without
+// tc netem (not available everywhere). Runs made this way are labelled in the terminal and HDF5.
+struct emulated_link {
+  double latency_ms = 0.0;
+  double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
+  bool cross_host_only = false;        // scope=cross-host; default scope=cross-rank
+  std::string text;                    // as given, e.g. "latency=5ms,scope=cross-rank"
+};
+// "latency=5ms[,bandwidth=1Gbit/s][,scope=cross-host|cross-rank]"; throws spec_error.
+emulated_link parse_emulated_link(const std::string& text);
+
 struct run_options {
   std::string placement;               // "", "pack", "spread" or "A=0,B=1"
   std::optional<std::uint64_t> items;  // overrides the spec's items
   double time_scale = 1.0;             // multiplies every stage's work_ms
   std::optional<kernel_kind> kernel;   // overrides every stage's kernel
   wait_policy wait = wait_policy::block;
-  bool progress = true;      // a progress line on runs longer than a few s
-  std::string command_line;  // stored with the run
+  std::optional<serialization_kind> serialization;  // overrides every edge's
+  bool verify = false;                              // receivers check a payload checksum
+  std::optional<emulated_link> emulate;             // what-if link delays
+  bool progress = true;                             // a progress line on runs longer than a few s
+  std::string command_line;                         // stored with the run
 };
 
 struct run_result {

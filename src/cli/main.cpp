@@ -40,6 +40,9 @@ struct run_args {
   std::string kernel;
   std::string wait = "block";
   bool no_progress = false;
+  std::string serialization;
+  bool verify = false;
+  std::string emulate;
 };
 
 mpipe::kernel_kind parse_kernel(const std::string& k) {
@@ -106,10 +109,17 @@ int do_run(const run_args& a, int argc, char** argv) {
   opt.wait = parse_wait(a.wait);
   opt.progress = !a.no_progress;
   opt.command_line = joined(argc, argv);
+  if (!a.serialization.empty()) {
+    opt.serialization = a.serialization == "raw"        ? mpipe::serialization_kind::raw
+                        : a.serialization == "datatype" ? mpipe::serialization_kind::datatype
+                                                        : mpipe::serialization_kind::boost;
+  }
+  opt.verify = a.verify;
 
   mpipe::pipeline_spec spec;
   try {
     // Everything that can be wrong with the input is found here, on every rank, before work.
+    if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
     spec = load_on_all(world, a.spec_file);
     const auto effective = mpipe::apply_overrides(spec, opt);
     const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
@@ -132,6 +142,9 @@ int do_run(const run_args& a, int argc, char** argv) {
                 << where.to_string(effective) << "\n"
                 << "critical-path bound " << g.critical_path_ms() << " ms; results -> " << a.out
                 << std::endl;
+      if (opt.emulate)
+        std::cout << "EMULATED LINK (what-if, not a measured network): " << opt.emulate->text
+                  << std::endl;
     }
   } catch (const mpipe::error& e) {
     if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
@@ -201,6 +214,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"block", "yield", "spin"}))
       ->capture_default_str();
   run->add_flag("--no-progress", ra.no_progress, "No progress lines on long runs");
+  run->add_option("--serialization", ra.serialization,
+                  "Override every edge's serialization: boost (Boost.Serialization), datatype (MPI "
+                  "derived datatype header + bytes), raw (bytes in place)")
+      ->check(CLI::IsMember({"boost", "datatype", "raw"}));
+  run->add_flag("--verify", ra.verify,
+                "Receivers check a checksum of every payload (a mismatch aborts the run)");
+  run->add_option("--emulate-link", ra.emulate,
+                  "What-if link: 'latency=5ms[,bandwidth=1Gbit/s][,scope=cross-rank|cross-host]'; "
+                  "each affected message is held until send time + latency + bytes/bandwidth; the "
+                  "run is labelled emulated");
 
   std::string vfile, vplacement;
   int vranks = 1;

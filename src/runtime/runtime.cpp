@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <queue>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -61,7 +62,73 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
     st.work_ms *= options.time_scale;
     if (options.kernel) st.kernel = *options.kernel;
   }
+  if (options.serialization)
+    for (auto& e : spec.edges) e.serialization = *options.serialization;
   return spec;
+}
+
+namespace {
+
+// "5ms" -> 5.0 with `units` giving each suffix's factor; nullopt if the text is not that shape.
+std::optional<double> number_with_unit(const std::string& text,
+                                       const std::vector<std::pair<std::string, double>>& units) {
+  for (const auto& [suffix, factor] : units) {
+    if (text.size() <= suffix.size() ||
+        text.compare(text.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string num = text.substr(0, text.size() - suffix.size());
+    char* end = nullptr;
+    const double v = std::strtod(num.c_str(), &end);
+    if (end == num.c_str() || *end != '\0' || !std::isfinite(v) || v < 0.0) return std::nullopt;
+    return v * factor;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+emulated_link parse_emulated_link(const std::string& text) {
+  const auto bad = [&](const std::string& why) {
+    return spec_error("<command line>", 0, "--emulate-link",
+                      why + " (got '" + text +
+                          "'; expected e.g. 'latency=5ms,bandwidth=1Gbit/s,scope=cross-rank')");
+  };
+  emulated_link link;
+  link.text = text;
+  bool has_latency = false;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const auto eq = part.find('=');
+    if (eq == std::string::npos) throw bad("'" + part + "' is not key=value");
+    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (key == "latency") {
+      // Longest suffixes first so "ms" is not read as "s".
+      const auto v = number_with_unit(value, {{"us", 1e-3}, {"ms", 1.0}, {"s", 1e3}});
+      if (!v || *v > 60'000.0) throw bad("latency must be like 5ms, 200us or 0.5s, at most 60s");
+      link.latency_ms = *v;
+      has_latency = true;
+    } else if (key == "bandwidth") {
+      const auto v = number_with_unit(value, {{"Gbit/s", 1e9 / 8},
+                                              {"Mbit/s", 1e6 / 8},
+                                              {"kbit/s", 1e3 / 8},
+                                              {"GB/s", 1e9},
+                                              {"MB/s", 1e6},
+                                              {"kB/s", 1e3},
+                                              {"B/s", 1.0}});
+      if (!v || *v <= 0.0) throw bad("bandwidth must be like 1Gbit/s, 100Mbit/s or 125MB/s, > 0");
+      link.bandwidth_bytes_per_s = *v;
+    } else if (key == "scope") {
+      if (value != "cross-host" && value != "cross-rank")
+        throw bad("scope must be cross-host or cross-rank");
+      link.cross_host_only = value == "cross-host";
+    } else {
+      throw bad("unknown key '" + key + "' (known: latency, bandwidth, scope)");
+    }
+  }
+  if (!has_latency && link.bandwidth_bytes_per_s == 0.0)
+    throw bad("give a latency and/or a bandwidth");
+  return link;
 }
 
 double mean_latency_ms(const run_record& record) {
@@ -186,8 +253,14 @@ struct rank_facts {
 class rank_runtime {
  public:
   rank_runtime(const boost::mpi::communicator& comm, const pipeline_spec& spec, const graph& g,
-               const placement& where, const run_options& options)
-      : comm_(comm), spec_(spec), graph_(g), where_(where), options_(options), transport_(comm) {
+               const placement& where, const run_options& options, std::vector<std::string> hosts)
+      : comm_(comm),
+        spec_(spec),
+        graph_(g),
+        where_(where),
+        options_(options),
+        transport_(comm),
+        hosts_(std::move(hosts)) {
     rank_ = comm.rank();
     for (int s : where_.stages_on(rank_)) {
       auto st = std::make_unique<stage_state>();
@@ -404,14 +477,17 @@ class rank_runtime {
       }
       for (auto& o : batch) {
         const auto& e = spec_.edges[static_cast<std::size_t>(o.edge)];
+        wire_message m;
+        m.item = o.item;
+        m.edge = o.edge;
+        m.tag = edge_tags_[static_cast<std::size_t>(o.edge)];
+        m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
+        // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
+        if (options_.verify) m.checksum = payload_checksum(*o.payload);
+        m.payload = std::move(o.payload);
         message_row row;
         row.send_start_ns = now_ns();
-        wire_message m{o.item,
-                       o.edge,
-                       edge_tags_[static_cast<std::size_t>(o.edge)],
-                       {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}},
-                       std::move(o.payload)};
-        transport_.post(o.dest, m, row);
+        transport_.post(o.dest, e.serialization, std::move(m), row, t0_local_);
         sends.push_back({o.item, o.edge, rank_, o.dest, row.bytes, row.send_start_ns,
                          row.serialize_ns, row.posted_ns});
         did = true;
@@ -419,14 +495,55 @@ class rank_runtime {
       did |= transport_.progress_sends();
       while (auto r = transport_.try_receive()) {
         did = true;
-        recvs.push_back({r->msg.item, r->msg.edge, r->received_ns, r->deserialize_ns});
-        const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(r->msg.edge)].to);
-        deliver(to, r->msg.item, std::move(r->msg.payload), now_ns());
+        check_payload(*r);
+        const std::int64_t due = emulated_due(*r);
+        if (due > now_ns() - t0_local_) {
+          held_.push(held_message{due, std::move(*r)});
+        } else {
+          accept(std::move(*r), r->received_ns);
+        }
       }
-      if (local_work_done() && !transport_.sends_pending()) return;
+      // Emulated links: release what is due. The received time becomes the emulated arrival.
+      while (!held_.empty() && held_.top().due <= now_ns() - t0_local_) {
+        auto h = std::move(const_cast<held_message&>(held_.top()));
+        held_.pop();
+        accept(std::move(h.message), h.due + t0_local_);
+        did = true;
+      }
+      if (held_.empty() && local_work_done() && !transport_.sends_pending()) return;
       idle = did ? 0 : idle + 1;
       wait_a_little(idle);
     }
+  }
+
+  void accept(received_message r, std::int64_t arrived) {
+    recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns});
+    const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(r.msg.edge)].to);
+    deliver(to, r.msg.item, std::move(r.msg.payload), now_ns());
+  }
+
+  // --verify: the bytes that arrived are the bytes that were sent, or the run stops here.
+  void check_payload(const received_message& r) const {
+    if (!options_.verify) return;
+    const std::uint64_t got = r.msg.payload ? payload_checksum(*r.msg.payload) : 0;
+    if (got != r.msg.checksum) {
+      const auto& e = spec_.edges[static_cast<std::size_t>(r.msg.edge)];
+      throw error("payload checksum mismatch on edge " + e.from + "->" + e.to + ", item " +
+                  std::to_string(r.msg.item) + " from rank " + std::to_string(r.source));
+    }
+  }
+
+  // When an emulated link delivers this message, on rank 0's timeline (0 = no emulation).
+  std::int64_t emulated_due(const received_message& r) const {
+    if (!options_.emulate) return 0;
+    const auto& link = *options_.emulate;
+    if (link.cross_host_only &&
+        hosts_[static_cast<std::size_t>(r.source)] == hosts_[static_cast<std::size_t>(rank_)])
+      return 0;
+    double delay_ns = link.latency_ms * 1e6;
+    if (link.bandwidth_bytes_per_s > 0.0)
+      delay_ns += static_cast<double>(r.bytes) / link.bandwidth_bytes_per_s * 1e9;
+    return r.msg.sent_ns + static_cast<std::int64_t>(delay_ns);
   }
 
   // Measured on 2 cores: two ranks busy-polling one core exchange a message only at the
@@ -454,6 +571,13 @@ class rank_runtime {
   transport transport_;
   int rank_ = 0;
   std::int64_t t0_local_ = 0;
+  std::vector<std::string> hosts_;
+  struct held_message {
+    std::int64_t due;
+    received_message message;
+    bool operator<(const held_message& o) const { return due > o.due; }  // earliest on top
+  };
+  std::priority_queue<held_message> held_;
   std::map<int, std::unique_ptr<stage_state>> local_;
   std::vector<std::string> edge_tags_;
 
@@ -536,7 +660,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   boost::mpi::broadcast(comm, t0, 0);
   const std::int64_t shift = t0 + sync.offset_ns;  // local stamp - shift = rank-0 time since t0
 
-  rank_runtime rt(comm, spec, g, result.where, options);
+  rank_runtime rt(comm, spec, g, result.where, options, hosts);
   comm.barrier();
   rt.run(shift);
   polite_barrier(comm);
@@ -654,6 +778,10 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.set("kernel_override", options.kernel ? std::string(to_string(*options.kernel)) : "");
   rec.set("critical_path_ms", g.critical_path_ms());
   rec.set("wait", std::string(to_string(options.wait)));
+  rec.set("serialization_override",
+          options.serialization ? std::string(to_string(*options.serialization)) : "");
+  rec.set("verify", options.verify);
+  rec.set("emulated_link", options.emulate ? options.emulate->text : "");
   rec.set("complete", true);
   return result;
 }

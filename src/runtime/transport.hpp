@@ -1,6 +1,14 @@
 // Cross-rank messages. Only the rank's main thread touches this (MPI_THREAD_FUNNELED). Sends are
 // non-blocking and kept alive until complete, so two ranks that send large items to each other
 // at the same moment cannot deadlock in rendezvous.
+//
+// Three ways to put an item on the wire, because their cost is half the story:
+//   boost    - a small object graph (tag string, metadata map, payload) through
+//              Boost.Serialization into Boost.MPI's packed archive: the pickle-like path;
+//   datatype - a fixed header described as an MPI derived datatype plus the payload as
+//              contiguous bytes, sent in place by one struct datatype: the schema path;
+//   raw      - header and payload as untyped bytes, sent in place (no copy, no conversion).
+// The tag says which, so a receiver needs no other agreement with the sender.
 #pragma once
 
 #include <mpi.h>
@@ -16,23 +24,62 @@
 #include <vector>
 
 #include "mpipe/records.hpp"
+#include "mpipe/spec.hpp"
 
 namespace mpipe {
 
 using payload_ptr = std::shared_ptr<const std::vector<unsigned char>>;
 
-// What travels: the pickle-like path of the article, a small object graph with a string tag
-// and a metadata map around the payload bytes, all through Boost.Serialization.
 struct wire_message {
   std::uint64_t item = 0;
   std::int32_t edge = 0;
-  std::string tag;
-  std::map<std::string, std::string> meta;
+  std::int64_t sent_ns = 0;    // posted, on rank 0's timeline: emulated links delay from here
+  std::uint64_t checksum = 0;  // of the payload, 0 when not verified
+  std::string tag;             // boost only: datatype and raw carry no strings
+  std::map<std::string, std::string> meta;  // boost only
   payload_ptr payload;  // shared with the other out-edges of the producing stage
 };
 
+// 64-bit checksum of the payload bytes (never 0, so 0 can mean "not computed").
+std::uint64_t payload_checksum(const std::vector<unsigned char>& bytes);
+
+// A message as MPI will send it: address, count and datatype, plus whatever must outlive the
+// send (the Boost archive, the header copy, the committed struct datatype).
+class encoded_message {
+ public:
+  encoded_message() = default;
+  encoded_message(const encoded_message&) = delete;
+  encoded_message& operator=(const encoded_message&) = delete;
+  ~encoded_message();
+
+  const void* address = nullptr;
+  int count = 0;
+  MPI_Datatype type = MPI_BYTE;
+  int tag = 0;
+  std::uint64_t bytes = 0;  // on the wire
+
+  // internals kept alive for the send
+  std::unique_ptr<boost::mpi::packed_oarchive> archive;
+  std::vector<unsigned char> header;
+  payload_ptr payload;
+  bool owns_type = false;
+};
+
+std::unique_ptr<encoded_message> encode(serialization_kind how, const wire_message& msg,
+                                        MPI_Comm comm);
+
+// The serialization a message tag stands for, or nullopt for tags that are not mpipe items.
+std::optional<serialization_kind> kind_of_tag(int tag);
+int tag_of(serialization_kind how);
+
+// Receives the message `status` (from MPI_Probe / MPI_Iprobe) describes and decodes it.
+// deserialize_ns gets the time spent decoding after the receive completed.
+wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint64_t& bytes,
+                             std::int64_t& received_ns, std::int64_t& deserialize_ns);
+
 struct received_message {
   int source = 0;
+  serialization_kind how = serialization_kind::boost;
   wire_message msg;
   std::uint64_t bytes = 0;
   std::int64_t received_ns = 0;     // raw local clock: MPI_Recv complete
@@ -47,8 +94,9 @@ class transport {
   ~transport();
 
   // Serializes and posts. Fills the sender half of `row`: bytes, serialize_ns, posted_ns (raw
-  // local clock; the caller maps clocks).
-  void post(int dest, const wire_message& msg, message_row& row);
+  // local clock). `to_timeline` maps a local stamp onto rank 0's timeline for msg.sent_ns.
+  void post(int dest, serialization_kind how, wire_message msg, message_row& row,
+            std::int64_t to_timeline);
   // Completes finished sends; true if any did.
   bool progress_sends();
   bool sends_pending() const { return !pending_.empty(); }
@@ -58,7 +106,7 @@ class transport {
  private:
   struct pending_send {
     MPI_Request request;
-    std::unique_ptr<boost::mpi::packed_oarchive> archive;  // must outlive the send
+    std::unique_ptr<encoded_message> message;  // must outlive the send
   };
   boost::mpi::communicator comm_;
   std::deque<pending_send> pending_;

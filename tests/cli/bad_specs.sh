@@ -58,6 +58,9 @@ run_limited placement-syntax "unknown placement 'A:1'" "${mpi[@]}" "$bin" run --
 run_limited time-scale "--time-scale': must be > 0" "${mpi[@]}" "$bin" run --time-scale -1 --out @D@/r.h5
 run_limited time-scale-zero "--time-scale': must be > 0" "${mpi[@]}" "$bin" run --time-scale 0 --out @D@/r.h5
 run_limited items-zero "--items" "${mpi[@]}" "$bin" run --items 0 --out @D@/r.h5
+run_limited emulate-link "field '--emulate-link': unknown key 'colour'" "${mpi[@]}" "$bin" run --emulate-link latency=5ms,colour=red --out @D@/r.h5
+run_limited emulate-link-unit "field '--emulate-link': latency must be like 5ms" "${mpi[@]}" "$bin" run --emulate-link latency=5 --out @D@/r.h5
+run_limited serialization "--serialization" "${mpi[@]}" "$bin" run --serialization pickle --out @D@/r.h5
 run_limited cli-unknown-option "--bogus" "${mpi[@]}" "$bin" run --bogus --out @D@/r.h5
 # A regular file where a directory should be: the results file cannot be created there.
 mkdir -p "$tmp/case.out-unwritable" && touch "$tmp/case.out-unwritable/afile"
