@@ -23,10 +23,13 @@
 
 namespace mpipe {
 
-// How an idle rank waits for messages. block (the default) spins briefly, then yields, then
-// sleeps in short slices woken early by local sends: it leaves cores to compute stages when
-// ranks outnumber cores. spin never gives the core up (lowest latency on free cores).
-enum class wait_policy { block, yield, spin };
+// How an idle rank waits for messages. spin never gives the core up: lowest latency, but on an
+// oversubscribed host two spinning ranks trade messages only at the scheduler tick (~4 ms,
+// measured here). block spins briefly, then yields, then sleeps in 100 us slices that a local
+// send cuts short: it leaves cores to compute stages. automatic picks spin when every host has
+// two cores per rank (main thread + its stages' hand-over work) plus one per thread of its
+// spin/compute stages, else block.
+enum class wait_policy { automatic, block, yield, spin };
 const char* to_string(wait_policy w);
 
 // A what-if network: each affected message is held at the receiver until its send time +
@@ -46,7 +49,8 @@ struct run_options {
   std::optional<std::uint64_t> items;  // overrides the spec's items
   double time_scale = 1.0;             // multiplies every stage's work_ms
   std::optional<kernel_kind> kernel;   // overrides every stage's kernel
-  wait_policy wait = wait_policy::block;
+  wait_policy wait = wait_policy::automatic;
+  std::optional<std::uint64_t> payload_bytes;       // overrides every stage's
   std::optional<serialization_kind> serialization;  // overrides every edge's
   bool verify = false;                              // receivers check a payload checksum
   std::optional<emulated_link> emulate;             // what-if link delays

@@ -62,6 +62,14 @@ struct stat {
   double mean() const { return n ? sum / static_cast<double>(n) : std::nan(""); }
 };
 
+// Nearest-rank percentile of a sample (q in [0, 1]); NaN when empty.
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
+  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
 }  // namespace
 
 void print_summary(std::ostream& out, const run_result& result) {
@@ -95,15 +103,22 @@ void print_summary(std::ostream& out, const run_result& result) {
 
   // Per-edge overhead: from the producer finishing its kernel to the input being available at
   // the consumer. Across ranks that is payload fill + serialize + wire + deserialize; on one rank
-  // the producer's hand-over (payload fill and in-memory delivery to every consumer).
-  std::vector<stat> overhead(spec.edges.size()), ser(spec.edges.size()), wire(spec.edges.size()),
-      deser(spec.edges.size()), wire_bytes(spec.edges.size());
+  // the producer's hand-over (payload fill and in-memory delivery to every consumer). Queueing:
+  // from available to the consumer starting on it (a join waits for its slowest input).
+  const std::size_t n_edges = spec.edges.size();
+  std::vector<std::vector<double>> overhead(n_edges);
+  std::vector<stat> ser(n_edges), wire(n_edges), deser(n_edges), wire_bytes(n_edges),
+      queued(n_edges);
+  const auto add = [&](std::size_t e, std::uint64_t item, std::int64_t available) {
+    const auto* prod = event_of[{item, rec.edges[e].from}];
+    const auto* cons = event_of[{item, rec.edges[e].to}];
+    if (prod) overhead[e].push_back(static_cast<double>(available - prod->finished_ns) / 1e3);
+    if (cons && rec.edges[e].to != g.source())
+      queued[e].add(static_cast<double>(cons->started_ns - available) / 1e3);
+  };
   for (const auto& m : rec.messages) {
     const auto e = static_cast<std::size_t>(m.edge);
-    const auto* prod = event_of[{m.item, rec.edges[e].from}];
-    if (prod)
-      overhead[e].add(static_cast<double>(m.received_ns + m.deserialize_ns - prod->finished_ns) /
-                      1e3);
+    add(e, m.item, m.received_ns + m.deserialize_ns);
     ser[e].add(static_cast<double>(m.serialize_ns) / 1e3);
     wire[e].add(static_cast<double>(m.transfer_ns) / 1e3);
     deser[e].add(static_cast<double>(m.deserialize_ns) / 1e3);
@@ -113,23 +128,27 @@ void print_summary(std::ostream& out, const run_result& result) {
     if (ed.from_rank != ed.to_rank) continue;
     for (const auto& it : rec.items) {
       const auto* prod = event_of[{it.item, ed.from}];
-      if (prod)
-        overhead[static_cast<std::size_t>(ed.id)].add(
-            static_cast<double>(prod->sent_ns - prod->finished_ns) / 1e3);
+      if (prod) add(static_cast<std::size_t>(ed.id), it.item, prod->sent_ns);
     }
   }
-  out << "\nEdges (overhead = producer done -> input available at consumer)\n";
+  out << "\nEdges (overhead = producer done -> input available at consumer, mean/p50/p95; its "
+         "cross-rank parts serialize, wire, deserialize; queued = available -> consumer starts)\n";
   table et({"edge", "tier", "ranks", "payload B", "wire B", "serialization", "overhead us",
-            "serialize us", "wire us", "deserialize us"});
+            "p50 us", "p95 us", "serialize us", "wire us", "deserialize us", "queued us"});
   for (const auto& ed : rec.edges) {
     const auto e = static_cast<std::size_t>(ed.id);
     const bool cross = ed.from_rank != ed.to_rank;
+    double sum = 0.0;
+    for (double v : overhead[e]) sum += v;
+    const double mean =
+        overhead[e].empty() ? std::nan("") : sum / static_cast<double>(overhead[e].size());
     et.add({ed.from_name + "->" + ed.to_name, ed.tier,
             std::to_string(ed.from_rank) + "->" + std::to_string(ed.to_rank),
             std::to_string(ed.payload_bytes), cross ? fmt(wire_bytes[e].mean(), 0) : "-",
-            cross ? ed.serialization : "in-memory", fmt(overhead[e].mean(), 1),
+            cross ? ed.serialization : "in-memory", fmt(mean, 1),
+            fmt(percentile(overhead[e], 0.5), 1), fmt(percentile(overhead[e], 0.95), 1),
             cross ? fmt(ser[e].mean(), 1) : "-", cross ? fmt(wire[e].mean(), 1) : "-",
-            cross ? fmt(deser[e].mean(), 1) : "-"});
+            cross ? fmt(deser[e].mean(), 1) : "-", fmt(queued[e].mean(), 1)});
   }
   et.print(out);
 

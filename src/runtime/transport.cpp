@@ -31,12 +31,12 @@ struct wire_header {
   std::uint64_t checksum;
   std::uint64_t payload_bytes;
   std::int32_t edge;
-  std::int32_t reserved;
+  std::int32_t split;  // 1: the payload follows as its own message (tag + kPayloadTagOffset)
 
   // Boost.MPI builds the MPI derived datatype from this member list (is_mpi_datatype below).
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar& item& sent_ns& checksum& payload_bytes& edge& reserved;
+    ar& item& sent_ns& checksum& payload_bytes& edge& split;
   }
 };
 
@@ -48,9 +48,11 @@ namespace mpipe {
 namespace {
 
 constexpr int kTagBase = 100;
+constexpr int kPayloadTagOffset = 10;
 
 wire_header header_of(const wire_message& m) {
-  return {m.item, m.sent_ns, m.checksum, m.payload ? m.payload->size() : 0, m.edge, 0};
+  const std::uint64_t n = m.payload ? m.payload->size() : 0;
+  return {m.item, m.sent_ns, m.checksum, n, m.edge, n > kInlinePayload ? 1 : 0};
 }
 
 void save(boost::mpi::packed_oarchive& ar, const wire_message& m) {
@@ -101,6 +103,7 @@ std::uint64_t payload_checksum(const std::vector<unsigned char>& bytes) {
 int tag_of(serialization_kind how) { return kTagBase + static_cast<int>(how); }
 
 std::optional<serialization_kind> kind_of_tag(int tag) {
+  // Payload parts (tag + kPayloadTagOffset) are received with their header, never on their own.
   switch (tag - kTagBase) {
     case 0:
       return serialization_kind::boost;
@@ -130,21 +133,50 @@ std::unique_ptr<encoded_message> encode(serialization_kind how, const wire_messa
     return e;
   }
   const wire_header h = header_of(msg);
-  e->header.resize(sizeof h);
-  std::memcpy(e->header.data(), &h, sizeof h);
   e->payload = msg.payload;
   const int n = static_cast<int>(h.payload_bytes);
-  const void* data = msg.payload && n > 0 ? msg.payload->data() : nullptr;
-  if (how == serialization_kind::datatype) {
-    e->type = in_place_type(e->header.data(), boost::mpi::get_mpi_datatype(h), 1, data, n);
-  } else {
-    e->type = in_place_type(e->header.data(), MPI_BYTE, static_cast<int>(sizeof h), data, n);
+  e->bytes = sizeof h + h.payload_bytes;
+  if (h.split) {  // the payload goes on its own, contiguous, straight from the item's buffer
+    e->payload_address = msg.payload->data();
+    e->payload_count = n;
+    e->payload_tag = e->tag + kPayloadTagOffset;
   }
+  const int inline_n = h.split ? 0 : n;
+  if (how == serialization_kind::raw) {
+    // Header and a small payload copied into one buffer: one contiguous message.
+    e->header.resize(sizeof h + static_cast<std::size_t>(inline_n));
+    std::memcpy(e->header.data(), &h, sizeof h);
+    if (inline_n > 0)
+      std::memcpy(e->header.data() + sizeof h, msg.payload->data(),
+                  static_cast<std::size_t>(inline_n));
+    e->address = e->header.data();
+    e->count = static_cast<int>(e->header.size());
+    e->type = MPI_BYTE;
+    return e;
+  }
+  e->header.resize(sizeof h);
+  std::memcpy(e->header.data(), &h, sizeof h);
+  const void* data = inline_n > 0 ? msg.payload->data() : nullptr;
+  e->type = in_place_type(e->header.data(), boost::mpi::get_mpi_datatype(h), 1, data, inline_n);
   e->owns_type = true;
   e->address = MPI_BOTTOM;
   e->count = 1;
-  e->bytes = sizeof h + h.payload_bytes;
   return e;
+}
+
+void send_encoded(const encoded_message& e, int dest, MPI_Comm comm) {
+  MPIPE_MPI_CHECK(MPI_Send(e.address, e.count, e.type, dest, e.tag, comm));
+  if (e.payload_count > 0)
+    MPIPE_MPI_CHECK(
+        MPI_Send(e.payload_address, e.payload_count, MPI_BYTE, dest, e.payload_tag, comm));
+}
+
+int isend_encoded(const encoded_message& e, int dest, MPI_Comm comm, MPI_Request requests[2]) {
+  MPIPE_MPI_CHECK(MPI_Isend(e.address, e.count, e.type, dest, e.tag, comm, &requests[0]));
+  if (e.payload_count == 0) return 1;
+  MPIPE_MPI_CHECK(MPI_Isend(e.payload_address, e.payload_count, MPI_BYTE, dest, e.payload_tag, comm,
+                            &requests[1]));
+  return 2;
 }
 
 wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint64_t& bytes,
@@ -164,28 +196,45 @@ wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint6
     deserialize_ns = now_ns() - received_ns;
     return m;
   }
+  // datatype / raw: the header's message, with the payload inline or following on its own.
   int count = 0;
   MPIPE_MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &count));
-  const int n = count - static_cast<int>(sizeof(wire_header));
-  if (n < 0) throw mpi_error("short message: " + std::to_string(count) + " bytes");
+  const int inline_n = count - static_cast<int>(sizeof(wire_header));
+  if (inline_n < 0) throw mpi_error("short message: " + std::to_string(count) + " bytes");
   wire_header h{};
-  auto payload = std::make_shared<std::vector<unsigned char>>(static_cast<std::size_t>(n));
-  void* data = n > 0 ? payload->data() : nullptr;
-  MPI_Datatype t = *how == serialization_kind::datatype
-                       ? in_place_type(&h, boost::mpi::get_mpi_datatype(h), 1, data, n)
-                       : in_place_type(&h, MPI_BYTE, static_cast<int>(sizeof h), data, n);
-  const int rc =
-      MPI_Recv(MPI_BOTTOM, 1, t, status.MPI_SOURCE, status.MPI_TAG, comm, MPI_STATUS_IGNORE);
+  std::shared_ptr<std::vector<unsigned char>> payload;
+  if (*how == serialization_kind::raw) {
+    std::vector<unsigned char> buf(static_cast<std::size_t>(count));
+    MPIPE_MPI_CHECK(MPI_Recv(buf.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, comm,
+                             MPI_STATUS_IGNORE));
+    std::memcpy(&h, buf.data(), sizeof h);
+    payload = std::make_shared<std::vector<unsigned char>>(buf.begin() + sizeof h, buf.end());
+  } else {
+    payload = std::make_shared<std::vector<unsigned char>>(static_cast<std::size_t>(inline_n));
+    void* data = inline_n > 0 ? payload->data() : nullptr;
+    MPI_Datatype t = in_place_type(&h, boost::mpi::get_mpi_datatype(h), 1, data, inline_n);
+    const int rc =
+        MPI_Recv(MPI_BOTTOM, 1, t, status.MPI_SOURCE, status.MPI_TAG, comm, MPI_STATUS_IGNORE);
+    MPI_Type_free(&t);
+    MPIPE_MPI_CHECK(rc);
+  }
+  if (h.split) {
+    // The sender posted the payload right after the header: same source, its own tag, so this
+    // receive matches it and nothing else.
+    payload->resize(h.payload_bytes);
+    MPIPE_MPI_CHECK(MPI_Recv(payload->data(), static_cast<int>(h.payload_bytes), MPI_BYTE,
+                             status.MPI_SOURCE, status.MPI_TAG + kPayloadTagOffset, comm,
+                             MPI_STATUS_IGNORE));
+  }
   received_ns = now_ns();
-  MPI_Type_free(&t);
-  MPIPE_MPI_CHECK(rc);
+  const std::int64_t decode_start = received_ns;
   m.item = h.item;
   m.edge = h.edge;
   m.sent_ns = h.sent_ns;
   m.checksum = h.checksum;
   m.payload = std::move(payload);
-  bytes = static_cast<std::uint64_t>(count);
-  deserialize_ns = now_ns() - received_ns;
+  bytes = static_cast<std::uint64_t>(count) + (h.split ? h.payload_bytes : 0);
+  deserialize_ns = now_ns() - decode_start;
   return m;
 }
 
@@ -193,8 +242,10 @@ transport::~transport() {
   // Normally empty: the runtime drains sends before returning. On an error path, cancel what is
   // left rather than leak requests that point into freed buffers.
   for (auto& p : pending_) {
-    MPI_Cancel(&p.request);
-    MPI_Request_free(&p.request);
+    for (int i = 0; i < p.count; ++i) {
+      MPI_Cancel(&p.requests[i]);
+      MPI_Request_free(&p.requests[i]);
+    }
   }
 }
 
@@ -202,10 +253,9 @@ void transport::post(int dest, serialization_kind how, wire_message msg, message
                      std::int64_t to_timeline) {
   const std::int64_t t0 = now_ns();
   msg.sent_ns = t0 - to_timeline;
-  pending_send p{MPI_REQUEST_NULL, encode(how, msg, comm_)};
+  pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 0, encode(how, msg, comm_)};
   const std::int64_t t1 = now_ns();
-  MPIPE_MPI_CHECK(MPI_Isend(p.message->address, p.message->count, p.message->type, dest,
-                            p.message->tag, comm_, &p.request));
+  p.count = isend_encoded(*p.message, dest, comm_, p.requests);
   row.bytes = p.message->bytes;
   row.serialize_ns = t1 - t0;
   row.posted_ns = t1;
@@ -216,7 +266,7 @@ bool transport::progress_sends() {
   bool any = false;
   for (auto it = pending_.begin(); it != pending_.end();) {
     int done = 0;
-    MPIPE_MPI_CHECK(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE));
+    MPIPE_MPI_CHECK(MPI_Testall(it->count, it->requests, &done, MPI_STATUSES_IGNORE));
     if (done) {
       it = pending_.erase(it);
       any = true;
