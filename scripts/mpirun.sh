@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # mpirun with the settings a laptop or container needs, said out loud:
 #  - more ranks than cores: --oversubscribe --bind-to none (and ranks wait politely: see README);
-#  - running as root (containers, CI): OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
-# Usage: scripts/mpirun.sh -np N [other mpirun options] PROGRAM [ARGS...]
+#  - running as root (containers, CI): OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;
+#  - MPIPE_TRANSPORT=tcp forces TCP even between ranks of one host (--mca btl self,tcp), to see
+#    what a network hop costs without a second machine; shm (default) leaves Open MPI's choice.
+# Usage: [MPIPE_TRANSPORT=tcp] scripts/mpirun.sh -np N [other mpirun options] PROGRAM [ARGS...]
 set -euo pipefail
 np=1
 args=("$@")
@@ -21,4 +23,10 @@ if [ "$(id -u)" -eq 0 ]; then
   echo "[mpirun.sh] running as root: setting OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1" >&2
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+case "${MPIPE_TRANSPORT:-shm}" in
+  tcp) echo "[mpirun.sh] MPIPE_TRANSPORT=tcp: adding --mca btl self,tcp" >&2
+       extra+=(--mca btl self,tcp) ;;
+  shm) ;;
+  *) echo "[mpirun.sh] error: MPIPE_TRANSPORT must be shm or tcp, got '$MPIPE_TRANSPORT'" >&2; exit 2 ;;
+esac
 exec mpirun "${extra[@]}" "$@"
