@@ -38,19 +38,24 @@ std::string cvar_string(const char* wanted) {
   return value;
 }
 
-// Open MPI keeps the chosen PML in a global component struct whose first field block starts
-// with the MCA version header; its component name sits at a fixed place in that header.
+// Open MPI keeps the chosen PML in a global component struct that starts with the MCA version
+// header: ..., char type_name[32] ("pml"), 3 ints, char component_name[64] ("ob1"). The fields
+// before type_name differ between Open MPI versions (4.x added a project name), so find "pml"
+// and read the name relative to it; anything unexpected yields "" rather than a guess.
 std::string open_mpi_selected_pml() {
   void* sym = dlsym(RTLD_DEFAULT, "mca_pml_base_selected_component");
   if (sym == nullptr) return "";
-  // mca_base_component_t: int mca_major, minor, release; char mca_type_name[32];
-  // int type major, minor, release; char mca_component_name[64]; ...
   const char* base = static_cast<const char*>(sym);
-  const char* name = base + 3 * sizeof(int) + 32 + 3 * sizeof(int);
-  std::string out(name, strnlen(name, 64));
-  for (char c : out)
-    if (c < 'a' || c > 'z') return "";  // not what we expected: say nothing rather than guess
-  return out;
+  for (std::size_t off = 0; off <= 64; off += sizeof(int)) {
+    if (std::memcmp(base + off, "pml\0", 4) != 0) continue;
+    const char* name = base + off + 32 + 3 * sizeof(int);
+    std::string out(name, strnlen(name, 64));
+    if (out.empty()) return "";
+    for (char c : out)  // component names are like "ob1", "ucx", "cm"
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return "";
+    return out;
+  }
+  return "";
 }
 
 }  // namespace

@@ -118,6 +118,9 @@ TEST(Pipeline, ResultsFileHoldsExactlyWhatRan) {
   EXPECT_TRUE(std::get<bool>(*complete));
   EXPECT_EQ(std::get<std::string>(*back.get("placement")), r.where.to_string(r.spec));
   EXPECT_EQ(std::get<std::int64_t>(*back.get("world_size")), world.size());
+  // Open MPI (the project's MPI) exposes its selected PML: a run must say which one carried it.
+  EXPECT_EQ(std::get<std::string>(*back.get("transport")).rfind("pml=", 0), 0u)
+      << std::get<std::string>(*back.get("transport"));
   std::remove(file.c_str());
 }
 
