@@ -82,6 +82,23 @@ struct edge_row {
   std::uint64_t payload_bytes = 0;
 };
 
+// One (tier, method, message size) of `mpipe bench`: what one hop costs. Times in us, bandwidth in
+// MB/s (10^6 B/s); NaN where a column does not apply (no serialization on raw-mpi and in-memory,
+// no raw-mpi baseline to divide by on same-rank, nothing to divide at 0 B).
+struct bench_row {
+  std::string tier;              // "same-rank", "same-host" or "cross-host"
+  std::string method;            // "raw-mpi", "boost", "datatype", "raw" or (same-rank) "in-memory"
+  std::uint64_t size_bytes = 0;  // payload, before serialization
+  std::int32_t reps = 0;         // timed ping-pong round trips behind the latencies
+  double latency_us = 0.0;       // median one-way: round trip / 2
+  double latency_p95_us = 0.0;   // 95th percentile one-way
+  double bandwidth_mb_s = 0.0;   // streaming: windows of non-blocking sends, then an ack
+  double latency_ratio = 0.0;    // latency_us / raw-mpi's at this tier and size
+  double bandwidth_ratio = 0.0;  // bandwidth_mb_s / raw-mpi's at this tier and size
+  double serialize_us = 0.0;     // median encode, sender side
+  double deserialize_us = 0.0;   // median decode after the receive, receiver side
+};
+
 // Attributes of a run group. bool is stored as HDF5's h5py-style boolean enum.
 using attribute_value = std::variant<std::string, std::int64_t, double, bool>;
 using attribute = std::pair<std::string, attribute_value>;
@@ -95,6 +112,7 @@ struct run_record {
   std::vector<rank_row> ranks;
   std::vector<stage_row> stages;
   std::vector<edge_row> edges;
+  std::vector<bench_row> bench;  // `mpipe bench` runs only; empty for pipeline runs
 
   // Replaces an attribute of that name or adds it.
   void set(const std::string& name, attribute_value value);

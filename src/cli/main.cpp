@@ -1,4 +1,5 @@
 // mpipe's command line: parse, set up MPI, call the library, report. No logic of its own.
+#include <malloc.h>
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "mpipe/bench.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/hdf5_output.hpp"
@@ -38,7 +40,9 @@ struct run_args {
   std::uint64_t items = 0;
   double time_scale = 1.0;
   std::string kernel;
-  std::string wait = "block";
+  std::string wait = "auto";
+  std::uint64_t payload_bytes = 0;
+  bool payload_given = false;
   bool no_progress = false;
   std::string serialization;
   bool verify = false;
@@ -52,6 +56,7 @@ mpipe::kernel_kind parse_kernel(const std::string& k) {
 }
 
 mpipe::wait_policy parse_wait(const std::string& w) {
+  if (w == "auto") return mpipe::wait_policy::automatic;
   if (w == "spin") return mpipe::wait_policy::spin;
   if (w == "yield") return mpipe::wait_policy::yield;
   return mpipe::wait_policy::block;
@@ -90,6 +95,21 @@ mpipe::pipeline_spec load_on_all(const boost::mpi::communicator& world, const st
   return mpipe::parse_spec(text, file.empty() ? "<builtin seed>" : file);
 }
 
+// Rank 0 checks the results path (the only rank that writes it) and every rank learns the
+// verdict, so a bad --out stops the whole job before any work, with one message.
+void check_writable_on_all(const boost::mpi::communicator& world, const std::string& path) {
+  std::string problem;
+  if (world.rank() == 0) {
+    try {
+      mpipe::check_writable(path);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  boost::mpi::broadcast(world, problem, 0);
+  if (!problem.empty()) throw mpipe::io_error(problem);
+}
+
 int do_run(const run_args& a, int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
   boost::mpi::communicator world;
@@ -115,6 +135,7 @@ int do_run(const run_args& a, int argc, char** argv) {
                                                         : mpipe::serialization_kind::boost;
   }
   opt.verify = a.verify;
+  if (a.payload_given) opt.payload_bytes = a.payload_bytes;
 
   mpipe::pipeline_spec spec;
   try {
@@ -123,16 +144,7 @@ int do_run(const run_args& a, int argc, char** argv) {
     spec = load_on_all(world, a.spec_file);
     const auto effective = mpipe::apply_overrides(spec, opt);
     const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
-    std::string out_problem;
-    if (rank == 0) {
-      try {
-        mpipe::check_writable(a.out);
-      } catch (const std::exception& e) {
-        out_problem = e.what();
-      }
-    }
-    boost::mpi::broadcast(world, out_problem, 0);
-    if (!out_problem.empty()) throw mpipe::io_error(out_problem);
+    check_writable_on_all(world, a.out);
     if (rank == 0) {
       const mpipe::graph g(effective);
       std::cout << "mpipe " << mpipe::version << ": pipeline '" << effective.name << "' ("
@@ -179,9 +191,66 @@ int do_validate(const std::string& file, const std::string& placement, int ranks
   return 0;
 }
 
+struct bench_args {
+  std::string sizes;
+  bool quick = false;
+  int reps = 0;     // 0: by size
+  int warmup = -1;  // -1: reps / 10
+  std::string out = "results/mpipe.h5";
+  bool no_out = false;
+  bool no_progress = false;
+};
+
+int do_bench(const bench_args& a, int argc, char** argv) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  boost::mpi::communicator world;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  const int rank = world.rank();
+
+  mpipe::bench_options opt;
+  opt.quick = a.quick;
+  if (a.reps > 0) opt.reps = a.reps;
+  if (a.warmup >= 0) opt.warmup = a.warmup;
+  opt.progress = !a.no_progress;
+  opt.command_line = joined(argc, argv);
+  try {
+    // Every rank parses the same arguments, so a bad list fails everywhere alike, before work.
+    if (!a.sizes.empty()) opt.sizes = mpipe::parse_bench_sizes(a.sizes);
+    if (!a.no_out) check_writable_on_all(world, a.out);
+  } catch (const mpipe::error& e) {
+    if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
+  }
+  if (rank == 0)
+    std::cout << "mpipe " << mpipe::version << ": communication benchmark on " << world.size()
+              << " rank(s)" << (a.quick ? " (quick)" : "") << "; results -> "
+              << (a.no_out ? std::string("(not stored)") : a.out) << std::endl;
+
+  try {
+    auto record = mpipe::bench_run(world, opt);
+    if (rank == 0) {
+      mpipe::print_bench(std::cout, record.bench);
+      if (!a.no_out) {
+        const std::string id = mpipe::append_run(a.out, std::move(record));
+        std::cout << "\nAppended run " << id << " to " << a.out << std::endl;
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Keep freed payload buffers in the process: by default glibc maps every block above 128 KiB
+  // afresh and unmaps it on free, and on a VM each new 4 KiB page then costs ~12 us to fault in
+  // (measured: a 1 MiB allocation 3 ms vs 10 us with these settings). 32 MiB is glibc's ceiling
+  // for the mmap threshold; larger payloads still map fresh memory.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   const bool printer = launcher_rank() == 0;
   CLI::App app{
       "mpipe: run a pipeline of stages on MPI ranks, time every hop, and record it in HDF5.\n"
@@ -209,15 +278,19 @@ int main(int argc, char** argv) {
   run->add_option("--kernel", ra.kernel, "Override every stage's kernel")
       ->check(CLI::IsMember({"sleep", "spin", "compute"}));
   run->add_option("--wait", ra.wait,
-                  "How idle ranks wait for messages: block (spin briefly, then sleep; leaves cores "
-                  "to compute), yield, spin")
-      ->check(CLI::IsMember({"block", "yield", "spin"}))
+                  "How idle ranks wait for messages: spin (lowest latency, burns a core), yield, "
+                  "block (spin briefly, then sleep: leaves cores to compute), auto (spin when each "
+                  "host has 2 cores per rank + 1 per busy stage thread, else block)")
+      ->check(CLI::IsMember({"auto", "block", "yield", "spin"}))
       ->capture_default_str();
   run->add_flag("--no-progress", ra.no_progress, "No progress lines on long runs");
   run->add_option("--serialization", ra.serialization,
                   "Override every edge's serialization: boost (Boost.Serialization), datatype (MPI "
                   "derived datatype header + bytes), raw (bytes in place)")
       ->check(CLI::IsMember({"boost", "datatype", "raw"}));
+  run->add_option("--payload-bytes", ra.payload_bytes,
+                  "Override every stage's payload size in bytes (e.g. 1048576 for 1 MiB per edge)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 30));
   run->add_flag("--verify", ra.verify,
                 "Receivers check a checksum of every payload (a mismatch aborts the run)");
   run->add_option("--emulate-link", ra.emulate,
@@ -236,6 +309,29 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
 
+  bench_args ba;
+  auto* bench = app.add_subcommand(
+      "bench",
+      "Measure what one hop costs on this job's ranks (same-rank, same-host, cross-host) per "
+      "serialization, next to raw MPI; append the table to an HDF5 file");
+  bench->add_option("--sizes", ba.sizes,
+                    "Message sizes, comma separated, K = KiB, M = MiB (e.g. 0,64,1K,1M); "
+                    "default: 0 and powers of 4 from 4 B to 64 MiB");
+  bench->add_flag("--quick", ba.quick,
+                  "Sizes 0,64,1K,64K,1M with few repetitions: a few seconds (CI)");
+  bench
+      ->add_option("--reps", ba.reps,
+                   "Timed ping-pong round trips per size (default: by size, up to 10000)")
+      ->check(CLI::Range(1, 10'000'000));
+  bench->add_option("--warmup", ba.warmup, "Untimed round trips before them (default: reps / 10)")
+      ->check(CLI::Range(0, 10'000'000));
+  auto* bench_out =
+      bench->add_option("--out", ba.out, "HDF5 results file; the run is appended (kind=bench)")
+          ->capture_default_str();
+  bench->add_flag("--no-out", ba.no_out, "Print the table only; write no file")
+      ->excludes(bench_out);
+  bench->add_flag("--no-progress", ba.no_progress, "No progress lines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -245,7 +341,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  ra.payload_given = run->count("--payload-bytes") > 0;
   if (run->parsed()) return do_run(ra, argc, argv);
+  if (bench->parsed()) return do_bench(ba, argc, argv);
   try {
     return do_validate(vfile, vplacement, vranks);
   } catch (const mpipe::error& e) {

@@ -145,6 +145,20 @@ const column<edge_row> edge_columns[] = {
     {"payload_bytes", &edge_row::payload_bytes},
 };
 
+const column<bench_row> bench_columns[] = {
+    {"tier", &bench_row::tier},
+    {"method", &bench_row::method},
+    {"size_bytes", &bench_row::size_bytes},
+    {"reps", &bench_row::reps},
+    {"latency_us", &bench_row::latency_us},
+    {"latency_p95_us", &bench_row::latency_p95_us},
+    {"bandwidth_mb_s", &bench_row::bandwidth_mb_s},
+    {"latency_ratio", &bench_row::latency_ratio},
+    {"bandwidth_ratio", &bench_row::bandwidth_ratio},
+    {"serialize_us", &bench_row::serialize_us},
+    {"deserialize_us", &bench_row::deserialize_us},
+};
+
 // Memory holds strings as `const char*`, which is how HDF5 exchanges variable-length strings.
 template <class Row>
 std::size_t memory_size(const member<Row>& field) {
@@ -635,6 +649,7 @@ void write_run(hid_t runs, const std::string& id, const run_record& run) {
   write_table<rank_row>(group, "ranks", run.ranks, rank_columns);
   write_table<stage_row>(group, "stages", run.stages, stage_columns);
   write_table<edge_row>(group, "edges", run.edges, edge_columns);
+  write_table<bench_row>(group, "bench", run.bench, bench_columns);
 }
 
 h5::handle create_results(const std::string& path) {
@@ -773,6 +788,9 @@ run_record read_run(const std::string& path, const std::string& run_id) {
     run.ranks = read_table<rank_row>(group, "ranks", rank_columns);
     run.stages = read_table<stage_row>(group, "stages", stage_columns);
     run.edges = read_table<edge_row>(group, "edges", edge_columns);
+    // Runs written before `mpipe bench` existed have no bench dataset: they had nothing for it.
+    if (h5::check_tri(H5Lexists(group, "bench", H5P_DEFAULT), "look up dataset 'bench'"))
+      run.bench = read_table<bench_row>(group, "bench", bench_columns);
     return run;
   } catch (const io_error& e) {
     throw io_error(context + e.what());

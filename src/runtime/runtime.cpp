@@ -30,6 +30,7 @@
 #include "mpipe/kernels.hpp"
 #include "mpipe/version.hpp"
 #include "transport.hpp"
+#include "util.hpp"
 
 namespace mpipe {
 
@@ -166,31 +167,9 @@ std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vect
   return all;
 }
 
-std::string utc_now_iso() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
-      1'000'000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[96];
-  std::snprintf(out, sizeof out, "%s.%06ldZ", buf, static_cast<long>(micros));
-  return out;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  int len = 0;
-  MPI_Get_processor_name(buf, &len);
-  return std::string(buf, static_cast<std::size_t>(len));
-}
-
 // Real bytes, different per item and producer, so nothing measured could be a cached buffer.
 payload_ptr make_payload(std::uint64_t bytes, std::uint64_t item, int stage) {
-  auto p = std::make_shared<std::vector<unsigned char>>(bytes);
+  auto p = std::make_shared<byte_buffer>(bytes);
   std::uint64_t x = (item + 1) * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(stage) << 32);
   std::size_t i = 0;
   for (; i + 8 <= bytes; i += 8) {
@@ -602,20 +581,6 @@ class rank_runtime {
   std::mutex error_m_;
   std::exception_ptr error_;
 };
-
-// A barrier that sleeps while it waits. Ranks that finish early (all of them but rank 0 under
-// `pack`) would otherwise busy-poll inside MPI_Barrier and take cores from stages still working.
-void polite_barrier(const boost::mpi::communicator& comm) {
-  MPI_Request request;
-  MPI_Ibarrier(comm, &request);
-  int done = 0;
-  for (int spins = 0;; ++spins) {
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    if (spins > 100)
-      std::this_thread::sleep_for(std::chrono::microseconds(spins > 1000 ? 500 : 50));
-  }
-}
 
 // The compute kernel's rate must be measured on a quiet core: ranks of one host calibrating at
 // once on an oversubscribed machine each get a share of a core and would overstate the work

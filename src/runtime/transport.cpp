@@ -66,7 +66,7 @@ void load(boost::mpi::packed_iarchive& ar, wire_message& m) {
   ar >> m.item >> m.edge >> m.sent_ns >> m.checksum >> m.tag >> m.meta;
   std::uint64_t n = 0;
   ar >> n;
-  auto bytes = std::make_shared<std::vector<unsigned char>>(n);
+  auto bytes = std::make_shared<byte_buffer>(n);
   if (n > 0) ar >> boost::serialization::make_array(bytes->data(), n);
   m.payload = std::move(bytes);
 }
@@ -88,7 +88,7 @@ MPI_Datatype in_place_type(const void* header, MPI_Datatype header_type, int hea
 
 }  // namespace
 
-std::uint64_t payload_checksum(const std::vector<unsigned char>& bytes) {
+std::uint64_t payload_checksum(const byte_buffer& bytes) {
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over 8-byte words, then the tail
   std::size_t i = 0;
   for (; i + 8 <= bytes.size(); i += 8) {
@@ -202,15 +202,15 @@ wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint6
   const int inline_n = count - static_cast<int>(sizeof(wire_header));
   if (inline_n < 0) throw mpi_error("short message: " + std::to_string(count) + " bytes");
   wire_header h{};
-  std::shared_ptr<std::vector<unsigned char>> payload;
+  std::shared_ptr<byte_buffer> payload;
   if (*how == serialization_kind::raw) {
-    std::vector<unsigned char> buf(static_cast<std::size_t>(count));
+    byte_buffer buf(static_cast<std::size_t>(count));
     MPIPE_MPI_CHECK(MPI_Recv(buf.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, comm,
                              MPI_STATUS_IGNORE));
     std::memcpy(&h, buf.data(), sizeof h);
-    payload = std::make_shared<std::vector<unsigned char>>(buf.begin() + sizeof h, buf.end());
+    payload = std::make_shared<byte_buffer>(buf.begin() + sizeof h, buf.end());
   } else {
-    payload = std::make_shared<std::vector<unsigned char>>(static_cast<std::size_t>(inline_n));
+    payload = std::make_shared<byte_buffer>(static_cast<std::size_t>(inline_n));
     void* data = inline_n > 0 ? payload->data() : nullptr;
     MPI_Datatype t = in_place_type(&h, boost::mpi::get_mpi_datatype(h), 1, data, inline_n);
     const int rc =

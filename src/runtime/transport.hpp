@@ -32,7 +32,31 @@
 
 namespace mpipe {
 
-using payload_ptr = std::shared_ptr<const std::vector<unsigned char>>;
+// Leaves new elements uninitialised: every payload byte is written right after allocation
+// (filled by its producer or received from MPI), and zero-filling first cost about a fifth of
+// shared-memory bandwidth at 1 MiB (measured with mpipe bench).
+template <class T>
+struct uninit_allocator : std::allocator<T> {
+  using value_type = T;
+  uninit_allocator() noexcept = default;
+  template <class U>
+  uninit_allocator(const uninit_allocator<U>&) noexcept {}
+  template <class U>
+  struct rebind {
+    using other = uninit_allocator<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+using byte_buffer = std::vector<unsigned char, uninit_allocator<unsigned char>>;
+using payload_ptr = std::shared_ptr<const byte_buffer>;
 
 struct wire_message {
   std::uint64_t item = 0;
@@ -45,7 +69,7 @@ struct wire_message {
 };
 
 // 64-bit checksum of the payload bytes (never 0, so 0 can mean "not computed").
-std::uint64_t payload_checksum(const std::vector<unsigned char>& bytes);
+std::uint64_t payload_checksum(const byte_buffer& bytes);
 
 // Largest payload sent inside the header's message by datatype and raw.
 inline constexpr std::size_t kInlinePayload = 8192;
@@ -72,7 +96,7 @@ class encoded_message {
 
   // internals kept alive for the send
   std::unique_ptr<boost::mpi::packed_oarchive> archive;
-  std::vector<unsigned char> header;
+  byte_buffer header;
   payload_ptr payload;
   bool owns_type = false;
 };

@@ -17,7 +17,7 @@ namespace {
 boost::mpi::communicator world;
 
 mpipe::wire_message sample(std::size_t bytes, std::uint64_t item) {
-  auto p = std::make_shared<std::vector<unsigned char>>(bytes);
+  auto p = std::make_shared<mpipe::byte_buffer>(bytes);
   for (std::size_t i = 0; i < bytes; ++i)
     (*p)[i] = static_cast<unsigned char>((i * 131 + item) & 0xff);
   mpipe::wire_message m;
@@ -38,7 +38,7 @@ mpipe::wire_message send_around(mpipe::serialization_kind how, const mpipe::wire
   auto e = mpipe::encode(how, m, world);
   if (corrupt_after_encode) {
     // Large payloads are sent in place: a byte flipped now is what the wire carries.
-    auto& buf = const_cast<std::vector<unsigned char>&>(*m.payload);
+    auto& buf = const_cast<mpipe::byte_buffer&>(*m.payload);
     buf[buf.size() / 2] ^= 0x01;
   }
   MPI_Request req[2];

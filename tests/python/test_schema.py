@@ -50,6 +50,7 @@ STRUCT_OF = {
     "ranks": "rank_row",
     "stages": "stage_row",
     "edges": "edge_row",
+    "bench": "bench_row",
 }
 
 
@@ -86,14 +87,15 @@ def parse_doc():
     top = sections(text, 2)
     file_attributes = dict(table_rows(top["File attributes"]))
     run_attributes = dict(table_rows(top["Run attributes"]))
+    bench_attributes = dict(table_rows(top["Bench run attributes"]))
     datasets = {}
     for heading, lines in sections("\n".join(top["Datasets"]), 3).items():
         name = heading.strip("`")
         datasets[name] = table_rows(lines)
-    return file_attributes, run_attributes, datasets
+    return file_attributes, run_attributes, bench_attributes, datasets
 
 
-FILE_ATTRIBUTES, RUN_ATTRIBUTES, DATASETS = parse_doc()
+FILE_ATTRIBUTES, RUN_ATTRIBUTES, BENCH_ATTRIBUTES, DATASETS = parse_doc()
 
 
 def parse_records_header():
@@ -120,6 +122,11 @@ def test_doc_parses_into_every_table():
     for name in ("run_id", "spec_text", "world_size", "time_scale", "complete"):
         assert name in RUN_ATTRIBUTES
     assert set(RUN_ATTRIBUTES.values()) <= set(ATTRIBUTE_TYPES)
+    assert "kind" not in RUN_ATTRIBUTES  # absent means a pipeline run
+    assert BENCH_ATTRIBUTES["kind"] == "string"
+    for name in ("run_id", "sizes", "reps", "world_size", "complete"):
+        assert name in BENCH_ATTRIBUTES
+    assert set(BENCH_ATTRIBUTES.values()) <= set(ATTRIBUTE_TYPES)
     for columns in DATASETS.values():
         assert {t for _, t in columns} <= set(COLUMN_DTYPES) | {"string"}
 
@@ -146,10 +153,7 @@ def results(tmp_path_factory):
     for leftover in work.iterdir():
         leftover.unlink()
     out = work / "results.h5"
-    env = dict(os.environ)
-    if os.geteuid() == 0:  # a singleton Open MPI refuses root without these
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env = mpipe_env()
     for placement in PLACEMENTS:
         cmd = [binary, "run", "--spec", str(SPEC), "--placement", placement, "--out", str(out)]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
@@ -158,6 +162,40 @@ def results(tmp_path_factory):
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return out
+
+
+def mpipe_env():
+    env = dict(os.environ)
+    if os.geteuid() == 0:  # a singleton Open MPI refuses root without these
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    return env
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """(attributes, {dataset: array}, {dataset: dtype}) of `mpipe bench --quick` on one rank."""
+    binary = os.environ.get("MPIPE_BIN")
+    if not binary:
+        pytest.skip("MPIPE_BIN is not set: point it at the mpipe binary to check a real file")
+    scratch = os.environ.get("MPIPE_TEST_TMP")
+    base = Path(scratch) if scratch else tmp_path_factory.mktemp("mpipe")
+    work = base / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    for leftover in work.iterdir():
+        leftover.unlink()
+    out = work / "bench.h5"
+    cmd = [binary, "bench", "--quick", "--no-progress", "--out", str(out)]
+    proc = subprocess.run(cmd, env=mpipe_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)} exited {proc.returncode}\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+    with h5py.File(out, "r") as f:
+        (group,) = f["runs"].values()
+        data = {name: group[name][()] for name in group}
+        dtypes = {name: group[name].dtype for name in group}
+        return dict(group.attrs), data, dtypes
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +320,41 @@ def test_single_rank_runs_stay_in_memory(runs):
         assert len(data["messages"]) == 0, run_id
         assert {t.decode() for t in data["edges"]["tier"]} == {"same-rank"}, run_id
         assert (data["stages"]["rank"] == 0).all()
+
+
+def test_pipeline_runs_have_no_bench_rows(runs):
+    for run_id, attrs, data, _ in runs:
+        assert "kind" not in attrs, run_id
+        assert len(data["bench"]) == 0, run_id
+
+
+def test_bench_run_has_every_documented_attribute_with_its_type(bench_run):
+    attrs, _, _ = bench_run
+    assert set(attrs) == set(BENCH_ATTRIBUTES), "bench run attributes differ from the doc"
+    for name, doc_type in BENCH_ATTRIBUTES.items():
+        assert isinstance(attrs[name], ATTRIBUTE_TYPES[doc_type]), (
+            f"{name} is {type(attrs[name]).__name__}, doc says {doc_type}"
+        )
+    assert attrs["kind"] == "bench"
+    assert attrs["complete"] == np.True_
+    assert attrs["world_size"] == 1
+    assert attrs["sizes"] == "0,64,1024,65536,1048576"
+
+
+def test_bench_run_has_every_dataset_and_only_bench_rows(bench_run):
+    _, data, dtypes = bench_run
+    assert set(data) == set(DATASETS)
+    for name, columns in DATASETS.items():
+        assert list(dtypes[name].names) == [c for c, _ in columns], name
+        if name != "bench":
+            assert len(data[name]) == 0, name
+    bench = data["bench"]
+    # One rank: only the in-memory hand-off between two threads can be measured.
+    assert {t.decode() for t in bench["tier"]} == {"same-rank"}
+    assert {m.decode() for m in bench["method"]} == {"in-memory"}
+    assert bench["size_bytes"].tolist() == [0, 64, 1024, 65536, 1048576]
+    assert (bench["latency_us"] > 0).all()
+    assert (bench["latency_p95_us"] >= bench["latency_us"]).all()
+    assert (bench["reps"] > 0).all()
+    assert np.isnan(bench["latency_ratio"]).all()
+    assert np.isnan(bench["serialize_us"]).all()

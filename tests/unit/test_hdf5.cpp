@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -53,6 +54,14 @@ auto fields(const edge_row& r) {
   return std::tie(r.id, r.from, r.to, r.from_name, r.to_name, r.from_rank, r.to_rank, r.tier,
                   r.serialization, r.payload_bytes);
 }
+// NaN marks "does not apply" in bench rows and must survive the trip; NaN != NaN, so compare
+// doubles by their bits.
+auto fields(const bench_row& r) {
+  const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+  return std::make_tuple(r.tier, r.method, r.size_bytes, r.reps, bits(r.latency_us),
+                         bits(r.latency_p95_us), bits(r.bandwidth_mb_s), bits(r.latency_ratio),
+                         bits(r.bandwidth_ratio), bits(r.serialize_us), bits(r.deserialize_us));
+}
 
 template <class Row>
 void expect_rows(const std::vector<Row>& expected, const std::vector<Row>& actual,
@@ -72,6 +81,7 @@ void expect_same(const run_record& expected, const run_record& actual) {
   expect_rows(expected.ranks, actual.ranks, "ranks");
   expect_rows(expected.stages, actual.stages, "stages");
   expect_rows(expected.edges, actual.edges, "edges");
+  expect_rows(expected.bench, actual.bench, "bench");
 }
 
 constexpr auto i64_min = std::numeric_limits<std::int64_t>::min();
@@ -114,6 +124,11 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
   run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "same-host", "boost", 1024},
                {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "", u64_max},
                {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "raw", 0}};
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  run.bench = {{"same-rank", "in-memory", 0, 10000, 0.25, 0.5, 0.0, nan, nan, nan, nan},
+               {"same-host", "boost", 1048576, 10, 480.5, 520.25, 2190.5, 5.5, 0.03, 3458.7, 38.0},
+               {"cross-host — ü", "", u64_max, i32_min, -0.0, 5e-324, inf, -inf, 1e300, -1.0, 0.0}};
   return run;
 }
 
@@ -171,13 +186,29 @@ TEST_F(Hdf5Output, EmptyRunRoundTripsWithEveryDatasetPresent) {
 
   const h5::quiet_errors quiet;
   h5::handle f(H5Fopen(file().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
-  for (const char* name : {"events", "messages", "items", "ranks", "stages", "edges"}) {
+  for (const char* name : {"events", "messages", "items", "ranks", "stages", "edges", "bench"}) {
     const std::string path = "/runs/" + id + "/" + name;
     const h5::handle dataset(H5Dopen2(f, path.c_str(), H5P_DEFAULT), path);
     const h5::handle space(H5Dget_space(dataset), "space");
     EXPECT_EQ(H5Sget_simple_extent_ndims(space), 1) << name;
     EXPECT_EQ(H5Sget_simple_extent_npoints(space), 0) << name;
   }
+}
+
+// Files written before `mpipe bench` existed have run groups without a bench dataset.
+TEST_F(Hdf5Output, RunWithoutABenchDatasetReadsWithNoBenchRows) {
+  run_record expected = full_record();
+  const std::string id = append_run(file(), expected);
+  {
+    const h5::quiet_errors quiet;
+    h5::handle f(H5Fopen(file().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open");
+    ASSERT_GE(H5Ldelete(f, ("/runs/" + id + "/bench").c_str(), H5P_DEFAULT), 0);
+    h5::close_file(f, "close");
+  }
+  expected.run_id = id;
+  expected.set("run_id", id);
+  expected.bench.clear();
+  expect_same(expected, read_run(file(), id));
 }
 
 TEST_F(Hdf5Output, RunIdAttributeReplacesAPlaceholder) {
@@ -260,6 +291,9 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
       {"edges",
        {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "serialization",
         "payload_bytes"}},
+      {"bench",
+       {"tier", "method", "size_bytes", "reps", "latency_us", "latency_p95_us", "bandwidth_mb_s",
+        "latency_ratio", "bandwidth_ratio", "serialize_us", "deserialize_us"}},
   };
   for (const auto& [name, columns] : tables) {
     const h5::handle dataset(H5Dopen2(group, name, H5P_DEFAULT), name);
@@ -286,6 +320,11 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
   const h5::handle ranks(H5Dopen2(group, "ranks", H5P_DEFAULT), "ranks");
   const h5::handle rank_type(H5Dget_type(ranks), "type");
   EXPECT_EQ(H5Tequal(member_type(rank_type, "pid"), H5T_STD_I64LE), 1);
+  const h5::handle bench(H5Dopen2(group, "bench", H5P_DEFAULT), "bench");
+  const h5::handle bench_type(H5Dget_type(bench), "type");
+  EXPECT_EQ(H5Tequal(member_type(bench_type, "size_bytes"), H5T_STD_U64LE), 1);
+  EXPECT_EQ(H5Tequal(member_type(bench_type, "reps"), H5T_STD_I32LE), 1);
+  EXPECT_EQ(H5Tequal(member_type(bench_type, "latency_us"), H5T_IEEE_F64LE), 1);
 }
 
 // --- appending -----------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+#include "util.hpp"
+
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+namespace mpipe {
+
+std::string utc_now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+      1'000'000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[96];
+  std::snprintf(out, sizeof out, "%s.%06ldZ", buf, static_cast<long>(micros));
+  return out;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  int len = 0;
+  MPI_Get_processor_name(buf, &len);
+  return std::string(buf, static_cast<std::size_t>(len));
+}
+
+void polite_barrier(const boost::mpi::communicator& comm) {
+  MPI_Request request;
+  MPI_Ibarrier(comm, &request);
+  int done = 0;
+  for (int spins = 0;; ++spins) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (spins > 100)
+      std::this_thread::sleep_for(std::chrono::microseconds(spins > 1000 ? 500 : 50));
+  }
+}
+
+}  // namespace mpipe
