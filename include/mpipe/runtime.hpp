@@ -69,6 +69,12 @@ struct run_result {
 run_result run_pipeline(const boost::mpi::communicator& comm, const pipeline_spec& spec,
                         const run_options& options);
 
+// Collective: what a run would do, without running it (`mpipe run --dry-run`): stages ->
+// ranks -> hosts with cores and threads, the tier of every edge, and the wait policy `auto`
+// would pick. Valid on rank 0; empty elsewhere.
+std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& spec,
+                            const run_options& options);
+
 // Applies items / time_scale / kernel overrides to a spec (validation of the result included).
 pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options);
 

@@ -44,6 +44,7 @@ struct run_args {
   std::uint64_t payload_bytes = 0;
   bool payload_given = false;
   bool no_progress = false;
+  bool dry_run = false;
   std::string serialization;
   bool verify = false;
   std::string emulate;
@@ -144,7 +145,7 @@ int do_run(const run_args& a, int argc, char** argv) {
     spec = load_on_all(world, a.spec_file);
     const auto effective = mpipe::apply_overrides(spec, opt);
     const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
-    check_writable_on_all(world, a.out);
+    if (!a.dry_run) check_writable_on_all(world, a.out);  // it may create the directory
     if (rank == 0) {
       const mpipe::graph g(effective);
       std::cout << "mpipe " << mpipe::version << ": pipeline '" << effective.name << "' ("
@@ -163,6 +164,11 @@ int do_run(const run_args& a, int argc, char** argv) {
     return 2;
   }
 
+  if (a.dry_run) {
+    const std::string layout = mpipe::describe_layout(world, spec, opt);
+    if (rank == 0) std::cout << layout << std::flush;
+    return 0;
+  }
   try {
     auto result = mpipe::run_pipeline(world, spec, opt);
     if (rank == 0) {
@@ -284,6 +290,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "block", "yield", "spin"}))
       ->capture_default_str();
   run->add_flag("--no-progress", ra.no_progress, "No progress lines on long runs");
+  run->add_flag("--dry-run", ra.dry_run,
+                "Print stages -> ranks -> hosts (cores, threads) and every edge's tier, then stop");
   run->add_option("--serialization", ra.serialization,
                   "Override every edge's serialization: boost (Boost.Serialization), datatype (MPI "
                   "derived datatype header + bytes), raw (bytes in place)")

@@ -635,6 +635,42 @@ std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
 
 }  // namespace
 
+std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& input,
+                            const run_options& options) {
+  const pipeline_spec spec = apply_overrides(input, options);
+  const placement where = resolve_placement(spec, options.placement, comm.size());
+  std::vector<std::string> hosts;
+  boost::mpi::all_gather(comm, host_name(), hosts);
+  std::vector<int> cores;
+  boost::mpi::all_gather(comm, static_cast<int>(std::thread::hardware_concurrency()), cores);
+  if (comm.rank() != 0) return "";
+  std::ostringstream out;
+  out << "Dry run: nothing was executed and nothing written.\n";
+  for (int r = 0; r < comm.size(); ++r) {
+    const auto ri = static_cast<std::size_t>(r);
+    out << "  rank " << r << " on " << hosts[ri] << " (" << cores[ri] << " cores):";
+    const auto here = where.stages_on(r);
+    if (here.empty()) out << " no stages (waits in a sleeping barrier)";
+    for (int st : here) {
+      const auto& s = spec.stages[static_cast<std::size_t>(st)];
+      out << " " << s.name << "[" << to_string(s.kernel) << " " << s.work_ms << " ms, " << s.threads
+          << (s.threads == 1 ? " thread]" : " threads]");
+    }
+    out << "\n";
+  }
+  out << "  edges:\n";
+  for (const auto& e : spec.edges) {
+    const int fr = where.rank_of[static_cast<std::size_t>(spec.stage_index(e.from))];
+    const int tr = where.rank_of[static_cast<std::size_t>(spec.stage_index(e.to))];
+    const std::string tier = tier_of(fr, tr, hosts);
+    out << "    " << e.from << " -> " << e.to << ": " << tier << " (rank " << fr << " -> " << tr
+        << (tier == "same-rank" ? ", in memory" : ", " + std::string(to_string(e.serialization)))
+        << ")\n";
+  }
+  out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
+  return out.str();
+}
+
 run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_spec& input,
                         const run_options& options) {
   // A private communicator per run: no message of one run can ever be matched by another.
