@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# mpipe on two hosts: a virtual cluster (jobs/virtual-cluster.sh: two network namespaces with
+# their own hostnames and /dev/shm, joined by a bridge) runs the reference pipeline on 2 hosts x
+# 2 ranks and `mpipe bench --quick` on the same 4 ranks into one results file, then checks with
+# h5py that the ranks report hosts vnode1 (ranks 0,1) and vnode2 (ranks 2,3), that every edge's
+# tier follows from its ranks and their hosts, and that a cross-host hop is measurably slower than
+# a same-host one. Prints what was measured. Always takes the cluster down again (unless it was
+# already up before the test, someone's own: then it is used and left up) and checks that no
+# namespace, bridge or process is left.
+#
+# Exit 77 (ctest: skipped) where namespaces cannot be made: not root, no `ip`/`unshare`/`flock`,
+# `ip netns add` refused (unprivileged containers). Holds an flock on
+# /run/mpipe-virtual-cluster.lock for the whole test: namespace names are global, so a second run
+# of this test (another build tree) waits for this one.
+# Usage: virtual_cluster.sh MPIPE_BINARY SCRATCH_DIR
+set -euo pipefail
+[ $# -eq 2 ] || { echo "usage: $0 MPIPE_BINARY SCRATCH_DIR" >&2; exit 2; }
+bin=$(realpath "$1") dir=$2
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+vc=$repo/jobs/virtual-cluster.sh
+lockfile=/run/mpipe-virtual-cluster.lock
+start=$SECONDS
+
+skip() { echo "SKIP: $* (the virtual-cluster test needs root and network namespaces)"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "not root"
+for tool in ip unshare flock mpirun timeout; do
+  command -v "$tool" >/dev/null || skip "no '$tool' command"
+done
+# Can this machine make namespaces at all? (A throwaway one, before touching anything shared.)
+probe=mpipe-vc-probe-$$
+err=$(ip netns add "$probe" 2>&1) || skip "'ip netns add' failed: $err"
+ip netns del "$probe"
+/usr/bin/python3 -c "import h5py" 2>/dev/null || { echo "FAIL: /usr/bin/python3 has no h5py"; exit 1; }
+
+rm -rf "$dir" && mkdir -p "$dir"
+dir=$(realpath "$dir")
+out=$dir/cluster.h5
+
+exec 9>"$lockfile" || { echo "FAIL: cannot open the lock file $lockfile"; exit 1; }
+if ! flock -w 45 9; then
+  echo "FAIL: $lockfile held for 45 s (another virtual-cluster test or up/down running)"; exit 1
+fi
+export MPIPE_VC_LOCK_HELD=1 MPIPE_VC_OWNER="test:$$"
+
+owned=0 child=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    echo "cleanup: stopping mpirun (pid $child)"
+    kill -TERM "$child" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$child" 2>/dev/null || true
+  fi
+  if ((owned)); then
+    "$vc" down 9>&- || rc=1
+    if ip netns list | grep -qE '^vnode[0-9]+'; then
+      echo "FAIL: namespaces left behind: $(ip netns list | tr '\n' ' ')"; rc=1
+    fi
+    if ip link show dev vcbr0 >/dev/null 2>&1; then echo "FAIL: bridge vcbr0 left behind"; rc=1; fi
+    [ $rc -ne 0 ] || echo "ok   cluster down: no vnode namespace, no vcbr0 (ip netns list: '$(ip netns list | tr '\n' ' ')')"
+  fi
+  echo "time: $((SECONDS - start)) s"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# A cluster already up: someone's own (use it, leave it up), or left by a killed run of this test
+# or a half-finished up (take it down and start afresh).
+if ip netns list | grep -qE '^vnode[0-9]+' || ip link show dev vcbr0 >/dev/null 2>&1; then
+  owner=$(cat /run/mpipe-virtual-cluster/owner 2>/dev/null || echo unknown)
+  if [[ $owner != test:* ]] && "$vc" status >/dev/null 2>&1; then
+    echo "NOTE: a virtual cluster is already up (brought up by: $owner): using it, leaving it up"
+    ip netns list | grep -qE '^vnode2( |$)' || { echo "FAIL: it has no vnode2; take it down first"; exit 1; }
+  else
+    echo "NOTE: removing leftovers of an earlier virtual cluster (brought up by: $owner)"
+    owned=1
+    "$vc" down 9>&-
+  fi
+fi
+if ! "$vc" status >/dev/null 2>&1; then
+  owned=1
+  set +e
+  "$vc" up 2 9>&-
+  rc=$?
+  set -e
+  [ $rc -eq 4 ] && skip "jobs/virtual-cluster.sh up could not create the namespaces (see above)"
+  [ $rc -eq 0 ] || { echo "FAIL: jobs/virtual-cluster.sh up 2 exited with $rc"; exit 1; }
+fi
+echo "ok   up: $(ip netns list | grep -cE '^vnode') virtual hosts ($(( SECONDS - start )) s)"
+
+# Each run in the background with its own deadline, so a signal or a hang ends it well before
+# ctest's TIMEOUT (which would SIGKILL this script and skip the cleanup).
+run_mpi() {
+  local log=$1
+  shift
+  timeout -k 5 60 "$vc" run -np 4 "$@" >"$log" 2>&1 9>&- &
+  child=$!
+  local rc=0
+  wait "$child" || rc=$?
+  child=""
+  if [ $rc -ne 0 ]; then
+    echo "FAIL: exit $rc$( ((rc == 124)) && echo ' (timed out after 60 s)'): $*"; cat "$log"; exit 1
+  fi
+  cat "$log"
+}
+run_mpi "$dir/run.log" "$bin" run --placement spread --time-scale 0.1 --items 2 --out "$out" --no-progress
+# The benchmark keeps only two ranks busy at a time (the others sleep in a barrier), so it runs
+# without the yield that `run` adds for 4 ranks on 2 cores: with it, same-host latency is
+# bimodal (~4.5 us, or ~9.5 us when the pair shares a core and hands it over by sched_yield).
+MPIPE_VC_YIELD=0 run_mpi "$dir/bench.log" "$bin" bench --quick --out "$out" --no-progress
+
+# Every daemon and rank ended with mpirun: nothing may still run inside the namespaces.
+for ns in vnode1 vnode2; do
+  for _ in $(seq 30); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
+  left=$(ip netns pids "$ns" | tr '\n' ' ')
+  [ -z "$left" ] || { echo "FAIL: processes left in $ns: $left"; ps -o pid,args -p "${left// /,}"; exit 1; }
+done
+echo "ok   no process left in the namespaces"
+
+/usr/bin/python3 - "$out" <<'PY'
+import math, sys
+import h5py
+
+path = sys.argv[1]
+def s(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+with h5py.File(path, "r") as f:
+    runs = list(f["runs"].values())
+    pipes = [r for r in runs if r.attrs.get("kind", "run") == "run"]
+    benches = [r for r in runs if r.attrs.get("kind", "run") == "bench"]
+    assert len(pipes) == 1 and len(benches) == 1, [dict(r.attrs) for r in runs]
+    run, bench_run = pipes[0], benches[0]
+
+    # --- the pipeline run: hosts per rank ---
+    assert bool(run.attrs["complete"]), "pipeline run not complete"
+    assert int(run.attrs["world_size"]) == 4
+    ranks = sorted(run["ranks"][()], key=lambda r: int(r["rank"]))
+    host = {int(r["rank"]): s(r["host"]) for r in ranks}
+    print("\nranks (pipeline run)")
+    print("  rank  host    pid      clock_offset_ns  clock_rtt_ns")
+    for r in ranks:
+        print(f"  {int(r['rank']):4d}  {s(r['host']):6s}  {int(r['pid']):7d}  "
+              f"{int(r['clock_offset_ns']):15d}  {int(r['clock_rtt_ns']):12d}")
+    assert host == {0: "vnode1", 1: "vnode1", 2: "vnode2", 3: "vnode2"}, host
+    # All virtual hosts read one kernel clock, so each offset is pure error, bounded by its round
+    # trip. The best of 30 round trips stays well under a scheduler tick (4 ms) only when waiting
+    # ranks yield the 2 cores (`run` adds mpi_yield_when_idle for 4 ranks on 2 cores); without
+    # it most runs had one rank at ~4 ms and ~1 ms of offset error. Measured: 17-125 us.
+    worst = max(int(r["clock_rtt_ns"]) for r in ranks)
+    assert worst < 2_000_000, f"clock sync round trip {worst} ns: ranks spun instead of yielding?"
+    assert len(set(host.values())) == 2
+    assert run.attrs["hosts"].split(",") == ["vnode1", "vnode2"], run.attrs["hosts"]
+
+    # --- every edge's tier follows from its ranks and their hosts ---
+    print("\nedges (pipeline run)")
+    print("  edge     ranks  hosts            tier")
+    tiers = {}
+    for e in run["edges"][()]:
+        a, b = int(e["from_rank"]), int(e["to_rank"])
+        want = "same-rank" if a == b else "same-host" if host[a] == host[b] else "cross-host"
+        name = f"{s(e['from_name'])}->{s(e['to_name'])}"
+        print(f"  {name:8s} {a}->{b}   {host[a]}->{host[b]}  {s(e['tier'])}")
+        assert s(e["tier"]) == want, (name, a, b, s(e["tier"]), want)
+        tiers[want] = tiers.get(want, 0) + 1
+    assert tiers.get("same-host", 0) >= 1 and tiers.get("cross-host", 0) >= 1, tiers
+    # Messages crossed ranks on both MPI tiers.
+    edge_tier = {int(e["id"]): s(e["tier"]) for e in run["edges"][()]}
+    sent = {}
+    for m in run["messages"][()]:
+        sent[edge_tier[int(m["edge"])]] = sent.get(edge_tier[int(m["edge"])], 0) + 1
+    assert sent.get("same-host", 0) >= 2 and sent.get("cross-host", 0) >= 2, sent
+    assert "same-rank" not in sent, sent
+    print(f"  tiers: {tiers}; messages per tier: {sent}")
+
+    # --- the benchmark run ---
+    assert bool(bench_run.attrs["complete"]), "bench run not complete"
+    assert int(bench_run.attrs["world_size"]) == 4
+    assert bench_run.attrs["hosts"].split(",") == ["vnode1", "vnode2"], bench_run.attrs["hosts"]
+    rows = {(s(r["tier"]), s(r["method"]), int(r["size_bytes"])): r for r in bench_run["bench"][()]}
+    sizes = sorted({k[2] for k in rows})
+    assert sizes == [0, 64, 1024, 65536, 1048576], sizes
+    for tier in ("same-host", "cross-host"):
+        for method in ("raw-mpi", "boost", "datatype", "raw"):
+            for size in sizes:
+                assert (tier, method, size) in rows, ("missing bench row", tier, method, size)
+    lat = lambda t, n: float(rows[(t, "raw-mpi", n)]["latency_us"])
+    bw = lambda t, n: float(rows[(t, "raw-mpi", n)]["bandwidth_mb_s"])
+    print("\nbench raw-mpi (one-way us = median round trip / 2; MB/s streaming)")
+    print("  size B   same-host us  cross-host us  cross/same  same-host MB/s  cross-host MB/s")
+    for n in sizes:
+        sh_bw = "-" if n == 0 else f"{bw('same-host', n):.0f}"
+        ch_bw = "-" if n == 0 else f"{bw('cross-host', n):.0f}"
+        print(f"  {n:7d}  {lat('same-host', n):12.2f}  {lat('cross-host', n):13.2f}"
+              f"  {lat('cross-host', n) / lat('same-host', n):9.2f}x  {sh_bw:>14s}  {ch_bw:>15s}")
+    # Small-message latency of each tier: the lowest median over 0, 64 and 1 KiB (all sent
+    # eagerly, so all measure the per-message cost). One size alone is noisier: on 2 cores shared
+    # by 4 ranks a cross-host median at 0 or 64 B has read up to 38 us. Measured on the 2-core
+    # VM: same-host 3.2-5 us, cross-host (TCP over the bridge) 11-15 us: 2.8-3.6x.
+    small = [0, 64, 1024]
+    same = min(lat("same-host", n) for n in small)
+    cross = min(lat("cross-host", n) for n in small)
+    factor = 2.0
+    print(f"  small-message latency: same-host {same:.2f} us, cross-host {cross:.2f} us "
+          f"({cross / same:.1f}x; required > {factor}x)")
+    assert math.isfinite(same) and same > 0, same
+    assert cross > factor * same, f"cross-host {cross:.2f} us is not > {factor} x same-host {same:.2f} us"
+print("\nok   hosts, tiers and the cross-host cost as expected in", path)
+PY
