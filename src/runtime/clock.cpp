@@ -1,6 +1,11 @@
 #include "mpipe/clock.hpp"
 
+#include <mpi.h>
+
 #include <limits>
+#include <thread>
+
+#include "util.hpp"
 
 namespace mpipe {
 
@@ -29,8 +34,20 @@ clock_sync sync_clocks(const boost::mpi::communicator& comm, int rounds) {
       comm.send(peer, kTag, reply, 2);
     }
   } else {
-    for (int i = 0; i < rounds; ++i) {
-      std::int64_t ping = 0;
+    // Rank 0 syncs ranks one after another. Until our turn, wait without spinning: ranks that
+    // spin in MPI_Recv on an oversubscribed host (which Open MPI cannot always see, e.g. on
+    // virtual hosts) push rank 0's ping-pongs out to the scheduler tick and ruin the estimate.
+    std::int64_t ping = 0;
+    MPI_Request first;
+    MPI_Irecv(&ping, 1, MPI_INT64_T, 0, kTag, comm, &first);
+    for (int spins = 0;; ++spins) {
+      int done = 0;
+      MPI_Test(&first, &done, MPI_STATUS_IGNORE);
+      if (done) break;
+      if (spins > 100) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+    comm.send(0, kTag, now_ns());
+    for (int i = 1; i < rounds; ++i) {  // our turn: rank 0 now pings back to back
       comm.recv(0, kTag, ping);
       comm.send(0, kTag, now_ns());
     }
@@ -39,6 +56,9 @@ clock_sync sync_clocks(const boost::mpi::communicator& comm, int rounds) {
     result.offset_ns = reply[0];
     result.rtt_ns = reply[1];
   }
+  // Ranks already synced must not spin in whatever collective comes next while later ranks
+  // have their turn: same reason as above.
+  polite_barrier(comm);
   return result;
 }
 
