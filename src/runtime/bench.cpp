@@ -60,15 +60,6 @@ serialization_kind kind_of(method m) {
 
 const method mpi_methods[] = {method::raw_mpi, method::boost, method::datatype, method::raw};
 
-void check(int rc, const char* what) {
-  if (rc == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(rc, text, &len);
-  throw mpi_error(std::string("mpipe bench: ") + what +
-                  " failed: " + std::string(text, static_cast<std::size_t>(len)));
-}
-
 // How much of each measurement to do. The counts aim at roughly equal bytes per measurement, so
 // the big sizes do not dominate the run and the small ones get enough samples for a stable
 // median (OSU does the same with its small/large iteration counts). Each (size, method) is
@@ -286,11 +277,11 @@ class pair_bench {
     for (const auto& one : s) medians.push_back(percentile(one.deserialize_us, 0.5));
     const int n = static_cast<int>(medians.size());
     if (ping_) {
-      check(MPI_Recv(medians.data(), n, MPI_DOUBLE, peer_, stats_tag, comm_, MPI_STATUS_IGNORE),
-            "MPI_Recv");
+      MPIPE_MPI_CHECK(
+          MPI_Recv(medians.data(), n, MPI_DOUBLE, peer_, stats_tag, comm_, MPI_STATUS_IGNORE));
       for (std::size_t i = 0; i < s.size(); ++i) s[i].deserialize_us = {medians[i]};
     } else {
-      check(MPI_Send(medians.data(), n, MPI_DOUBLE, peer_, stats_tag, comm_), "MPI_Send");
+      MPIPE_MPI_CHECK(MPI_Send(medians.data(), n, MPI_DOUBLE, peer_, stats_tag, comm_));
     }
     return s;
   }
@@ -306,9 +297,9 @@ class pair_bench {
       const double each = static_cast<double>(warm_ns) / warm_count;
       if (each * planned > static_cast<double>(p.budget_ns))
         n = std::max(1, static_cast<int>(static_cast<double>(p.budget_ns) / each));
-      check(MPI_Send(&n, 1, MPI_INT, peer_, plan_tag, comm_), "MPI_Send");
+      MPIPE_MPI_CHECK(MPI_Send(&n, 1, MPI_INT, peer_, plan_tag, comm_));
     } else {
-      check(MPI_Recv(&n, 1, MPI_INT, peer_, plan_tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+      MPIPE_MPI_CHECK(MPI_Recv(&n, 1, MPI_INT, peer_, plan_tag, comm_, MPI_STATUS_IGNORE));
     }
     return n;
   }
@@ -339,9 +330,9 @@ class pair_bench {
     const auto one = [&] {
       window();
       if (ping_)
-        check(MPI_Recv(&ack, 1, MPI_BYTE, peer_, ack_tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
+        MPIPE_MPI_CHECK(MPI_Recv(&ack, 1, MPI_BYTE, peer_, ack_tag, comm_, MPI_STATUS_IGNORE));
       else
-        check(MPI_Send(&ack, 1, MPI_BYTE, peer_, ack_tag, comm_), "MPI_Send");
+        MPIPE_MPI_CHECK(MPI_Send(&ack, 1, MPI_BYTE, peer_, ack_tag, comm_));
     };
     const std::int64_t w0 = now_ns();
     one();
@@ -357,13 +348,13 @@ class pair_bench {
     const int n = static_cast<int>(payload.size());
     ping_pong(p, round, s, [&] {
       if (ping_) {
-        check(MPI_Send(payload.data(), n, MPI_BYTE, peer_, data_tag, comm_), "MPI_Send");
-        check(MPI_Recv(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_, MPI_STATUS_IGNORE),
-              "MPI_Recv");
+        MPIPE_MPI_CHECK(MPI_Send(payload.data(), n, MPI_BYTE, peer_, data_tag, comm_));
+        MPIPE_MPI_CHECK(
+            MPI_Recv(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_, MPI_STATUS_IGNORE));
       } else {
-        check(MPI_Recv(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_, MPI_STATUS_IGNORE),
-              "MPI_Recv");
-        check(MPI_Send(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_), "MPI_Send");
+        MPIPE_MPI_CHECK(
+            MPI_Recv(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_, MPI_STATUS_IGNORE));
+        MPIPE_MPI_CHECK(MPI_Send(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_));
       }
     });
   }
@@ -380,13 +371,12 @@ class pair_bench {
     windows(p, s, [&] {
       for (std::size_t j = 0; j < window; ++j) {
         if (ping_)
-          check(MPI_Isend(payload.data(), n, MPI_BYTE, peer_, data_tag, comm_, &requests[j]),
-                "MPI_Isend");
+          MPIPE_MPI_CHECK(
+              MPI_Isend(payload.data(), n, MPI_BYTE, peer_, data_tag, comm_, &requests[j]));
         else
-          check(MPI_Irecv(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_, &requests[j]),
-                "MPI_Irecv");
+          MPIPE_MPI_CHECK(MPI_Irecv(in_.data(), n, MPI_BYTE, peer_, data_tag, comm_, &requests[j]));
       }
-      check(MPI_Waitall(p.window, requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+      MPIPE_MPI_CHECK(MPI_Waitall(p.window, requests.data(), MPI_STATUSES_IGNORE));
     });
   }
 
@@ -401,7 +391,7 @@ class pair_bench {
   // One message the way the runtime receives it: probe, then receive and decode.
   wire_message receive(serialization_kind how, std::int64_t& deserialize_ns) {
     MPI_Status status;
-    check(MPI_Probe(peer_, tag_of(how), comm_, &status), "MPI_Probe");
+    MPIPE_MPI_CHECK(MPI_Probe(peer_, tag_of(how), comm_, &status));
     std::uint64_t bytes = 0;
     std::int64_t received_ns = 0;
     return receive_decoded(comm_, status, bytes, received_ns, deserialize_ns);
@@ -453,7 +443,7 @@ class pair_bench {
         }
       }
       if (!ping_) return;
-      check(MPI_Waitall(posted, requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+      MPIPE_MPI_CHECK(MPI_Waitall(posted, requests.data(), MPI_STATUSES_IGNORE));
       for (auto& e : in_flight) e.reset();
     });
     // The untimed first window is left out of the serialization times as well.

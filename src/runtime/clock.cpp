@@ -39,13 +39,8 @@ clock_sync sync_clocks(const boost::mpi::communicator& comm, int rounds) {
     // virtual hosts) push rank 0's ping-pongs out to the scheduler tick and ruin the estimate.
     std::int64_t ping = 0;
     MPI_Request first;
-    MPI_Irecv(&ping, 1, MPI_INT64_T, 0, kTag, comm, &first);
-    for (int spins = 0;; ++spins) {
-      int done = 0;
-      MPI_Test(&first, &done, MPI_STATUS_IGNORE);
-      if (done) break;
-      if (spins > 100) std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
+    MPIPE_MPI_CHECK(MPI_Irecv(&ping, 1, MPI_INT64_T, 0, kTag, comm, &first));
+    wait_politely(first);
     comm.send(0, kTag, now_ns());
     for (int i = 1; i < rounds; ++i) {  // our turn: rank 0 now pings back to back
       comm.recv(0, kTag, ping);

@@ -9,18 +9,7 @@
 
 #include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
-
-#define MPIPE_MPI_CHECK(call)                                                                  \
-  do {                                                                                         \
-    if (int mpipe_rc_ = (call); mpipe_rc_ != MPI_SUCCESS) {                                    \
-      char mpipe_msg_[MPI_MAX_ERROR_STRING];                                                   \
-      int mpipe_len_ = 0;                                                                      \
-      MPI_Error_string(mpipe_rc_, mpipe_msg_, &mpipe_len_);                                    \
-      throw ::mpipe::mpi_error(std::string(#call) + " failed at " + __FILE__ + ":" +           \
-                               std::to_string(__LINE__) + ": " +                               \
-                               std::string(mpipe_msg_, static_cast<std::size_t>(mpipe_len_))); \
-    }                                                                                          \
-  } while (0)
+#include "util.hpp"
 
 namespace mpipe {
 

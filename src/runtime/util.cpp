@@ -7,6 +7,8 @@
 #include <ctime>
 #include <thread>
 
+#include "mpipe/error.hpp"
+
 namespace mpipe {
 
 std::string utc_now_iso() {
@@ -33,14 +35,27 @@ std::string host_name() {
 
 void polite_barrier(const boost::mpi::communicator& comm) {
   MPI_Request request;
-  MPI_Ibarrier(comm, &request);
+  MPIPE_MPI_CHECK(MPI_Ibarrier(comm, &request));
+  wait_politely(request);
+}
+
+void wait_politely(MPI_Request& request) {
   int done = 0;
   for (int spins = 0;; ++spins) {
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    MPIPE_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
     if (done) return;
     if (spins > 100)
       std::this_thread::sleep_for(std::chrono::microseconds(spins > 1000 ? 500 : 50));
   }
+}
+
+void mpi_check(int rc, const char* call, const char* file, int line) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  throw mpi_error(std::string(call) + " failed at " + file + ":" + std::to_string(line) + ": " +
+                  std::string(text, static_cast<std::size_t>(len)));
 }
 
 }  // namespace mpipe

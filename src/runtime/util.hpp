@@ -1,6 +1,8 @@
 // Small helpers shared by the pipeline runtime and the benchmark (internal, not installed).
 #pragma once
 
+#include <mpi.h>
+
 #include <boost/mpi/communicator.hpp>
 #include <string>
 
@@ -16,5 +18,14 @@ std::string host_name();
 // `pack`, those outside the measured pair in `mpipe bench`) would otherwise busy-poll inside
 // MPI_Barrier and take cores from the ranks still working.
 void polite_barrier(const boost::mpi::communicator& comm);
+
+// Completes `request` the same way: polls briefly, then sleeps between polls. For a rank that
+// may wait long while others need the cores (its turn in the clock sync, the end of a run).
+void wait_politely(MPI_Request& request);
+
+// Throws mpi_error with the call, the place and MPI's own text when rc is not MPI_SUCCESS (the
+// error handler is set to return codes, so this is where failures surface).
+void mpi_check(int rc, const char* call, const char* file, int line);
+#define MPIPE_MPI_CHECK(call) ::mpipe::mpi_check((call), #call, __FILE__, __LINE__)
 
 }  // namespace mpipe
