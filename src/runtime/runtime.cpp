@@ -10,11 +10,10 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <exception>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <queue>
@@ -151,7 +150,7 @@ std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vect
   static_assert(std::is_trivially_copyable_v<T>);
   const int bytes = static_cast<int>(mine.size() * sizeof(T));
   std::vector<int> counts(static_cast<std::size_t>(comm.size()), 0);
-  MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
+  MPIPE_MPI_CHECK(MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm));
   std::vector<int> displs(counts.size(), 0);
   std::vector<T> all;
   if (comm.rank() == 0) {
@@ -162,8 +161,8 @@ std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vect
     }
     all.resize(static_cast<std::size_t>(total) / sizeof(T));
   }
-  MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, 0,
-              comm);
+  MPIPE_MPI_CHECK(MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(),
+                              displs.data(), MPI_BYTE, 0, comm));
   return all;
 }
 
@@ -591,7 +590,8 @@ void calibrate_in_turn(const boost::mpi::communicator& comm, const pipeline_spec
   });
   if (!needed) return;
   MPI_Comm host_comm;
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &host_comm);
+  MPIPE_MPI_CHECK(
+      MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &host_comm));
   const boost::mpi::communicator host(host_comm, boost::mpi::comm_take_ownership);
   for (int turn = 0; turn < host.size(); ++turn) {
     if (turn == host.rank()) calibrate_compute();
