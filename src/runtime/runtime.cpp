@@ -249,7 +249,10 @@ class rank_runtime {
       st->input_count = graph_.inputs(s).size();
       local_.emplace(s, std::move(st));
     }
-    for (const auto& e : spec_.edges) edge_tags_.push_back(e.from + "->" + e.to);
+    for (const auto& e : spec_.edges) {
+      edge_tags_.push_back(e.from + "->" + e.to);
+      consumer_of_.push_back(spec_.stage_index(e.to));  // once, not per item: it scans names
+    }
   }
 
   // Runs until every local stage has seen every item and every send has completed.
@@ -340,7 +343,7 @@ class rank_runtime {
   void emit(int stage, std::uint64_t item, const payload_ptr& payload) {
     bool queued = false;
     for (int e : graph_.outputs(stage)) {
-      const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(e)].to);
+      const int to = consumer_of_[static_cast<std::size_t>(e)];
       if (rank_of(to) == rank_) {
         deliver(to, item, payload, now_ns());
       } else {
@@ -499,7 +502,7 @@ class rank_runtime {
 
   void accept(received_message r, std::int64_t arrived) {
     recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns});
-    const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(r.msg.edge)].to);
+    const int to = consumer_of_[static_cast<std::size_t>(r.msg.edge)];
     deliver(to, r.msg.item, std::move(r.msg.payload), now_ns());
   }
 
@@ -563,6 +566,7 @@ class rank_runtime {
   std::priority_queue<held_message> held_;
   std::map<int, std::unique_ptr<stage_state>> local_;
   std::vector<std::string> edge_tags_;
+  std::vector<int> consumer_of_;  // per edge: the index of the stage it feeds
 
   std::mutex out_m_;
   std::condition_variable out_cv_;
