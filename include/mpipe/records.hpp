@@ -30,13 +30,15 @@ struct message_row {
   std::int32_t edge = 0;
   std::int32_t src_rank = 0;
   std::int32_t dst_rank = 0;
-  std::uint64_t bytes = 0;          // on the wire, after serialization
-  std::int64_t send_start_ns = 0;   // sender took it from the outbox
-  std::int64_t serialize_ns = 0;    // duration
-  std::int64_t posted_ns = 0;       // MPI send posted (serialization done)
-  std::int64_t received_ns = 0;     // receive complete on the destination
-  std::int64_t deserialize_ns = 0;  // duration
-  std::int64_t transfer_ns = 0;     // received - posted (clock-offset corrected)
+  std::uint64_t bytes = 0;             // on the wire, after serialization
+  std::int64_t send_start_ns = 0;      // sender took it from the outbox
+  std::int64_t serialize_ns = 0;       // duration
+  std::int64_t posted_ns = 0;          // MPI send posted (serialization done)
+  std::int64_t received_ns = 0;        // receive complete on the destination
+  std::int64_t deserialize_ns = 0;     // duration
+  std::int64_t transfer_ns = 0;        // received - posted (clock-offset corrected)
+  std::int64_t clock_error_ns = 0;     // bound on transfer_ns's error: both ranks' clock errors
+  std::int32_t below_clock_error = 0;  // 1: transfer_ns < clock_error_ns, do not trust it
 };
 
 // One item from the source's emit to the source receiving all its return edges.
@@ -53,9 +55,12 @@ struct rank_row {
   std::int64_t pid = 0;
   std::int32_t omp_max_threads = 0;
   std::int32_t hardware_threads = 0;
-  std::int64_t clock_offset_ns = 0;  // this rank's clock minus rank 0's
-  std::int64_t clock_rtt_ns = 0;     // round trip of the sample behind the offset
-  std::string stages;                // names of the stages it hosts, comma separated
+  std::int64_t clock_offset_ns = 0;      // this rank's clock minus rank 0's, at the start
+  std::int64_t clock_offset_end_ns = 0;  // the same at the end of the run
+  double clock_drift_ppm = 0.0;          // offset change per local time between the two, in ppm
+  std::int64_t clock_error_ns = 0;       // bound on the error of any mapped stamp of this rank
+  std::int64_t clock_rtt_ns = 0;         // round trip behind the offsets (the worse of the two)
+  std::string stages;                    // names of the stages it hosts, comma separated
 };
 
 struct stage_row {
@@ -78,6 +83,7 @@ struct edge_row {
   std::int32_t from_rank = 0;
   std::int32_t to_rank = 0;
   std::string tier;
+  std::string transport;  // what Open MPI used: "ob1/vader", "ob1/tcp", "ucx", "in-memory", ...
   std::string serialization;
   std::uint64_t payload_bytes = 0;
 };

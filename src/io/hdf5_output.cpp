@@ -105,6 +105,8 @@ const column<message_row> message_columns[] = {
     {"received_ns", &message_row::received_ns},
     {"deserialize_ns", &message_row::deserialize_ns},
     {"transfer_ns", &message_row::transfer_ns},
+    {"clock_error_ns", &message_row::clock_error_ns},
+    {"below_clock_error", &message_row::below_clock_error},
 };
 
 const column<item_row> item_columns[] = {
@@ -121,6 +123,9 @@ const column<rank_row> rank_columns[] = {
     {"omp_max_threads", &rank_row::omp_max_threads},
     {"hardware_threads", &rank_row::hardware_threads},
     {"clock_offset_ns", &rank_row::clock_offset_ns},
+    {"clock_offset_end_ns", &rank_row::clock_offset_end_ns},
+    {"clock_drift_ppm", &rank_row::clock_drift_ppm},
+    {"clock_error_ns", &rank_row::clock_error_ns},
     {"clock_rtt_ns", &rank_row::clock_rtt_ns},
     {"stages", &rank_row::stages},
 };
@@ -141,6 +146,7 @@ const column<edge_row> edge_columns[] = {
     {"from_rank", &edge_row::from_rank},
     {"to_rank", &edge_row::to_rank},
     {"tier", &edge_row::tier},
+    {"transport", &edge_row::transport},
     {"serialization", &edge_row::serialization},
     {"payload_bytes", &edge_row::payload_bytes},
 };

@@ -2,59 +2,158 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <limits>
-#include <thread>
+#include <optional>
 
+#include "ompi_internals.h"
 #include "util.hpp"
 
 namespace mpipe {
+namespace {
 
-clock_sync sync_clocks(const boost::mpi::communicator& comm, int rounds) {
-  constexpr int kTag = 9001;
-  clock_sync result;
+constexpr int kTag = 9001;
+
+// Half of a pair's exchanges run with Open MPI's yield-when-idle off, half as configured, and
+// the fastest of all wins. Off: idle polls do not sched_yield(), which under mpirun
+// --oversubscribe made round trips 11 us instead of 0.8 us when the pair has a core each. As
+// configured: when the pair must share a core (other ranks or jobs are busy), a rank that does
+// not yield makes its partner wait for the scheduler tick (4 ms round trips, measured), and the
+// yield hands the core over at once. Restores the setting when it goes.
+class yield_switch {
+ public:
+  yield_switch() : configured_(mpipe_ompi_set_yield_when_idle(0)) { set(false); }
+  ~yield_switch() { set(true); }
+  yield_switch(const yield_switch&) = delete;
+  yield_switch& operator=(const yield_switch&) = delete;
+  // Round i of n: the first half fast (no yield), the second as configured.
+  void for_round(int i, int n) { set(i >= n / 2); }
+
+ private:
+  void set(bool as_configured) {
+    if (configured_ >= 0) mpipe_ompi_set_yield_when_idle(as_configured ? configured_ : 0);
+  }
+  int configured_;  // -1: cannot be switched
+};
+
+// Empty for ranks that pass MPI_UNDEFINED (a default-constructed Boost communicator would be
+// MPI_COMM_WORLD, not "none").
+std::optional<boost::mpi::communicator> split(const boost::mpi::communicator& comm, int color,
+                                              int key) {
+  MPI_Comm out = MPI_COMM_NULL;
+  MPIPE_MPI_CHECK(MPI_Comm_split(comm, color, key, &out));
+  if (out == MPI_COMM_NULL) return std::nullopt;
+  return boost::mpi::communicator(out, boost::mpi::comm_take_ownership);
+}
+
+// Rank 0 of `comm` ping-pongs each other member in turn and keeps, per member, the exchange
+// with the smallest round trip. Members get their sample; rank 0 gets {now, 0, 0, 0}.
+clock_sample ping_pong(const boost::mpi::communicator& comm, int rounds) {
+  clock_sample result;
+  result.local_ns = now_ns();
   if (comm.size() == 1) return result;
   if (comm.rank() == 0) {
+    yield_switch yield;
     for (int peer = 1; peer < comm.size(); ++peer) {
-      std::int64_t best_rtt = std::numeric_limits<std::int64_t>::max();
-      std::int64_t best_offset = 0;
+      std::int64_t best[3] = {0, std::numeric_limits<std::int64_t>::max(), 0};  // offset rtt local
       for (int i = 0; i < rounds; ++i) {
+        yield.for_round(i, rounds);
         const std::int64_t t0 = now_ns();
         comm.send(peer, kTag, t0);
         std::int64_t remote = 0;
         comm.recv(peer, kTag, remote);
         const std::int64_t t1 = now_ns();
-        // The remote stamp was taken somewhere inside [t0, t1]; the midpoint is the best guess
-        // and the shortest round trip bounds its error most tightly.
-        if (t1 - t0 < best_rtt) {
-          best_rtt = t1 - t0;
-          best_offset = remote - (t0 + (t1 - t0) / 2);
+        // The remote stamp was taken somewhere inside [t0, t1]: the midpoint is the best
+        // guess, off by at most half the round trip, so the fastest round trip wins.
+        if (t1 - t0 < best[1]) {
+          best[0] = remote - (t0 + (t1 - t0) / 2);
+          best[1] = t1 - t0;
+          best[2] = remote;
         }
       }
-      const std::int64_t reply[2] = {best_offset, best_rtt};
-      comm.send(peer, kTag, reply, 2);
+      comm.send(peer, kTag, best, 3);
     }
   } else {
-    // Rank 0 syncs ranks one after another. Until our turn, wait without spinning: ranks that
-    // spin in MPI_Recv on an oversubscribed host (which Open MPI cannot always see, e.g. on
-    // virtual hosts) push rank 0's ping-pongs out to the scheduler tick and ruin the estimate.
+    // Rank 0 syncs members one after another. Until our turn, wait without spinning: members
+    // that spin in MPI_Recv on an oversubscribed host (which Open MPI cannot always see, e.g.
+    // on virtual hosts) push rank 0's ping-pongs out to the scheduler tick and ruin the estimate.
     std::int64_t ping = 0;
     MPI_Request first;
     MPIPE_MPI_CHECK(MPI_Irecv(&ping, 1, MPI_INT64_T, 0, kTag, comm, &first));
     wait_politely(first);
+    yield_switch yield;
     comm.send(0, kTag, now_ns());
     for (int i = 1; i < rounds; ++i) {  // our turn: rank 0 now pings back to back
+      yield.for_round(i, rounds);
       comm.recv(0, kTag, ping);
       comm.send(0, kTag, now_ns());
     }
-    std::int64_t reply[2] = {0, 0};
-    comm.recv(0, kTag, reply, 2);
-    result.offset_ns = reply[0];
-    result.rtt_ns = reply[1];
+    std::int64_t best[3] = {0, 0, 0};
+    comm.recv(0, kTag, best, 3);
+    result = {best[2], best[0], best[1] / 2 + 1, best[1]};  // +1: integer halving rounds down
   }
-  // Ranks already synced must not spin in whatever collective comes next while later ranks
-  // have their turn: same reason as above.
-  polite_barrier(comm);
   return result;
+}
+
+}  // namespace
+
+double clock_model::drift() const {
+  const auto span = static_cast<double>(end.local_ns - start.local_ns);
+  return span > 0 ? static_cast<double>(end.offset_ns - start.offset_ns) / span : 0.0;
+}
+
+std::int64_t clock_model::offset_at(std::int64_t local_ns) const {
+  return start.offset_ns +
+         static_cast<std::int64_t>(drift() * static_cast<double>(local_ns - start.local_ns));
+}
+
+clock_sync::clock_sync(const boost::mpi::communicator& comm, const std::vector<std::string>& hosts,
+                       int rounds)
+    : comm_(comm), rounds_(rounds) {
+  const auto me = static_cast<std::size_t>(comm.rank());
+  const auto first = std::find(hosts.begin(), hosts.end(), hosts.at(me)) - hosts.begin();
+  host_ = *split(comm, static_cast<int>(first), comm.rank());
+  leaders_ = split(comm, host_.rank() == 0 ? 0 : MPI_UNDEFINED, comm.rank());
+}
+
+clock_sample clock_sync::measure() const {
+  // Leaders first (rank 0 is the leader of its host and rank 0 of leaders_); the other ranks
+  // meanwhile wait politely for their own leader's first ping.
+  clock_sample to_leader, leader_to_root;
+  if (leaders_) {
+    leader_to_root = ping_pong(*leaders_, rounds_);
+    // Hosts take turns, passing a token along the leaders: on a real cluster they could sync
+    // at once, but where "hosts" share cores (virtual hosts, a loaded node) pairs running at
+    // once steal each other's CPU and the round trips, hence the errors, grow. In turn it
+    // costs ~30 round trips per rank: 10 000 ranks at 2 us, 0.6 s.
+    constexpr int kTokenTag = kTag + 1;
+    const int me = leaders_->rank(), n = leaders_->size();
+    char token = 0;
+    if (me > 0) {
+      MPI_Request req;
+      MPIPE_MPI_CHECK(MPI_Irecv(&token, 1, MPI_CHAR, me - 1, kTokenTag, *leaders_, &req));
+      wait_politely(req);
+    }
+    to_leader = ping_pong(host_, rounds_);
+    if (me + 1 < n) leaders_->send(me + 1, kTokenTag, token);
+  } else {
+    to_leader = ping_pong(host_, rounds_);
+  }
+  // Leaders hand their own offset to rank 0 down to their host.
+  std::int64_t up[3] = {leader_to_root.offset_ns, leader_to_root.error_ns, leader_to_root.rtt_ns};
+  MPI_Request req;
+  MPIPE_MPI_CHECK(MPI_Ibcast(up, 3, MPI_INT64_T, 0, host_, &req));
+  wait_politely(req);
+  clock_sample out = host_.rank() == 0 ? leader_to_root : to_leader;
+  if (host_.rank() != 0) {
+    out.offset_ns += up[0];
+    out.error_ns += up[1];
+    out.rtt_ns = std::max(out.rtt_ns, up[2]);
+  }
+  // Ranks already done must not spin in whatever collective comes next while later ranks have
+  // their turn: same reason as above.
+  polite_barrier(comm_);
+  return out;
 }
 
 }  // namespace mpipe

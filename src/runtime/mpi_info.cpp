@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "ompi_internals.h"
+
 namespace mpipe {
 namespace {
 
@@ -76,9 +78,21 @@ std::string mpi_standard_version() {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
+static std::string selected_pml() {
+  const std::string pml = mpipe_ompi_pml();
+  return pml.empty() ? open_mpi_selected_pml() : pml;
+}
+
+std::string peer_transport(MPI_Comm comm, int peer) {
+  char btl[128];
+  if (mpipe_ompi_peer_btl(comm, peer, btl, sizeof btl) == 0) return "ob1/" + std::string(btl);
+  const std::string pml = selected_pml();
+  return pml.empty() || pml == "ob1" ? "unknown" : pml;
+}
+
 std::string mpi_transport() {
   std::string out;
-  const std::string pml = open_mpi_selected_pml();
+  const std::string pml = selected_pml();
   if (!pml.empty()) out = "pml=" + pml + " ";
   out += "requested pml='" + cvar_string("pml") + "' btl='" + cvar_string("btl") + "'";
   return out;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -227,8 +228,15 @@ struct recv_half {
 };
 
 struct rank_facts {
-  std::int64_t pid, offset_ns, rtt_ns;
+  std::int64_t pid, offset_ns, offset_end_ns, error_ns, rtt_ns;
+  double drift;
   std::int32_t omp_max_threads, hardware_threads;
+};
+
+// What carries each edge that leaves a rank, as Open MPI chose it (self/vader/tcp/...).
+struct edge_transport {
+  std::int32_t edge;
+  char name[48];
 };
 
 class rank_runtime {
@@ -631,6 +639,30 @@ std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeli
   return {wait_policy::spin, "spin (auto: 2 cores per rank plus one per busy stage thread)"};
 }
 
+// Transport proof: what Open MPI uses for every cross-rank edge, asked on the sending rank and
+// gathered on rank 0 (where the others get an empty map). Same-rank edges: "in-memory".
+std::map<std::size_t, std::string> edge_transports(const boost::mpi::communicator& comm,
+                                                   const pipeline_spec& spec,
+                                                   const placement& where) {
+  std::vector<edge_transport> mine;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+    const auto& ed = spec.edges[e];
+    const int fr = where.rank_of[static_cast<std::size_t>(spec.stage_index(ed.from))];
+    const int tr = where.rank_of[static_cast<std::size_t>(spec.stage_index(ed.to))];
+    if (fr != comm.rank() || tr == fr) continue;
+    edge_transport et{static_cast<std::int32_t>(e), {}};
+    peer_transport(comm, tr).copy(et.name, sizeof et.name - 1);
+    mine.push_back(et);
+  }
+  std::map<std::size_t, std::string> out;
+  for (const auto& et : gather_rows(comm, mine)) out[static_cast<std::size_t>(et.edge)] = et.name;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e)
+    if (where.rank_of[static_cast<std::size_t>(spec.stage_index(spec.edges[e].from))] ==
+        where.rank_of[static_cast<std::size_t>(spec.stage_index(spec.edges[e].to))])
+      out[e] = "in-memory";
+  return out;
+}
+
 std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
   if (a == b) return "same-rank";
   return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
@@ -647,6 +679,7 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
   boost::mpi::all_gather(comm, host_name(), hosts);
   std::vector<int> cores;
   boost::mpi::all_gather(comm, static_cast<int>(std::thread::hardware_concurrency()), cores);
+  const auto transports = edge_transports(comm, spec, where);
   if (comm.rank() != 0) return "";
   std::ostringstream out;
   out << "Dry run: nothing was executed and nothing written.\n";
@@ -667,8 +700,11 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
     const int fr = where.rank_of[static_cast<std::size_t>(spec.stage_index(e.from))];
     const int tr = where.rank_of[static_cast<std::size_t>(spec.stage_index(e.to))];
     const std::string tier = tier_of(fr, tr, hosts);
+    const auto found = transports.find(static_cast<std::size_t>(&e - spec.edges.data()));
     out << "    " << e.from << " -> " << e.to << ": " << tier << " (rank " << fr << " -> " << tr
-        << (tier == "same-rank" ? ", in memory" : ", " + std::string(to_string(e.serialization)))
+        << (tier == "same-rank" ? ", in memory"
+                                : ", " + std::string(to_string(e.serialization)) + ", " +
+                                      (found != transports.end() ? found->second : "unknown"))
         << ")\n";
   }
   out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
@@ -697,39 +733,50 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   const std::string utc_start = utc_now_iso();
 
   comm.barrier();
-  const clock_sync sync = sync_clocks(comm);
-  // Rank 0's "now" is the run's zero; each rank maps its own stamps onto it with its offset.
+  const clock_sync clocks(comm, hosts);
+  clock_model clock;
+  clock.start = clocks.measure();
+  // Rank 0's "now" is the run's zero. During the run (emulated links) each rank maps its stamps
+  // with the start offset; afterwards with the start-to-end model, drift included.
   std::int64_t t0 = now_ns();
   boost::mpi::broadcast(comm, t0, 0);
-  const std::int64_t shift = t0 + sync.offset_ns;  // local stamp - shift = rank-0 time since t0
+  const std::int64_t shift = t0 + clock.start.offset_ns;
 
   rank_runtime rt(comm, spec, g, result.where, opts, hosts);
   comm.barrier();
   rt.run(shift);
-  polite_barrier(comm);
+  clock.end = clocks.measure();  // ends in a polite barrier
   const std::string utc_end = utc_now_iso();
 
+  const auto map = [&](std::int64_t& stamp) { stamp = clock.to_rank0(stamp) - t0; };
   for (auto& e : rt.events) {
-    e.received_ns -= shift;
-    e.started_ns -= shift;
-    e.finished_ns -= shift;
-    e.sent_ns -= shift;
+    map(e.received_ns);
+    map(e.started_ns);
+    map(e.finished_ns);
+    map(e.sent_ns);
   }
   for (auto& i : rt.items) {
-    i.emitted_ns -= shift;
-    i.completed_ns -= shift;
+    map(i.emitted_ns);
+    map(i.completed_ns);
   }
   for (auto& s : rt.sends) {
-    s.send_start_ns -= shift;
-    s.posted_ns -= shift;
+    map(s.send_start_ns);
+    map(s.posted_ns);
   }
-  for (auto& r : rt.recvs) r.received_ns -= shift;
+  for (auto& r : rt.recvs) map(r.received_ns);
+
+  const auto transports = edge_transports(comm, spec, result.where);
 
   auto events = gather_rows(comm, rt.events);
   auto items = gather_rows(comm, rt.items);
   auto sends = gather_rows(comm, rt.sends);
   auto recvs = gather_rows(comm, rt.recvs);
-  const rank_facts mine{static_cast<std::int64_t>(getpid()), sync.offset_ns, sync.rtt_ns,
+  const rank_facts mine{static_cast<std::int64_t>(getpid()),
+                        clock.start.offset_ns,
+                        clock.end.offset_ns,
+                        clock.error_ns(),
+                        std::max(clock.start.rtt_ns, clock.end.rtt_ns),
+                        clock.drift(),
                         omp_get_max_threads(),
                         static_cast<std::int32_t>(std::thread::hardware_concurrency())};
   auto facts = gather_rows(comm, std::vector<rank_facts>{mine});
@@ -760,6 +807,10 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
       m.received_ns = it->second.received_ns;
       m.deserialize_ns = it->second.deserialize_ns;
       m.transfer_ns = m.received_ns - m.posted_ns;
+      // Two ranks' clock errors can add up: a one-way time shorter than that is not a measurement.
+      m.clock_error_ns = facts[static_cast<std::size_t>(s.src)].error_ns +
+                         facts[static_cast<std::size_t>(s.dst)].error_ns;
+      m.below_clock_error = m.transfer_ns < m.clock_error_ns ? 1 : 0;
     }
     rec.messages.push_back(m);
   }
@@ -777,6 +828,9 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
     row.omp_max_threads = f.omp_max_threads;
     row.hardware_threads = f.hardware_threads;
     row.clock_offset_ns = f.offset_ns;
+    row.clock_offset_end_ns = f.offset_end_ns;
+    row.clock_drift_ppm = f.drift * 1e6;
+    row.clock_error_ns = f.error_ns;
     row.clock_rtt_ns = f.rtt_ns;
     for (int s : result.where.stages_on(r))
       row.stages += (row.stages.empty() ? "" : ",") + spec.stages[static_cast<std::size_t>(s)].name;
@@ -792,8 +846,10 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
     const int from = spec.stage_index(ed.from), to = spec.stage_index(ed.to);
     const int fr = result.where.rank_of[static_cast<std::size_t>(from)];
     const int tr = result.where.rank_of[static_cast<std::size_t>(to)];
+    const auto found = transports.find(e);
+    const std::string carrier = found != transports.end() ? found->second : "unknown";
     rec.edges.push_back({static_cast<std::int32_t>(e), from, to, ed.from, ed.to, fr, tr,
-                         tier_of(fr, tr, hosts), to_string(ed.serialization),
+                         tier_of(fr, tr, hosts), carrier, to_string(ed.serialization),
                          spec.stages[static_cast<std::size_t>(from)].payload_bytes});
   }
 
@@ -825,6 +881,25 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
           options.serialization ? std::string(to_string(*options.serialization)) : "");
   rec.set("verify", options.verify);
   rec.set("emulated_link", options.emulate ? options.emulate->text : "");
+  // Where the job came from, so a results file from a cluster names its batch job and array
+  // task (empty outside Slurm), and how OpenMP was told to place its threads.
+  const auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  rec.set("slurm_job_id", env("SLURM_JOB_ID"));
+  rec.set("slurm_array_job_id", env("SLURM_ARRAY_JOB_ID"));
+  rec.set("slurm_array_task_id", env("SLURM_ARRAY_TASK_ID"));
+  rec.set("slurm_job_nodelist", env("SLURM_JOB_NODELIST"));
+  rec.set("omp_num_threads", env("OMP_NUM_THREADS"));
+  rec.set("omp_places", env("OMP_PLACES"));
+  rec.set("omp_proc_bind", env("OMP_PROC_BIND"));
+  std::int64_t worst_clock_error = 0;
+  for (const auto& f : facts) worst_clock_error = std::max(worst_clock_error, f.error_ns);
+  rec.set("clock_sync", std::string("hierarchical min-round-trip ping-pong (host leaders to "
+                                    "rank 0, then ranks to their leader), at start and end; "
+                                    "linear drift between"));
+  rec.set("clock_error_max_ns", worst_clock_error);
   rec.set("complete", true);
   return result;
 }

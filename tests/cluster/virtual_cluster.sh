@@ -142,10 +142,12 @@ with h5py.File(path, "r") as f:
     ranks = sorted(run["ranks"][()], key=lambda r: int(r["rank"]))
     host = {int(r["rank"]): s(r["host"]) for r in ranks}
     print("\nranks (pipeline run)")
-    print("  rank  host    pid      clock_offset_ns  clock_rtt_ns")
+    print("  rank  host    pid      offset start ns  offset end ns  drift ppm  error bound ns  rtt ns")
     for r in ranks:
         print(f"  {int(r['rank']):4d}  {s(r['host']):6s}  {int(r['pid']):7d}  "
-              f"{int(r['clock_offset_ns']):15d}  {int(r['clock_rtt_ns']):12d}")
+              f"{int(r['clock_offset_ns']):15d}  {int(r['clock_offset_end_ns']):13d}  "
+              f"{float(r['clock_drift_ppm']):9.3f}  {int(r['clock_error_ns']):14d}  "
+              f"{int(r['clock_rtt_ns']):6d}")
     assert host == {0: "vnode1", 1: "vnode1", 2: "vnode2", 3: "vnode2"}, host
     # All virtual hosts read one kernel clock, so each offset is pure error, bounded by its round
     # trip. The best of 30 round trips stays well under a scheduler tick (4 ms) only when waiting
@@ -153,19 +155,29 @@ with h5py.File(path, "r") as f:
     # it most runs had one rank at ~4 ms and ~1 ms of offset error. Measured: 17-125 us.
     worst = max(int(r["clock_rtt_ns"]) for r in ranks)
     assert worst < 2_000_000, f"clock sync round trip {worst} ns: ranks spun instead of yielding?"
+    # One kernel clock: the true offset is 0, so each estimate must lie inside its stated bound.
+    for r in ranks:
+        for col in ("clock_offset_ns", "clock_offset_end_ns"):
+            assert abs(int(r[col])) <= int(r["clock_error_ns"]), (int(r["rank"]), col, int(r[col]),
+                                                                 int(r["clock_error_ns"]))
+    print(f"  clock: worst |offset| {max(abs(int(r['clock_offset_ns'])) for r in ranks)} ns, "
+          f"worst error bound {int(run.attrs['clock_error_max_ns'])} ns")
     assert len(set(host.values())) == 2
     assert run.attrs["hosts"].split(",") == ["vnode1", "vnode2"], run.attrs["hosts"]
 
     # --- every edge's tier follows from its ranks and their hosts ---
     print("\nedges (pipeline run)")
-    print("  edge     ranks  hosts            tier")
+    print("  edge     ranks  hosts            tier        transport")
     tiers = {}
     for e in run["edges"][()]:
         a, b = int(e["from_rank"]), int(e["to_rank"])
         want = "same-rank" if a == b else "same-host" if host[a] == host[b] else "cross-host"
         name = f"{s(e['from_name'])}->{s(e['to_name'])}"
-        print(f"  {name:8s} {a}->{b}   {host[a]}->{host[b]}  {s(e['tier'])}")
+        print(f"  {name:8s} {a}->{b}   {host[a]}->{host[b]}  {s(e['tier']):10s}  {s(e['transport'])}")
         assert s(e["tier"]) == want, (name, a, b, s(e["tier"]), want)
+        # Transport proof: Open MPI itself picked shared memory within a host, TCP across.
+        carrier = {"same-rank": "in-memory", "same-host": "ob1/vader", "cross-host": "ob1/tcp"}[want]
+        assert s(e["transport"]) == carrier, (name, s(e["transport"]), carrier)
         tiers[want] = tiers.get(want, 0) + 1
     assert tiers.get("same-host", 0) >= 1 and tiers.get("cross-host", 0) >= 1, tiers
     # Messages crossed ranks on both MPI tiers.

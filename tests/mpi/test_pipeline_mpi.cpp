@@ -8,6 +8,7 @@
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -98,11 +99,26 @@ TEST(Pipeline, ResultsFileHoldsExactlyWhatRan) {
     cross += e.from_rank != e.to_rank;
     EXPECT_EQ(e.tier, e.from_rank == e.to_rank ? "same-rank" : "same-host");
   }
+  // Transport proof: Open MPI's own choice per edge. One host and no BTL forced by the caller:
+  // ob1 over shared memory (vader); same-rank edges never touch MPI.
+  const bool btl_forced = std::getenv("OMPI_MCA_btl") != nullptr;
+  for (const auto& e : back.edges) {
+    if (e.from_rank == e.to_rank)
+      EXPECT_EQ(e.transport, "in-memory");
+    else if (btl_forced)
+      EXPECT_EQ(e.transport.rfind("ob1/", 0), 0u) << e.transport;
+    else
+      EXPECT_EQ(e.transport, "ob1/vader");
+  }
   EXPECT_EQ(back.messages.size(), 3 * cross);
+  std::map<int, std::int64_t> clock_error;
+  for (const auto& rk : back.ranks) clock_error[rk.rank] = rk.clock_error_ns;
   for (const auto& m : back.messages) {
     EXPECT_GT(m.bytes, 0u);
     EXPECT_GE(m.transfer_ns, 0) << "a message arrived before it was sent: clocks are off";
     EXPECT_LE(m.send_start_ns, m.posted_ns);
+    EXPECT_EQ(m.clock_error_ns, clock_error[m.src_rank] + clock_error[m.dst_rank]);
+    EXPECT_EQ(m.below_clock_error, m.transfer_ns < m.clock_error_ns ? 1 : 0);
   }
   std::set<std::pair<std::uint64_t, int>> seen;
   for (const auto& e : back.events) {
@@ -129,8 +145,12 @@ TEST(Pipeline, ResultsFileHoldsExactlyWhatRan) {
 TEST(Pipeline, ClockOffsetsNearZeroOnOneHost) {
   const auto r = run(mpipe::seed_spec(), "pack", 1, 0.01);
   if (world.rank() != 0) return;
-  for (const auto& rk : r.record.ranks)
+  for (const auto& rk : r.record.ranks) {
     EXPECT_LT(std::llabs(rk.clock_offset_ns), 1'000'000) << "rank " << rk.rank;
+    // The true offset is 0, so both estimates must lie inside the stated bound.
+    EXPECT_LE(std::llabs(rk.clock_offset_ns), rk.clock_error_ns) << "rank " << rk.rank;
+    EXPECT_LE(std::llabs(rk.clock_offset_end_ns), rk.clock_error_ns) << "rank " << rk.rank;
+  }
 }
 
 }  // namespace

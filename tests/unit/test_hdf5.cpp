@@ -38,21 +38,23 @@ auto fields(const event_row& r) {
 }
 auto fields(const message_row& r) {
   return std::tie(r.item, r.edge, r.src_rank, r.dst_rank, r.bytes, r.send_start_ns, r.serialize_ns,
-                  r.posted_ns, r.received_ns, r.deserialize_ns, r.transfer_ns);
+                  r.posted_ns, r.received_ns, r.deserialize_ns, r.transfer_ns, r.clock_error_ns,
+                  r.below_clock_error);
 }
 auto fields(const item_row& r) {
   return std::tie(r.item, r.emitted_ns, r.completed_ns, r.latency_ns);
 }
 auto fields(const rank_row& r) {
   return std::tie(r.rank, r.host, r.pid, r.omp_max_threads, r.hardware_threads, r.clock_offset_ns,
-                  r.clock_rtt_ns, r.stages);
+                  r.clock_offset_end_ns, r.clock_drift_ppm, r.clock_error_ns, r.clock_rtt_ns,
+                  r.stages);
 }
 auto fields(const stage_row& r) {
   return std::tie(r.id, r.name, r.kernel, r.work_ms, r.threads, r.payload_bytes, r.rank);
 }
 auto fields(const edge_row& r) {
   return std::tie(r.id, r.from, r.to, r.from_name, r.to_name, r.from_rank, r.to_rank, r.tier,
-                  r.serialization, r.payload_bytes);
+                  r.transport, r.serialization, r.payload_bytes);
 }
 // NaN marks "does not apply" in bench rows and must survive the trip; NaN != NaN, so compare
 // doubles by their bits.
@@ -113,17 +115,18 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
   run.events = {{0, 0, 0, 0, 0, 0, 0},
                 {1, 3, 2, 10, 20, 30, 40},
                 {u64_max, i32_max, i32_min, i64_min, -1, i64_max, 7}};
-  run.messages = {{0, 1, 0, 1, 4096, 100, 5, 105, 300, 7, 195},
-                  {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2}};
+  run.messages = {
+      {0, 1, 0, 1, 4096, 100, 5, 105, 300, 7, 195, 40, 0},
+      {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2, i64_max, 1}};
   run.items = {{0, 10, 1000, 990}, {u64_max, i64_min, i64_max, -1}};
-  run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, "Main,X"},
-               {1, "", i64_max, 1, 2, -123456789, 987654321, ""}};
+  run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, 0.0, 0, 0, "Main,X"},
+               {1, "", i64_max, 1, 2, -123456789, i64_min, -0.25, 17, 987654321, ""}};
   run.stages = {{0, "Main", "source", 0.0, 1, 0, 0},
                 {1, "X — 変換", "busy", 12.5, 4, u64_max, 1},
                 {2, "", "", -1e300, i32_max, 1, i32_min}};
-  run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "same-host", "boost", 1024},
-               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "", u64_max},
-               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "raw", 0}};
+  run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "same-host", "ob1/vader", "boost", 1024},
+               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "ob1/tcp", "", u64_max},
+               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "", "raw", 0}};
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
   run.bench = {{"same-rank", "in-memory", 0, 10000, 0.25, 0.5, 0.0, nan, nan, nan, nan},
@@ -282,15 +285,16 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
       {"events", {"item", "stage", "rank", "received_ns", "started_ns", "finished_ns", "sent_ns"}},
       {"messages",
        {"item", "edge", "src_rank", "dst_rank", "bytes", "send_start_ns", "serialize_ns",
-        "posted_ns", "received_ns", "deserialize_ns", "transfer_ns"}},
+        "posted_ns", "received_ns", "deserialize_ns", "transfer_ns", "clock_error_ns",
+        "below_clock_error"}},
       {"items", {"item", "emitted_ns", "completed_ns", "latency_ns"}},
       {"ranks",
        {"rank", "host", "pid", "omp_max_threads", "hardware_threads", "clock_offset_ns",
-        "clock_rtt_ns", "stages"}},
+        "clock_offset_end_ns", "clock_drift_ppm", "clock_error_ns", "clock_rtt_ns", "stages"}},
       {"stages", {"id", "name", "kernel", "work_ms", "threads", "payload_bytes", "rank"}},
       {"edges",
-       {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "serialization",
-        "payload_bytes"}},
+       {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "transport",
+        "serialization", "payload_bytes"}},
       {"bench",
        {"tier", "method", "size_bytes", "reps", "latency_us", "latency_p95_us", "bandwidth_mb_s",
         "latency_ratio", "bandwidth_ratio", "serialize_us", "deserialize_us"}},
