@@ -10,13 +10,22 @@
 
 namespace mpipe {
 
+// One copy of a stage: a stage with `replicas: R` has R instances, each placed like a stage.
+struct stage_instance {
+  int stage = 0;
+  int replica = 0;
+};
+
 struct placement {
-  std::string mode;          // "pack", "spread" or "map"
-  std::vector<int> rank_of;  // per stage index
+  std::string mode;                             // "pack", "spread" or "map"
+  std::vector<int> rank_of;                     // per stage index: the rank of its first replica
+  std::vector<std::vector<int>> replica_ranks;  // per stage, per replica
   // "Main=0,A=0,B=1,...", in stage order: stored with every run so it can be replayed.
   std::string to_string(const pipeline_spec& spec) const;
-  // Stages hosted by a rank, in stage order.
+  // Stages with at least one instance on a rank, in stage order.
   std::vector<int> stages_on(int rank) const;
+  // Instances hosted by a rank, in stage order, then replica order.
+  std::vector<stage_instance> instances_on(int rank) const;
 };
 
 // "A=0,B=1" -> {A:0, B:1}. Throws spec_error (field "placement") on syntax errors.

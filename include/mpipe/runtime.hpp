@@ -45,10 +45,12 @@ struct emulated_link {
 emulated_link parse_emulated_link(const std::string& text);
 
 struct run_options {
-  std::string placement;               // "", "pack", "spread" or "A=0,B=1"
-  std::optional<std::uint64_t> items;  // overrides the spec's items
-  double time_scale = 1.0;             // multiplies every stage's work_ms
-  std::optional<kernel_kind> kernel;   // overrides every stage's kernel
+  std::string placement;                  // "", "pack", "spread" or "A=0,B=1"
+  std::optional<std::uint64_t> items;     // overrides the spec's items
+  std::optional<std::uint64_t> inflight;  // overrides the spec's inflight
+  std::string replicas;                   // "Render=4,B=2": overrides stages' replicas
+  double time_scale = 1.0;                // multiplies every stage's work_ms
+  std::optional<kernel_kind> kernel;      // overrides every stage's kernel
   wait_policy wait = wait_policy::automatic;
   std::optional<std::uint64_t> payload_bytes;       // overrides every stage's
   std::optional<serialization_kind> serialization;  // overrides every edge's

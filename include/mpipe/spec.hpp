@@ -20,8 +20,15 @@ enum class kernel_kind { sleep, spin, compute };
 // now keep their meaning when datatype and raw arrive.
 enum class serialization_kind { boost, datatype, raw };
 
+// How items are shared among a replicated stage's replicas. on_demand: the next item goes to a
+// replica that is free (credits), so a slow or busy replica gets fewer; round_robin: item i goes
+// to replica i mod R, the same choice on every producer, which a join stage (several inputs
+// that must meet at one replica) needs.
+enum class dispatch_kind { on_demand, round_robin };
+
 const char* to_string(kernel_kind k);
 const char* to_string(serialization_kind s);
+const char* to_string(dispatch_kind d);
 
 struct stage_spec {
   std::string name;
@@ -29,7 +36,10 @@ struct stage_spec {
   double work_ms = 0.0;             // service time of one item
   int threads = 1;                  // OpenMP threads inside the stage
   std::uint64_t payload_bytes = 0;  // size of the item it sends on each out-edge
-  int line = 0;                     // where it was defined, for error messages
+  int replicas = 1;                 // copies of the stage, each placed like a stage (a farm)
+  dispatch_kind dispatch = dispatch_kind::on_demand;
+  bool ordered = false;  // items enter the stage in item order (restored after replicas)
+  int line = 0;          // where it was defined, for error messages
 };
 
 struct edge_spec {
@@ -45,6 +55,7 @@ struct pipeline_spec {
   std::string text;                // the YAML exactly as read, stored with every run
   std::string source;              // emits items and collects them: edges into it end an item
   std::uint64_t items = 1;
+  std::uint64_t inflight = 1;  // the source keeps at most this many items in the pipeline
   std::vector<stage_spec> stages;
   std::vector<edge_spec> edges;
   std::map<std::string, int> placement;  // optional stage -> rank map from the spec

@@ -2,6 +2,7 @@
 // so that a bad --placement fails on every rank with the same message before any MPI traffic.
 #include "mpipe/placement.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -43,11 +44,31 @@ std::string placement::to_string(const pipeline_spec& spec) const {
 
 std::vector<int> placement::stages_on(int rank) const {
   std::vector<int> stages;
-  for (std::size_t i = 0; i < rank_of.size(); ++i) {
-    if (rank_of[i] == rank) stages.push_back(static_cast<int>(i));
-  }
+  for (const auto& inst : instances_on(rank))
+    if (stages.empty() || stages.back() != inst.stage) stages.push_back(inst.stage);
   return stages;
 }
+
+std::vector<stage_instance> placement::instances_on(int rank) const {
+  std::vector<stage_instance> out;
+  for (std::size_t s = 0; s < replica_ranks.size(); ++s)
+    for (std::size_t r = 0; r < replica_ranks[s].size(); ++r)
+      if (replica_ranks[s][r] == rank) out.push_back({static_cast<int>(s), static_cast<int>(r)});
+  return out;
+}
+
+namespace {
+
+// Every replica of a stage where the map put the stage (spread places replicas itself).
+placement with_replicas(placement p, const pipeline_spec& spec) {
+  p.replica_ranks.resize(p.rank_of.size());
+  for (std::size_t s = 0; s < p.rank_of.size(); ++s)
+    p.replica_ranks[s].assign(static_cast<std::size_t>(std::max(1, spec.stages[s].replicas)),
+                              p.rank_of[s]);
+  return p;
+}
+
+}  // namespace
 
 std::map<std::string, int> parse_placement_map(const std::string& text) {
   std::map<std::string, int> map;
@@ -91,13 +112,19 @@ placement resolve_placement(const pipeline_spec& spec, const std::string& settin
   if (mode == "pack") {
     result.mode = "pack";
     result.rank_of.assign(n, 0);
-    return result;
+    return with_replicas(result, spec);
   }
   if (mode == "spread" || (mode.empty() && spec.placement.empty())) {
+    // Instance i (stages in order, replicas within a stage) on rank i mod world size.
     result.mode = "spread";
     result.rank_of.resize(n);
+    result.replica_ranks.resize(n);
+    std::size_t next = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      result.rank_of[i] = static_cast<int>(i % static_cast<std::size_t>(world_size));
+      for (int r = 0; r < std::max(1, spec.stages[i].replicas); ++r)
+        result.replica_ranks[i].push_back(
+            static_cast<int>(next++ % static_cast<std::size_t>(world_size)));
+      result.rank_of[i] = result.replica_ranks[i].front();
     }
     return result;
   }
@@ -144,7 +171,7 @@ placement resolve_placement(const pipeline_spec& spec, const std::string& settin
     }
     result.rank_of[it->second] = rank;
   }
-  return result;
+  return with_replicas(result, spec);
 }
 
 }  // namespace mpipe

@@ -67,6 +67,16 @@ const char* to_string(serialization_kind s) {
   return "?";
 }
 
+const char* to_string(dispatch_kind d) {
+  switch (d) {
+    case dispatch_kind::on_demand:
+      return "on-demand";
+    case dispatch_kind::round_robin:
+      return "round-robin";
+  }
+  return "?";
+}
+
 int pipeline_spec::stage_index(const std::string& stage_name) const {
   for (std::size_t i = 0; i < stages.size(); ++i) {
     if (stages[i].name == stage_name) return static_cast<int>(i);
