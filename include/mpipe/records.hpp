@@ -17,6 +17,7 @@ namespace mpipe {
 struct event_row {
   std::uint64_t item = 0;
   std::int32_t stage = 0;
+  std::int32_t replica = 0;  // which copy of the stage (0 unless it has replicas)
   std::int32_t rank = 0;
   std::int64_t received_ns = 0;  // last input arrived (the stage could start)
   std::int64_t started_ns = 0;   // kernel began
@@ -70,7 +71,11 @@ struct stage_row {
   double work_ms = 0.0;  // as run (after --time-scale)
   std::int32_t threads = 1;
   std::uint64_t payload_bytes = 0;
-  std::int32_t rank = 0;
+  std::int32_t rank = 0;  // of its first replica
+  std::int32_t replicas = 1;
+  std::string dispatch;      // "on-demand" or "round-robin" (meaningful with replicas > 1)
+  std::int32_t ordered = 0;  // 1: items entered it in item order
+  std::string ranks;         // rank of each replica, comma separated
 };
 
 // tier: "same-rank" (in memory), "same-host" (MPI, shared memory), "cross-host" (MPI, network).

@@ -49,8 +49,11 @@ struct run_options {
   std::optional<std::uint64_t> items;     // overrides the spec's items
   std::optional<std::uint64_t> inflight;  // overrides the spec's inflight
   std::string replicas;                   // "Render=4,B=2": overrides stages' replicas
-  double time_scale = 1.0;                // multiplies every stage's work_ms
-  std::optional<kernel_kind> kernel;      // overrides every stage's kernel
+  // Per-item rows (events, messages, items) for at most this many items, evenly spaced (every
+  // k-th item), so memory stays flat on long streams; latency and throughput cover every item.
+  std::uint64_t detail_items = 10000;
+  double time_scale = 1.0;            // multiplies every stage's work_ms
+  std::optional<kernel_kind> kernel;  // overrides every stage's kernel
   wait_policy wait = wait_policy::automatic;
   std::optional<std::uint64_t> payload_bytes;       // overrides every stage's
   std::optional<serialization_kind> serialization;  // overrides every edge's
@@ -63,7 +66,10 @@ struct run_options {
 struct run_result {
   pipeline_spec spec;  // as run: overrides and time scale applied
   placement where;
-  run_record record;  // complete on rank 0 only; other ranks get an empty record
+  run_record record;                    // complete on rank 0 only; other ranks get an empty record
+  double throughput_items_per_s = 0.0;  // steady state (rank 0), NaN if the window was empty
+  double bound_items_per_s = 0.0;       // what the stages, cores and window allow (model)
+  std::string bound_text;               // which of them limits, in words; empty: no bound
 };
 
 // Collective over comm. Throws spec_error (same on every rank) for a placement that does not

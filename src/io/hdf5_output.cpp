@@ -86,6 +86,7 @@ struct column {
 const column<event_row> event_columns[] = {
     {"item", &event_row::item},
     {"stage", &event_row::stage},
+    {"replica", &event_row::replica},
     {"rank", &event_row::rank},
     {"received_ns", &event_row::received_ns},
     {"started_ns", &event_row::started_ns},
@@ -131,10 +132,17 @@ const column<rank_row> rank_columns[] = {
 };
 
 const column<stage_row> stage_columns[] = {
-    {"id", &stage_row::id},           {"name", &stage_row::name},
-    {"kernel", &stage_row::kernel},   {"work_ms", &stage_row::work_ms},
-    {"threads", &stage_row::threads}, {"payload_bytes", &stage_row::payload_bytes},
+    {"id", &stage_row::id},
+    {"name", &stage_row::name},
+    {"kernel", &stage_row::kernel},
+    {"work_ms", &stage_row::work_ms},
+    {"threads", &stage_row::threads},
+    {"payload_bytes", &stage_row::payload_bytes},
     {"rank", &stage_row::rank},
+    {"replicas", &stage_row::replicas},
+    {"dispatch", &stage_row::dispatch},
+    {"ordered", &stage_row::ordered},
+    {"ranks", &stage_row::ranks},
 };
 
 const column<edge_row> edge_columns[] = {

@@ -94,9 +94,12 @@ void print_summary(std::ostream& out, const run_result& result) {
             "mean start delay us"});
   for (const auto& s : rec.stages) {
     const auto i = static_cast<std::size_t>(s.id);
-    st.add({s.name, s.kernel, std::to_string(s.rank),
-            rec.ranks[static_cast<std::size_t>(s.rank)].host, std::to_string(s.threads),
-            fmt(s.work_ms, 1), fmt(compute[i].mean(), 2),
+    // A farm: "1,2,3 (3 on-demand)" -- its replicas' ranks, how many, how items are shared.
+    const std::string ranks =
+        s.replicas > 1 ? s.ranks + " (" + std::to_string(s.replicas) + " " + s.dispatch + ")"
+                       : std::to_string(s.rank);
+    st.add({s.name, s.kernel, ranks, rec.ranks[static_cast<std::size_t>(s.rank)].host,
+            std::to_string(s.threads), fmt(s.work_ms, 1), fmt(compute[i].mean(), 2),
             s.id == g.source() ? "-" : fmt(queue[i].mean(), 1)});
   }
   st.print(out);
@@ -154,6 +157,20 @@ void print_summary(std::ostream& out, const run_result& result) {
 
   stat lat;
   for (const auto& it : rec.items) lat.add(static_cast<double>(it.latency_ns) / 1e6);
+  // Long streams keep rows for a sample; the run's aggregates cover every item.
+  const auto number = [&](const char* name) {
+    const auto* v = rec.get(name);
+    if (v == nullptr) return std::nan("");
+    if (const auto* d = std::get_if<double>(v)) return *d;
+    if (const auto* i = std::get_if<std::int64_t>(v)) return static_cast<double>(*i);
+    return std::nan("");
+  };
+  if (!std::isnan(number("latency_mean_ms"))) {
+    lat.n = static_cast<long>(spec.items);
+    lat.sum = number("latency_mean_ms") * static_cast<double>(spec.items);
+    lat.min = number("latency_min_ms");
+    lat.max = number("latency_max_ms");
+  }
   const double bound = g.critical_path_ms();
   std::string path;
   for (int s : g.critical_path()) path += spec.stages[static_cast<std::size_t>(s)].name + " -> ";
@@ -164,6 +181,23 @@ void print_summary(std::ostream& out, const run_result& result) {
   if (bound > 0.0)
     out << "Above the bound: " << fmt(lat.mean() - bound, 2) << " ms ("
         << fmt((lat.mean() - bound) / bound * 100.0, 2) << " %)\n";
+  if (spec.items < 2) return;
+  const double warmup = number("steady_warmup_items"), drain = number("steady_drain_items");
+  out << "Throughput: " << fmt(result.throughput_items_per_s, 2) << " items/s in steady state ("
+      << spec.inflight << " in flight; items " << fmt(warmup + 1, 0) << "-"
+      << fmt(static_cast<double>(spec.items) - drain, 0) << " of " << spec.items << ", first "
+      << fmt(warmup, 0) << " (warm-up) and last " << fmt(drain, 0) << " (drain) left out, "
+      << fmt(number("steady_window_s"), 3) << " s)\n";
+  if (!result.bound_text.empty()) {
+    out << "Throughput bound: " << fmt(result.bound_items_per_s, 2) << " items/s ("
+        << result.bound_text << ")\n";
+    out << "Measured / bound: "
+        << fmt(result.throughput_items_per_s / result.bound_items_per_s * 100.0, 1) << " %\n";
+  }
+  const double stride = number("detail_stride");
+  if (stride > 1)
+    out << "Per-item rows kept for every " << fmt(stride, 0) << "th item (--detail-items); "
+        << "latency and throughput above cover all " << spec.items << " items\n";
 }
 
 }  // namespace mpipe

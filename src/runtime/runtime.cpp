@@ -68,6 +68,19 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
   }
   if (options.serialization)
     for (auto& e : spec.edges) e.serialization = *options.serialization;
+  if (options.inflight) {
+    if (*options.inflight < 1 || *options.inflight > 1'000'000)
+      throw spec_error("<command line>", 0, "--inflight",
+                       "must be between 1 and 1000000, got " + std::to_string(*options.inflight));
+    spec.inflight = *options.inflight;
+  }
+  // REPLICAS_HOOK
+  for (const auto& st : spec.stages)
+    if (st.ordered && st.replicas > 1)
+      throw spec_error(spec.file, st.line, "ordered",
+                       "stage '" + st.name + "' has " + std::to_string(st.replicas) +
+                           " replicas: each would see only its share of the items, so their "
+                           "order cannot be restored there; order the stage after it instead");
   return spec;
 }
 
@@ -184,23 +197,37 @@ payload_ptr make_payload(std::uint64_t bytes, std::uint64_t item, int stage) {
   return p;
 }
 
+// Where a credit goes back to when a replica takes an item (on-demand dispatch): the producing
+// instance's rank, the edge and the producer's replica. rank -1: no credit (not on-demand).
+struct credit_origin {
+  int rank = -1;
+  std::int32_t edge = 0, src_replica = 0;
+};
+
 struct ready_item {
   std::uint64_t item = 0;
   std::int64_t received_ns = 0;
   std::vector<payload_ptr> inputs;
+  credit_origin credit;
 };
 
 struct join_entry {
   std::size_t have = 0;
   std::int64_t last_arrival = 0;
   std::vector<payload_ptr> inputs;
+  credit_origin credit;
 };
 
-// A stage hosted on this rank: its join table (an item is ready once every input edge delivered
-// it) and the queue of ready items its thread works through.
+// One instance (replica) of a stage hosted on this rank: its join table (an item is ready once
+// every input edge delivered it) and the queue of ready items its thread works through. An
+// ordered stage holds items that arrive early until every earlier item has been queued.
 struct stage_state {
   int id = 0;
+  int replica = 0;
   std::size_t input_count = 0;
+  bool ordered = false;
+  std::uint64_t next_in_order = 0;
+  std::map<std::uint64_t, ready_item> early;
   std::mutex m;
   std::condition_variable cv;
   std::unordered_map<std::uint64_t, join_entry> joins;
@@ -212,6 +239,7 @@ struct outgoing {
   int edge = 0;
   std::uint64_t item = 0;
   payload_ptr payload;
+  std::int32_t src_replica = 0, dst_replica = 0;
 };
 
 // Sender and receiver halves of a message row, joined on rank 0 by (item, edge).
@@ -233,6 +261,16 @@ struct rank_facts {
   std::int32_t omp_max_threads, hardware_threads;
 };
 
+// Every item's latency and the steady-state window, kept on the source's rank without a row per
+// item, so a run of 10^5 items needs no more memory than one of 10^4.
+struct stream_stats {
+  std::uint64_t completed = 0;
+  double latency_sum_ns = 0.0;
+  std::int64_t latency_min_ns = 0, latency_max_ns = 0;
+  std::uint64_t warmup = 0, drain = 0;                  // items excluded at each end
+  std::int64_t window_start_ns = 0, window_end_ns = 0;  // local clock
+};
+
 // What carries each edge that leaves a rank, as Open MPI chose it (self/vader/tcp/...).
 struct edge_transport {
   std::int32_t edge;
@@ -251,24 +289,41 @@ class rank_runtime {
         transport_(comm),
         hosts_(std::move(hosts)) {
     rank_ = comm.rank();
-    for (int s : where_.stages_on(rank_)) {
-      auto st = std::make_unique<stage_state>();
-      st->id = s;
-      st->input_count = graph_.inputs(s).size();
-      local_.emplace(s, std::move(st));
-    }
+    source_rank_ = where_.rank_of[static_cast<std::size_t>(graph_.source())];
     for (const auto& e : spec_.edges) {
       edge_tags_.push_back(e.from + "->" + e.to);
       consumer_of_.push_back(spec_.stage_index(e.to));  // once, not per item: it scans names
     }
+    for (const auto& inst : where_.instances_on(rank_)) {
+      auto st = std::make_unique<stage_state>();
+      st->id = inst.stage;
+      st->replica = inst.replica;
+      st->input_count = graph_.inputs(inst.stage).size();
+      st->ordered = spec_.stages[static_cast<std::size_t>(inst.stage)].ordered;
+      // Credits: one per consumer replica for each on-demand edge this instance produces on.
+      for (int e : graph_.outputs(inst.stage))
+        if (on_demand(consumer_of_[static_cast<std::size_t>(e)]))
+          pools_[{e, inst.replica}].credits.assign(
+              static_cast<std::size_t>(replicas(consumer_of_[static_cast<std::size_t>(e)])), 1);
+      local_.emplace(std::make_pair(inst.stage, inst.replica), std::move(st));
+    }
+    // Per-item rows for at most detail_items items, evenly spaced; the rest only in aggregates.
+    const std::uint64_t cap = std::max<std::uint64_t>(1, options_.detail_items);
+    stride_ = std::max<std::uint64_t>(1, (spec_.items + cap - 1) / cap);
+    // Steady state: leave out the first and last 10 % (at least the in-flight window, so the
+    // pipeline is full), never more than a third at each end.
+    const std::uint64_t n = spec_.items;
+    stats_.warmup = std::min(std::max(spec_.inflight, n / 10), n / 3);
+    stats_.drain = stats_.warmup;
   }
 
-  // Runs until every local stage has seen every item and every send has completed.
+  // Runs until every item is complete, this rank's stages have ended, its sends have completed
+  // and every credit it gave out has come back.
   void run(std::int64_t t0_local) {
     t0_local_ = t0_local;
     std::vector<std::thread> threads;
-    for (auto& [id, st] : local_) {
-      if (id == graph_.source())
+    for (auto& [key, st] : local_) {
+      if (key.first == graph_.source())
         threads.emplace_back([this] { guarded([this] { source_loop(); }); });
       else
         threads.emplace_back([this, s = st.get()] { guarded([this, s] { stage_loop(*s); }); });
@@ -280,9 +335,10 @@ class rank_runtime {
     }
     for (auto& t : threads) t.join();
     if (error_) std::rethrow_exception(error_);
-    // Source rows are finished only now: an item can complete before its sent stamp is taken.
-    for (auto& [item, ev] : source_events_) events.push_back(ev);
   }
+
+  std::uint64_t stride() const { return stride_; }
+  const stream_stats& stats() const { return stats_; }
 
   std::vector<event_row> events;
   std::vector<item_row> items;
@@ -307,12 +363,17 @@ class rank_runtime {
       if (!error_) error_ = e;
     }
     aborted_.store(true);
-    for (auto& [id, st] : local_) {
+    wake_stages();
+    src_cv_.notify_all();
+    credit_cv_.notify_all();
+    wake_comm();
+  }
+
+  void wake_stages() {
+    for (auto& [key, st] : local_) {
       std::lock_guard lk(st->m);
       st->cv.notify_all();
     }
-    src_cv_.notify_all();
-    wake_comm();
   }
 
   void wake_comm() {
@@ -320,11 +381,70 @@ class rank_runtime {
     out_cv_.notify_one();
   }
 
-  int rank_of(int stage) const { return where_.rank_of[static_cast<std::size_t>(stage)]; }
+  bool detailed(std::uint64_t item) const { return item % stride_ == 0; }
+  int replicas(int stage) const { return spec_.stages[static_cast<std::size_t>(stage)].replicas; }
+  bool on_demand(int stage) const {
+    return replicas(stage) > 1 &&
+           spec_.stages[static_cast<std::size_t>(stage)].dispatch == dispatch_kind::on_demand;
+  }
 
-  // An input reached a stage on this rank.
-  void deliver(int stage, std::uint64_t item, payload_ptr payload, std::int64_t arrived) {
-    stage_state& st = *local_.at(stage);
+  // Which replica of `consumer` gets `item` from producer replica `from` on edge e. On-demand:
+  // one with a credit (a free queue slot), the fullest first, ties in turn; waits for a credit
+  // when none has one -- the back-pressure that keeps every queue bounded.
+  int choose_replica(int e, int consumer, int from, std::uint64_t item) {
+    const int r = replicas(consumer);
+    if (r <= 1) return 0;
+    if (!on_demand(consumer)) return static_cast<int>(item % static_cast<std::uint64_t>(r));
+    std::unique_lock lk(credit_m_);
+    credit_pool& pool = pools_.at({e, from});
+    const auto has_credit = [&] {
+      return std::any_of(pool.credits.begin(), pool.credits.end(), [](int c) { return c > 0; });
+    };
+    credit_cv_.wait(lk, [&] { return has_credit() || aborted_.load(); });
+    if (aborted_.load()) throw error("run aborted");
+    int best = -1;
+    for (int k = 0; k < r; ++k) {
+      const int i = (pool.next + k) % r;
+      if (pool.credits[static_cast<std::size_t>(i)] > 0 &&
+          (best < 0 || pool.credits[static_cast<std::size_t>(i)] >
+                           pool.credits[static_cast<std::size_t>(best)]))
+        best = i;
+    }
+    --pool.credits[static_cast<std::size_t>(best)];
+    pool.next = (best + 1) % r;
+    ++outstanding_credits_;
+    return best;
+  }
+
+  void return_credit(int edge, int src_replica, int dst_replica) {
+    {
+      std::lock_guard lk(credit_m_);
+      ++pools_.at({edge, src_replica}).credits.at(static_cast<std::size_t>(dst_replica));
+      --outstanding_credits_;
+    }
+    credit_cv_.notify_all();
+    wake_comm();  // the last credit may be what the communication thread waits for
+  }
+
+  // A replica took an item from its queue: the producer may send it the next one.
+  void give_credit_back(const credit_origin& c, int my_replica) {
+    if (c.rank < 0) return;
+    if (c.rank == rank_) {
+      return_credit(c.edge, c.src_replica, my_replica);
+      return;
+    }
+    {
+      std::lock_guard lk(out_m_);
+      control_out_.push_back(
+          {c.rank, control_message{control_kind::credit, c.edge, c.src_replica, my_replica, 0}});
+    }
+    wake_comm();
+  }
+
+  // An input reached a stage instance on this rank.
+  void deliver(int stage, int replica, std::uint64_t item, payload_ptr payload,
+               std::int64_t arrived, credit_origin credit) {
+    stage_state& st = *local_.at({stage, replica});
     if (stage == graph_.source()) {
       std::unique_lock lk(st.m);
       auto& j = st.joins[item];
@@ -340,23 +460,39 @@ class rank_runtime {
     auto& j = st.joins[item];
     j.last_arrival = std::max(j.last_arrival, arrived);
     j.inputs.push_back(std::move(payload));
+    if (credit.rank >= 0) j.credit = credit;
     if (++j.have < st.input_count) return;
-    st.ready.push_back({item, j.last_arrival, std::move(j.inputs)});
+    ready_item r{item, j.last_arrival, std::move(j.inputs), j.credit};
     st.joins.erase(item);
+    if (!st.ordered) {
+      st.ready.push_back(std::move(r));
+    } else {
+      st.early.emplace(item, std::move(r));
+      while (!st.early.empty() && st.early.begin()->first == st.next_in_order) {
+        st.ready.push_back(std::move(st.early.begin()->second));
+        st.early.erase(st.early.begin());
+        ++st.next_in_order;
+      }
+    }
     lk.unlock();  // wake the consumer after unlocking, or it wakes only to block on the mutex
     st.cv.notify_one();
   }
 
-  // Hands a stage's output to each consumer: in memory when it lives here, else via the outbox.
-  void emit(int stage, std::uint64_t item, const payload_ptr& payload) {
+  // Hands an instance's output to each consumer: in memory when the chosen replica lives here,
+  // else via the outbox.
+  void emit(int stage, int replica, std::uint64_t item, const payload_ptr& payload) {
     bool queued = false;
     for (int e : graph_.outputs(stage)) {
       const int to = consumer_of_[static_cast<std::size_t>(e)];
-      if (rank_of(to) == rank_) {
-        deliver(to, item, payload, now_ns());
+      const int dr = choose_replica(e, to, replica, item);
+      const int dest =
+          where_.replica_ranks[static_cast<std::size_t>(to)][static_cast<std::size_t>(dr)];
+      if (dest == rank_) {
+        const credit_origin c = on_demand(to) ? credit_origin{rank_, e, replica} : credit_origin{};
+        deliver(to, dr, item, payload, now_ns(), c);
       } else {
         std::lock_guard lk(out_m_);
-        outbox_.push_back({rank_of(to), e, item, payload});
+        outbox_.push_back({dest, e, item, payload, replica, dr});
         queued = true;
       }
     }
@@ -365,26 +501,29 @@ class rank_runtime {
 
   void stage_loop(stage_state& st) {
     const stage_spec& spec = spec_.stages[static_cast<std::size_t>(st.id)];
-    for (std::uint64_t n = 0; n < spec_.items; ++n) {
+    while (true) {
       ready_item r;
       {
         std::unique_lock lk(st.m);
-        st.cv.wait(lk, [&] { return !st.ready.empty() || aborted_.load(); });
-        if (aborted_.load()) return;
+        st.cv.wait(lk, [&] { return !st.ready.empty() || stop_.load() || aborted_.load(); });
+        if (aborted_.load() || st.ready.empty()) return;  // empty: stopped, all items done
         r = std::move(st.ready.front());
         st.ready.pop_front();
       }
+      give_credit_back(r.credit, st.replica);
       event_row ev;
       ev.item = r.item;
       ev.stage = st.id;
+      ev.replica = st.replica;
       ev.rank = rank_;
       ev.received_ns = r.received_ns;
       ev.started_ns = now_ns();
       run_kernel(spec.kernel, spec.work_ms, spec.threads);
       ev.finished_ns = now_ns();
       r.inputs.clear();  // consumed: free them before the output is made
-      emit(st.id, r.item, make_payload(spec.payload_bytes, r.item, st.id));
+      emit(st.id, st.replica, r.item, make_payload(spec.payload_bytes, r.item, st.id));
       ev.sent_ns = now_ns();
+      if (!detailed(r.item)) continue;
       std::lock_guard lk(rec_m_);
       events.push_back(ev);
     }
@@ -398,7 +537,7 @@ class rank_runtime {
     for (std::uint64_t item = 0; item < spec_.items; ++item) {
       {
         std::unique_lock lk(src_m_);
-        src_cv_.wait(lk, [&] { return inflight_ < kInflight || aborted_.load(); });
+        src_cv_.wait(lk, [&] { return inflight_ < spec_.inflight || aborted_.load(); });
         if (aborted_.load()) return;
         ++inflight_;
       }
@@ -412,24 +551,53 @@ class rank_runtime {
       auto payload = make_payload(spec.payload_bytes, item, s);
       {
         std::lock_guard lk(src_m_);
-        source_events_[item] = ev;
+        source_events_[item] = {ev, false, false};
       }
-      emit(s, item, payload);
+      emit(s, 0, item, payload);
       std::lock_guard lk(src_m_);
-      source_events_[item].sent_ns = now_ns();
+      auto& pending = source_events_.at(item);
+      pending.row.sent_ns = now_ns();
+      pending.sent = true;
+      finish_source_row(item);
     }
+  }
+
+  // A source row is final once the item is both sent and complete -- in either order: an item
+  // can complete before the source has taken its sent stamp. Caller holds src_m_.
+  void finish_source_row(std::uint64_t item) {
+    auto it = source_events_.find(item);
+    if (!it->second.sent || !it->second.complete) return;
+    if (detailed(item)) {
+      std::lock_guard lk(rec_m_);
+      events.push_back(it->second.row);
+    }
+    source_events_.erase(it);
   }
 
   void complete_item(std::uint64_t item, std::int64_t done) {
     std::lock_guard lk(src_m_);
-    event_row& ev = source_events_.at(item);
-    ev.received_ns = done;
-    items.push_back({item, ev.started_ns, done, done - ev.started_ns});
+    auto& pending = source_events_.at(item);
+    pending.row.received_ns = done;
+    pending.complete = true;
+    const std::int64_t latency = done - pending.row.started_ns;
+    if (detailed(item)) items.push_back({item, pending.row.started_ns, done, latency});
+    finish_source_row(item);
     --inflight_;
     ++completed_;
+    stats_.completed = completed_;
+    stats_.latency_sum_ns += static_cast<double>(latency);
+    stats_.latency_min_ns = completed_ == 1 ? latency : std::min(stats_.latency_min_ns, latency);
+    stats_.latency_max_ns = std::max(stats_.latency_max_ns, latency);
+    if (completed_ == stats_.warmup) stats_.window_start_ns = done;
+    if (stats_.warmup == 0 && completed_ == 1) stats_.window_start_ns = start_ns_;
+    if (completed_ == spec_.items - stats_.drain) stats_.window_end_ns = done;
     report_progress(done);
     src_cv_.notify_all();
-    if (completed_ == spec_.items) wake_comm();
+    if (completed_ == spec_.items) {
+      stop_.store(true);  // every stage of every rank has seen every item
+      wake_stages();
+      wake_comm();
+    }
   }
 
   // A line every few seconds on long runs: which item, how long so far, how long to go.
@@ -445,15 +613,18 @@ class rank_runtime {
                  static_cast<unsigned long long>(spec_.items), elapsed, left);
   }
 
-  // Emitting the last item is not the end for the source: it must also collect every item.
+  // This rank is done when it knows every item is complete (it is the source's rank, or the
+  // stop message came), its stage threads ended, nothing waits to be sent, and every credit it
+  // gave out has come back (so no credit message can still be on its way here).
   bool local_work_done() {
-    if (workers_done_.load() < local_.size()) return false;
-    if (local_.count(graph_.source())) {
-      std::lock_guard lk(src_m_);
-      if (completed_ < spec_.items) return false;
+    if (!stop_.load() || workers_done_.load() < local_.size()) return false;
+    if (rank_ == source_rank_ && !stop_sent_) return false;
+    {
+      std::lock_guard lk(credit_m_);
+      if (outstanding_credits_ != 0) return false;
     }
     std::lock_guard lk(out_m_);
-    return outbox_.empty();
+    return outbox_.empty() && control_out_.empty();
   }
 
   // The rank's main thread: the only one that calls MPI.
@@ -463,15 +634,19 @@ class rank_runtime {
       if (aborted_.load()) return;
       bool did = false;
       std::deque<outgoing> batch;
+      std::deque<std::pair<int, control_message>> controls;
       {
         std::lock_guard lk(out_m_);
         batch.swap(outbox_);
+        controls.swap(control_out_);
       }
       for (auto& o : batch) {
         const auto& e = spec_.edges[static_cast<std::size_t>(o.edge)];
         wire_message m;
         m.item = o.item;
         m.edge = o.edge;
+        m.src_replica = o.src_replica;
+        m.dst_replica = o.dst_replica;
         m.tag = edge_tags_[static_cast<std::size_t>(o.edge)];
         m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
         // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
@@ -480,8 +655,17 @@ class rank_runtime {
         message_row row;
         row.send_start_ns = now_ns();
         transport_.post(o.dest, e.serialization, std::move(m), row, t0_local_);
-        sends.push_back({o.item, o.edge, rank_, o.dest, row.bytes, row.send_start_ns,
-                         row.serialize_ns, row.posted_ns});
+        if (detailed(o.item))
+          sends.push_back({o.item, o.edge, rank_, o.dest, row.bytes, row.send_start_ns,
+                           row.serialize_ns, row.posted_ns});
+        did = true;
+      }
+      for (const auto& [dest, c] : controls) transport_.post_control(dest, c);
+      did |= !controls.empty();
+      if (rank_ == source_rank_ && stop_.load() && !stop_sent_) {
+        for (int r = 0; r < comm_.size(); ++r)
+          if (r != rank_) transport_.post_control(r, control_message{control_kind::stop});
+        stop_sent_ = true;
         did = true;
       }
       did |= transport_.progress_sends();
@@ -493,6 +677,15 @@ class rank_runtime {
           held_.push(held_message{due, std::move(*r)});
         } else {
           accept(std::move(*r), r->received_ns);
+        }
+      }
+      for (const auto& c : transport_.take_controls()) {
+        did = true;
+        if (c.kind == control_kind::credit) {
+          return_credit(c.edge, c.src_replica, c.dst_replica);
+        } else {
+          stop_.store(true);
+          wake_stages();
         }
       }
       // Emulated links: release what is due. The received time becomes the emulated arrival.
@@ -509,9 +702,11 @@ class rank_runtime {
   }
 
   void accept(received_message r, std::int64_t arrived) {
-    recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns});
+    if (detailed(r.msg.item)) recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns});
     const int to = consumer_of_[static_cast<std::size_t>(r.msg.edge)];
-    deliver(to, r.msg.item, std::move(r.msg.payload), now_ns());
+    const credit_origin c =
+        on_demand(to) ? credit_origin{r.source, r.msg.edge, r.msg.src_replica} : credit_origin{};
+    deliver(to, r.msg.dst_replica, r.msg.item, std::move(r.msg.payload), now_ns(), c);
   }
 
   // --verify: the bytes that arrived are the bytes that were sent, or the run stops here.
@@ -552,10 +747,8 @@ class rank_runtime {
     }
     std::unique_lock lk(out_m_);
     out_cv_.wait_for(lk, std::chrono::microseconds(100),
-                     [&] { return !outbox_.empty() || aborted_.load(); });
+                     [&] { return !outbox_.empty() || !control_out_.empty() || aborted_.load(); });
   }
-
-  static constexpr std::uint64_t kInflight = 1;  // one request at a time: latency runs
 
   boost::mpi::communicator comm_;
   const pipeline_spec& spec_;
@@ -564,7 +757,9 @@ class rank_runtime {
   const run_options& options_;
   transport transport_;
   int rank_ = 0;
+  int source_rank_ = 0;
   std::int64_t t0_local_ = 0;
+  std::uint64_t stride_ = 1;
   std::vector<std::string> hosts_;
   struct held_message {
     std::int64_t due;
@@ -572,18 +767,36 @@ class rank_runtime {
     bool operator<(const held_message& o) const { return due > o.due; }  // earliest on top
   };
   std::priority_queue<held_message> held_;
-  std::map<int, std::unique_ptr<stage_state>> local_;
+  std::map<std::pair<int, int>, std::unique_ptr<stage_state>> local_;  // (stage, replica)
   std::vector<std::string> edge_tags_;
   std::vector<int> consumer_of_;  // per edge: the index of the stage it feeds
 
   std::mutex out_m_;
   std::condition_variable out_cv_;
   std::deque<outgoing> outbox_;
+  std::deque<std::pair<int, control_message>> control_out_;  // (destination rank, message)
+
+  // On-demand dispatch: per (edge, producer replica) on this rank, credits per consumer replica.
+  struct credit_pool {
+    std::vector<int> credits;
+    int next = 0;  // where the next tie-break starts
+  };
+  std::mutex credit_m_;
+  std::condition_variable credit_cv_;
+  std::map<std::pair<int, int>, credit_pool> pools_;
+  std::int64_t outstanding_credits_ = 0;
+  std::atomic<bool> stop_{false};
+  bool stop_sent_ = false;  // communication thread only
 
   std::mutex src_m_;
   std::condition_variable src_cv_;
   std::uint64_t inflight_ = 0, completed_ = 0;
-  std::unordered_map<std::uint64_t, event_row> source_events_;
+  struct source_row {
+    event_row row;
+    bool sent, complete;
+  };
+  std::unordered_map<std::uint64_t, source_row> source_events_;  // items in flight only
+  stream_stats stats_;
   std::int64_t start_ns_ = 0, last_progress_ns_ = 0;
 
   std::mutex rec_m_;
@@ -767,6 +980,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
 
   const auto transports = edge_transports(comm, spec, result.where);
 
+  // The source's rank has the stream's aggregates; everyone else sends zeros.
+  const auto all_stats = gather_rows(comm, std::vector<stream_stats>{rt.stats()});
   auto events = gather_rows(comm, rt.events);
   auto items = gather_rows(comm, rt.items);
   auto sends = gather_rows(comm, rt.sends);
@@ -838,8 +1053,12 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   }
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     const auto& st = spec.stages[s];
+    std::string ranks;
+    for (int r : result.where.replica_ranks[s])
+      ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
     rec.stages.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
-                          st.threads, st.payload_bytes, result.where.rank_of[s]});
+                          st.threads, st.payload_bytes, result.where.rank_of[s], st.replicas,
+                          to_string(st.dispatch), st.ordered ? 1 : 0, ranks});
   }
   for (std::size_t e = 0; e < spec.edges.size(); ++e) {
     const auto& ed = spec.edges[e];
@@ -900,6 +1119,25 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
                                     "rank 0, then ranks to their leader), at start and end; "
                                     "linear drift between"));
   rec.set("clock_error_max_ns", worst_clock_error);
+  // The stream: every item's latency, and throughput over the steady state.
+  stream_stats st;
+  for (const auto& x : all_stats)
+    if (x.completed > 0) st = x;
+  rec.set("inflight", static_cast<std::int64_t>(spec.inflight));
+  rec.set("detail_stride", static_cast<std::int64_t>(rt.stride()));
+  if (st.completed > 0) {
+    rec.set("latency_mean_ms", st.latency_sum_ns / static_cast<double>(st.completed) / 1e6);
+    rec.set("latency_min_ms", static_cast<double>(st.latency_min_ns) / 1e6);
+    rec.set("latency_max_ms", static_cast<double>(st.latency_max_ns) / 1e6);
+  }
+  const std::uint64_t in_window = spec.items - st.drain - st.warmup;
+  const double window_s = static_cast<double>(st.window_end_ns - st.window_start_ns) / 1e9;
+  const double throughput = window_s > 0 ? static_cast<double>(in_window) / window_s : std::nan("");
+  rec.set("throughput_items_per_s", throughput);
+  rec.set("steady_warmup_items", static_cast<std::int64_t>(st.warmup));
+  rec.set("steady_drain_items", static_cast<std::int64_t>(st.drain));
+  rec.set("steady_window_s", window_s);
+  result.throughput_items_per_s = throughput;
   rec.set("complete", true);
   return result;
 }

@@ -21,11 +21,13 @@ struct wire_header {
   std::uint64_t payload_bytes;
   std::int32_t edge;
   std::int32_t split;  // 1: the payload follows as its own message (tag + kPayloadTagOffset)
+  std::int32_t src_replica;
+  std::int32_t dst_replica;
 
   // Boost.MPI builds the MPI derived datatype from this member list (is_mpi_datatype below).
   template <class Archive>
   void serialize(Archive& ar, unsigned) {
-    ar& item& sent_ns& checksum& payload_bytes& edge& split;
+    ar& item& sent_ns& checksum& payload_bytes& edge& split& src_replica& dst_replica;
   }
 };
 
@@ -38,21 +40,25 @@ namespace {
 
 constexpr int kTagBase = 100;
 constexpr int kPayloadTagOffset = 10;
+constexpr int kControlTag = 300;
 
 wire_header header_of(const wire_message& m) {
   const std::uint64_t n = m.payload ? m.payload->size() : 0;
-  return {m.item, m.sent_ns, m.checksum, n, m.edge, n > kInlinePayload ? 1 : 0};
+  return {m.item,        m.sent_ns,    m.checksum, n, m.edge, n > kInlinePayload ? 1 : 0,
+          m.src_replica, m.dst_replica};
 }
 
 void save(boost::mpi::packed_oarchive& ar, const wire_message& m) {
-  ar << m.item << m.edge << m.sent_ns << m.checksum << m.tag << m.meta;
+  ar << m.item << m.edge << m.src_replica << m.dst_replica << m.sent_ns << m.checksum << m.tag
+     << m.meta;
   const std::uint64_t n = m.payload ? m.payload->size() : 0;
   ar << n;
   if (n > 0) ar << boost::serialization::make_array(m.payload->data(), n);
 }
 
 void load(boost::mpi::packed_iarchive& ar, wire_message& m) {
-  ar >> m.item >> m.edge >> m.sent_ns >> m.checksum >> m.tag >> m.meta;
+  ar >> m.item >> m.edge >> m.src_replica >> m.dst_replica >> m.sent_ns >> m.checksum >> m.tag >>
+      m.meta;
   std::uint64_t n = 0;
   ar >> n;
   auto bytes = std::make_shared<byte_buffer>(n);
@@ -219,6 +225,8 @@ wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint6
   const std::int64_t decode_start = received_ns;
   m.item = h.item;
   m.edge = h.edge;
+  m.src_replica = h.src_replica;
+  m.dst_replica = h.dst_replica;
   m.sent_ns = h.sent_ns;
   m.checksum = h.checksum;
   m.payload = std::move(payload);
@@ -251,6 +259,24 @@ void transport::post(int dest, serialization_kind how, wire_message msg, message
   pending_.push_back(std::move(p));
 }
 
+void transport::post_control(int dest, const control_message& c) {
+  pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 1, std::make_unique<encoded_message>()};
+  auto& e = *p.message;
+  e.header.resize(4 * sizeof(std::int32_t));
+  const std::int32_t words[4] = {static_cast<std::int32_t>(c.kind), c.edge, c.src_replica,
+                                 c.dst_replica};
+  std::memcpy(e.header.data(), words, sizeof words);
+  MPIPE_MPI_CHECK(
+      MPI_Isend(e.header.data(), 4, MPI_INT32_T, dest, kControlTag, comm_, &p.requests[0]));
+  pending_.push_back(std::move(p));
+}
+
+std::deque<control_message> transport::take_controls() {
+  std::deque<control_message> out;
+  out.swap(controls_);
+  return out;
+}
+
 bool transport::progress_sends() {
   bool any = false;
   for (auto it = pending_.begin(); it != pending_.end();) {
@@ -269,8 +295,15 @@ bool transport::progress_sends() {
 std::optional<received_message> transport::try_receive() {
   int flag = 0;
   MPI_Status status;
-  MPIPE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &status));
-  if (!flag) return std::nullopt;
+  while (true) {
+    MPIPE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &status));
+    if (!flag) return std::nullopt;
+    if (status.MPI_TAG != kControlTag) break;
+    std::int32_t c[4];
+    MPIPE_MPI_CHECK(
+        MPI_Recv(c, 4, MPI_INT32_T, status.MPI_SOURCE, kControlTag, comm_, MPI_STATUS_IGNORE));
+    controls_.push_back({static_cast<control_kind>(c[0]), c[1], c[2], c[3], status.MPI_SOURCE});
+  }
   received_message r;
   r.source = status.MPI_SOURCE;
   r.how = kind_of_tag(status.MPI_TAG).value_or(serialization_kind::boost);

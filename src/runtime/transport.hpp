@@ -61,9 +61,11 @@ using payload_ptr = std::shared_ptr<const byte_buffer>;
 struct wire_message {
   std::uint64_t item = 0;
   std::int32_t edge = 0;
-  std::int64_t sent_ns = 0;    // posted, on rank 0's timeline: emulated links delay from here
-  std::uint64_t checksum = 0;  // of the payload, 0 when not verified
-  std::string tag;             // boost only: datatype and raw carry no strings
+  std::int32_t src_replica = 0;  // which copy of the producing stage sent it (credits go back)
+  std::int32_t dst_replica = 0;  // which copy of the consuming stage it is for
+  std::int64_t sent_ns = 0;      // posted, on rank 0's timeline: emulated links delay from here
+  std::uint64_t checksum = 0;    // of the payload, 0 when not verified
+  std::string tag;               // boost only: datatype and raw carry no strings
   std::map<std::string, std::string> meta;  // boost only
   payload_ptr payload;  // shared with the other out-edges of the producing stage
 };
@@ -118,6 +120,16 @@ int tag_of(serialization_kind how);
 wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint64_t& bytes,
                              std::int64_t& received_ns, std::int64_t& deserialize_ns);
 
+// Small fixed-size messages between the ranks' communication threads, beside the items:
+// credit = a replica took an item off its queue, so the producer may send it another (on-demand
+// dispatch); stop = every item is complete, the rank's stages can end.
+enum class control_kind : std::int32_t { credit = 1, stop = 2 };
+struct control_message {
+  control_kind kind = control_kind::credit;
+  std::int32_t edge = 0, src_replica = 0, dst_replica = 0;
+  int source = 0;  // filled on receipt
+};
+
 struct received_message {
   int source = 0;
   serialization_kind how = serialization_kind::boost;
@@ -141,8 +153,12 @@ class transport {
   // Completes finished sends; true if any did.
   bool progress_sends();
   bool sends_pending() const { return !pending_.empty(); }
-  // A message if one has arrived (never blocks).
+  // A message if one has arrived (never blocks). Control messages that arrive meanwhile are
+  // received and kept for take_controls().
   std::optional<received_message> try_receive();
+  // Posts a control message (non-blocking; completes with the other sends).
+  void post_control(int dest, const control_message& c);
+  std::deque<control_message> take_controls();
 
  private:
   struct pending_send {
@@ -152,6 +168,7 @@ class transport {
   };
   boost::mpi::communicator comm_;
   std::deque<pending_send> pending_;
+  std::deque<control_message> controls_;
 };
 
 }  // namespace mpipe

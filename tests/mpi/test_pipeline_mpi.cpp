@@ -115,7 +115,9 @@ TEST(Pipeline, ResultsFileHoldsExactlyWhatRan) {
   for (const auto& rk : back.ranks) clock_error[rk.rank] = rk.clock_error_ns;
   for (const auto& m : back.messages) {
     EXPECT_GT(m.bytes, 0u);
-    EXPECT_GE(m.transfer_ns, 0) << "a message arrived before it was sent: clocks are off";
+    // Within what the clocks can resolve (on a loaded machine the sync's round trips, and so
+    // its error bound, can reach milliseconds).
+    EXPECT_GE(m.transfer_ns, -m.clock_error_ns) << "a message arrived before it was sent";
     EXPECT_LE(m.send_start_ns, m.posted_ns);
     EXPECT_EQ(m.clock_error_ns, clock_error[m.src_rank] + clock_error[m.dst_rank]);
     EXPECT_EQ(m.below_clock_error, m.transfer_ns < m.clock_error_ns ? 1 : 0);

@@ -34,7 +34,8 @@ namespace {
 // Members as tuples, so rows compare (and print) field by field without adding operators to
 // mpipe's own types.
 auto fields(const event_row& r) {
-  return std::tie(r.item, r.stage, r.rank, r.received_ns, r.started_ns, r.finished_ns, r.sent_ns);
+  return std::tie(r.item, r.stage, r.replica, r.rank, r.received_ns, r.started_ns, r.finished_ns,
+                  r.sent_ns);
 }
 auto fields(const message_row& r) {
   return std::tie(r.item, r.edge, r.src_rank, r.dst_rank, r.bytes, r.send_start_ns, r.serialize_ns,
@@ -50,7 +51,8 @@ auto fields(const rank_row& r) {
                   r.stages);
 }
 auto fields(const stage_row& r) {
-  return std::tie(r.id, r.name, r.kernel, r.work_ms, r.threads, r.payload_bytes, r.rank);
+  return std::tie(r.id, r.name, r.kernel, r.work_ms, r.threads, r.payload_bytes, r.rank, r.replicas,
+                  r.dispatch, r.ordered, r.ranks);
 }
 auto fields(const edge_row& r) {
   return std::tie(r.id, r.from, r.to, r.from_name, r.to_name, r.from_rank, r.to_rank, r.tier,
@@ -112,18 +114,18 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
   run.set("partial", false);
   run.set("ключ", std::string("значение"));
 
-  run.events = {{0, 0, 0, 0, 0, 0, 0},
-                {1, 3, 2, 10, 20, 30, 40},
-                {u64_max, i32_max, i32_min, i64_min, -1, i64_max, 7}};
+  run.events = {{0, 0, 0, 0, 0, 0, 0, 0},
+                {1, 3, 1, 2, 10, 20, 30, 40},
+                {u64_max, i32_max, i32_min, i32_min, i64_min, -1, i64_max, 7}};
   run.messages = {
       {0, 1, 0, 1, 4096, 100, 5, 105, 300, 7, 195, 40, 0},
       {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2, i64_max, 1}};
   run.items = {{0, 10, 1000, 990}, {u64_max, i64_min, i64_max, -1}};
   run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, 0.0, 0, 0, "Main,X"},
                {1, "", i64_max, 1, 2, -123456789, i64_min, -0.25, 17, 987654321, ""}};
-  run.stages = {{0, "Main", "source", 0.0, 1, 0, 0},
-                {1, "X — 変換", "busy", 12.5, 4, u64_max, 1},
-                {2, "", "", -1e300, i32_max, 1, i32_min}};
+  run.stages = {{0, "Main", "source", 0.0, 1, 0, 0, 1, "on-demand", 0, "0"},
+                {1, "X — 変換", "busy", 12.5, 4, u64_max, 1, 3, "round-robin", 1, "1,2,3"},
+                {2, "", "", -1e300, i32_max, 1, i32_min, i32_max, "", i32_min, ""}};
   run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "same-host", "ob1/vader", "boost", 1024},
                {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "ob1/tcp", "", u64_max},
                {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "", "raw", 0}};
@@ -282,7 +284,8 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
   }
 
   const std::vector<std::pair<const char*, std::vector<std::string>>> tables = {
-      {"events", {"item", "stage", "rank", "received_ns", "started_ns", "finished_ns", "sent_ns"}},
+      {"events",
+       {"item", "stage", "replica", "rank", "received_ns", "started_ns", "finished_ns", "sent_ns"}},
       {"messages",
        {"item", "edge", "src_rank", "dst_rank", "bytes", "send_start_ns", "serialize_ns",
         "posted_ns", "received_ns", "deserialize_ns", "transfer_ns", "clock_error_ns",
@@ -291,7 +294,9 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
       {"ranks",
        {"rank", "host", "pid", "omp_max_threads", "hardware_threads", "clock_offset_ns",
         "clock_offset_end_ns", "clock_drift_ppm", "clock_error_ns", "clock_rtt_ns", "stages"}},
-      {"stages", {"id", "name", "kernel", "work_ms", "threads", "payload_bytes", "rank"}},
+      {"stages",
+       {"id", "name", "kernel", "work_ms", "threads", "payload_bytes", "rank", "replicas",
+        "dispatch", "ordered", "ranks"}},
       {"edges",
        {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "transport",
         "serialization", "payload_bytes"}},
