@@ -12,8 +12,8 @@
 namespace mpipe {
 
 // What a stage does with its time: sleep = waits (an I/O-bound service, needs no core);
-// spin = keeps each of its threads busy; compute = real floating-point work whose amount is
-// given in ms of one core, so T threads on free cores take about work_ms / T.
+// spin = each thread busy until it has had work_ms of CPU; compute = real floating-point work whose
+// amount is given in ms of one core, so T threads on free cores take about work_ms / T.
 enum class kernel_kind { sleep, spin, compute };
 
 // How a message crosses ranks. Only boost exists today; the field is here so that specs written
@@ -70,8 +70,24 @@ struct pipeline_spec {
 pipeline_spec parse_spec(const std::string& yaml_text, const std::string& file_name);
 pipeline_spec load_spec(const std::string& path);
 
+// --replicas "Render=4,B=2": sets those stages' replicas, with the spec's own checks (1..256, not
+// the source, a join needs round-robin). Errors are spec_error("<command line>", 0, "--replicas").
+void apply_replicas(pipeline_spec& spec, const std::string& text);
+
 // The article's reference pipeline: Main -> A -> B -> C -> {C1..C4} -> D -> Main.
 const std::string& seed_spec_text();
 pipeline_spec seed_spec();
+
+// Pipelines shipped in jobs/pipelines/ and built in byte for byte (like seed.yaml), so that
+// `mpipe run --scenario NAME` needs no file on the nodes and cannot drift from what users read.
+struct scenario_info {
+  std::string name;         // what --scenario takes: seed, render-farm, api-calls
+  std::string file;         // the shipped file, relative to the repository root
+  std::string summary;      // one line: what it models
+  const std::string& text;  // the embedded YAML
+};
+const std::vector<scenario_info>& scenarios();
+// Parsed, with file "<scenario NAME>"; an unknown name is a spec_error listing the known ones.
+pipeline_spec scenario_spec(const std::string& name);
 
 }  // namespace mpipe

@@ -10,14 +10,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "mpipe/bench.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/hdf5_output.hpp"
+#include "mpipe/model.hpp"
 #include "mpipe/placement.hpp"
 #include "mpipe/runtime.hpp"
 #include "mpipe/spec.hpp"
@@ -35,9 +39,13 @@ int launcher_rank() {
 
 struct run_args {
   std::string spec_file;
+  std::string scenario;
   std::string placement;
   std::string out = "results/mpipe.h5";
   std::uint64_t items = 0;
+  std::uint64_t inflight = 0;  // 0: the spec's
+  std::string replicas;
+  std::uint64_t detail_items = 10000;
   double time_scale = 1.0;
   std::string kernel;
   std::string wait = "auto";
@@ -65,7 +73,10 @@ mpipe::wait_policy parse_wait(const std::string& w) {
 
 std::string joined(int argc, char** argv) {
   std::string s;
-  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
   return s;
 }
 
@@ -80,8 +91,11 @@ std::string read_text(const std::string& path) {
 
 // Only rank 0 reads the file (a cluster without a shared file system still works, and an
 // unreadable file is reported once); every rank parses the same text, so a bad spec fails
-// identically everywhere and all ranks leave together, without a hang.
-mpipe::pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file) {
+// identically everywhere and all ranks leave together, without a hang. A scenario is built in:
+// every rank has its text already.
+mpipe::pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file,
+                                 const std::string& scenario) {
+  if (!scenario.empty()) return mpipe::scenario_spec(scenario);
   std::string text, problem;
   if (world.rank() == 0) {
     try {
@@ -125,6 +139,9 @@ int do_run(const run_args& a, int argc, char** argv) {
   mpipe::run_options opt;
   opt.placement = a.placement;
   if (a.items) opt.items = a.items;
+  if (a.inflight) opt.inflight = a.inflight;
+  opt.replicas = a.replicas;
+  opt.detail_items = a.detail_items;
   opt.time_scale = a.time_scale;
   if (!a.kernel.empty()) opt.kernel = parse_kernel(a.kernel);
   opt.wait = parse_wait(a.wait);
@@ -142,7 +159,7 @@ int do_run(const run_args& a, int argc, char** argv) {
   try {
     // Everything that can be wrong with the input is found here, on every rank, before work.
     if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
-    spec = load_on_all(world, a.spec_file);
+    spec = load_on_all(world, a.spec_file, a.scenario);
     const auto effective = mpipe::apply_overrides(spec, opt);
     const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
     if (!a.dry_run) check_writable_on_all(world, a.out);  // it may create the directory
@@ -150,6 +167,9 @@ int do_run(const run_args& a, int argc, char** argv) {
       const mpipe::graph g(effective);
       std::cout << "mpipe " << mpipe::version << ": pipeline '" << effective.name << "' ("
                 << effective.stages.size() << " stages, " << effective.items << " items"
+                << (effective.inflight != 1
+                        ? ", " + std::to_string(effective.inflight) + " in flight"
+                        : std::string())
                 << (a.time_scale != 1.0 ? ", time scale " + std::to_string(a.time_scale) : "")
                 << ") on " << world.size() << " rank(s), placement " << where.mode << ": "
                 << where.to_string(effective) << "\n"
@@ -184,16 +204,59 @@ int do_run(const run_args& a, int argc, char** argv) {
   return 0;
 }
 
-int do_validate(const std::string& file, const std::string& placement, int ranks) {
-  auto spec = file.empty() ? mpipe::seed_spec() : mpipe::load_spec(file);
+struct validate_args {
+  std::string spec_file;
+  std::string scenario;
+  std::string placement;
+  int ranks = 1;
+  std::uint64_t inflight = 0;  // 0: the spec's
+  std::string replicas;
+  int cores = 0;  // 0: this machine's
+};
+
+// No MPI: every rank is taken to be on this host, with this machine's cores unless --cores says
+// otherwise, so the core bound is the one a single-machine job would meet.
+int do_validate(const validate_args& a) {
+  auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
+              : a.spec_file.empty() ? mpipe::seed_spec()
+                                    : mpipe::load_spec(a.spec_file);
+  if (a.inflight) spec.inflight = a.inflight;
+  mpipe::apply_replicas(spec, a.replicas);
   const mpipe::graph g(spec);
-  const auto where = mpipe::resolve_placement(spec, placement, ranks);
+  const auto where = mpipe::resolve_placement(spec, a.placement, a.ranks);
   std::cout << spec.file << ": pipeline '" << spec.name << "' is valid: " << spec.stages.size()
-            << " stages, " << spec.edges.size() << " edges, " << spec.items << " items\n";
+            << " stages, " << spec.edges.size() << " edges, " << spec.items << " items, "
+            << spec.inflight << " in flight\n";
   std::cout << "critical-path bound " << g.critical_path_ms() << " ms:";
   for (int s : g.critical_path()) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
-  std::cout << "\nplacement on " << ranks << " rank(s) (" << where.mode
+  std::cout << "\nplacement on " << a.ranks << " rank(s) (" << where.mode
             << "): " << where.to_string(spec) << "\n";
+  const int cores =
+      a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const auto b = mpipe::compute_throughput_bound(
+      spec, where, std::vector<std::string>(static_cast<std::size_t>(a.ranks), "this host"),
+      std::vector<int>(static_cast<std::size_t>(a.ranks), cores));
+  std::cout << "throughput " << b.explain << "; all ranks on one host of " << cores << " cores\n";
+  return 0;
+}
+
+// One line per built-in scenario: what it is and the numbers that set its bounds.
+int do_scenarios() {
+  std::cout << std::left << std::setw(13) << "scenario" << std::right << std::setw(7) << "stages"
+            << std::setw(7) << "items" << std::setw(10) << "inflight" << std::setw(16)
+            << "critical path"
+            << "  summary\n";
+  for (const auto& s : mpipe::scenarios()) {
+    const auto spec = mpipe::scenario_spec(s.name);
+    const mpipe::graph g(spec);
+    std::ostringstream path;
+    path << g.critical_path_ms() << " ms";
+    std::cout << std::left << std::setw(13) << s.name << std::right << std::setw(7)
+              << spec.stages.size() << std::setw(7) << spec.items << std::setw(10) << spec.inflight
+              << std::setw(16) << path.str() << "  " << s.summary << "\n";
+  }
+  std::cout << "Run one: mpipe run --scenario NAME [--time-scale 0.01] [--items N] "
+               "[--inflight K] [--replicas STAGE=R]; the files are jobs/pipelines/NAME.yaml\n";
   return 0;
 }
 
@@ -268,16 +331,34 @@ int main(int argc, char** argv) {
   run_args ra;
   auto* run = app.add_subcommand(
       "run", "Run a pipeline on the ranks of this MPI job and append the run to an HDF5 file");
-  run->add_option(
+  auto* run_spec = run->add_option(
       "--spec", ra.spec_file,
       "Pipeline spec (YAML); default: the built-in reference pipeline (jobs/pipelines/seed.yaml)");
+  run->add_option("--scenario", ra.scenario,
+                  "A built-in pipeline by name: seed, render-farm, api-calls (`mpipe scenarios` "
+                  "lists them); instead of --spec")
+      ->excludes(run_spec);
   run->add_option("--placement", ra.placement,
-                  "pack | spread | map like 'A=0,B=1' (unnamed stages on rank 0); default: the "
-                  "spec's map, else spread");
+                  "pack | spread (instance i on rank i mod N) | map like 'A=0,B=1,C3#1=2' (C3: "
+                  "every replica, C3#k: replica k; unnamed ones on rank 0); default: the spec's "
+                  "map, else spread");
   run->add_option("--out", ra.out, "HDF5 results file; runs are appended, never overwritten")
       ->capture_default_str();
   run->add_option("--items", ra.items, "Number of items (overrides the spec)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  run->add_option("--inflight", ra.inflight,
+                  "Items the source keeps in the pipeline at once (overrides the spec's "
+                  "inflight; 1 = one request at a time)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  run->add_option("--detail-items", ra.detail_items,
+                  "Keep per-item rows (events, messages, items) for at most N items, evenly "
+                  "spaced, so memory stays flat on long streams; latency and throughput still "
+                  "cover every item")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}))
+      ->capture_default_str();
+  run->add_option("--replicas", ra.replicas,
+                  "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas, 1..256; a "
+                  "stage with several inputs needs dispatch: round-robin in the spec)");
   run->add_option("--time-scale", ra.time_scale,
                   "Multiply every stage's work (e.g. 0.1 for a 10x faster run)")
       ->capture_default_str();
@@ -306,16 +387,35 @@ int main(int argc, char** argv) {
                   "each affected message is held until send time + latency + bytes/bandwidth; the "
                   "run is labelled emulated");
 
-  std::string vfile, vplacement;
-  int vranks = 1;
+  validate_args va;
   auto* validate = app.add_subcommand(
-      "validate", "Check a spec and a placement without running (no MPI needed)");
-  validate->add_option("--spec", vfile,
-                       "Pipeline spec (YAML); default: the built-in reference pipeline");
-  validate->add_option("--placement", vplacement, "pack | spread | map like 'A=0,B=1'");
-  validate->add_option("--ranks", vranks, "World size to resolve the placement for")
+      "validate",
+      "Check a spec and a placement without running (no MPI needed); print the latency and "
+      "throughput bounds");
+  auto* validate_spec = validate->add_option(
+      "--spec", va.spec_file, "Pipeline spec (YAML); default: the built-in reference pipeline");
+  validate
+      ->add_option("--scenario", va.scenario,
+                   "A built-in pipeline by name (`mpipe scenarios`); instead of --spec")
+      ->excludes(validate_spec);
+  validate->add_option("--placement", va.placement, "pack | spread | map like 'A=0,B=1,C3#1=2'");
+  validate->add_option("--ranks", va.ranks, "World size to resolve the placement for")
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
+  validate->add_option("--inflight", va.inflight, "Items in flight (overrides the spec)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  validate->add_option("--replicas", va.replicas,
+                       "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas)");
+  validate
+      ->add_option("--cores", va.cores,
+                   "Cores of the one host all ranks are taken to share, for the core bound "
+                   "(default: this machine's)")
+      ->check(CLI::Range(1, 1'000'000));
+
+  auto* scenarios = app.add_subcommand(
+      "scenarios",
+      "List the built-in scenarios (jobs/pipelines/*.yaml): stages, items, in flight, critical "
+      "path");
 
   bench_args ba;
   auto* bench = app.add_subcommand(
@@ -353,7 +453,8 @@ int main(int argc, char** argv) {
   if (run->parsed()) return do_run(ra, argc, argv);
   if (bench->parsed()) return do_bench(ba, argc, argv);
   try {
-    return do_validate(vfile, vplacement, vranks);
+    if (scenarios->parsed()) return do_scenarios();
+    return do_validate(va);
   } catch (const mpipe::error& e) {
     std::cerr << "mpipe: error: " << e.what() << std::endl;
     return 2;

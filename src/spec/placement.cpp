@@ -1,5 +1,6 @@
-// Placement settings -> one rank per stage. Names and ranks are checked here, not in the runtime,
-// so that a bad --placement fails on every rank with the same message before any MPI traffic.
+// Placement settings -> one rank per stage instance. Names, replicas and ranks are checked here,
+// not in the runtime, so that a bad --placement fails on every rank with the same message before
+// any MPI traffic.
 #include "mpipe/placement.hpp"
 
 #include <algorithm>
@@ -36,8 +37,17 @@ std::string_view trim(std::string_view s) {
 std::string placement::to_string(const pipeline_spec& spec) const {
   std::string out;
   for (std::size_t i = 0; i < rank_of.size() && i < spec.stages.size(); ++i) {
+    const std::string& name = spec.stages[i].name;
+    // A farm lists every replica, so the string replays exactly through --placement.
+    if (i < replica_ranks.size() && replica_ranks[i].size() > 1) {
+      for (std::size_t r = 0; r < replica_ranks[i].size(); ++r) {
+        if (!out.empty()) out += ',';
+        out += name + "#" + std::to_string(r) + "=" + std::to_string(replica_ranks[i][r]);
+      }
+      continue;
+    }
     if (!out.empty()) out += ',';
-    out += spec.stages[i].name + "=" + std::to_string(rank_of[i]);
+    out += name + "=" + std::to_string(rank_of[i]);
   }
   return out;
 }
@@ -149,8 +159,27 @@ placement resolve_placement(const pipeline_spec& spec, const std::string& settin
   std::unordered_map<std::string, int> index;
   for (std::size_t i = 0; i < n; ++i) index.emplace(spec.stages[i].name, static_cast<int>(i));
   result.mode = "map";
-  result.rank_of.assign(n, 0);  // stages the map leaves out share rank 0 with the source
-  for (const auto& [name, rank] : map) {
+  // Stages the map leaves out share rank 0 with the source; "C3=1" moves every replica of C3,
+  // then "C3#1=2" moves one, whichever order the entries came in.
+  result.replica_ranks.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    result.replica_ranks[i].assign(static_cast<std::size_t>(std::max(1, spec.stages[i].replicas)),
+                                   0);
+  }
+  std::vector<std::pair<std::pair<int, int>, int>> singles;  // (stage, replica), rank
+  for (const auto& [key, rank] : map) {
+    const auto hash = key.find('#');
+    const std::string name = key.substr(0, hash);
+    int replica = -1;
+    if (hash != std::string::npos) {
+      const std::string_view digits = std::string_view(key).substr(hash + 1);
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), replica);
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+          replica < 0) {
+        throw spec_error(file, line, "placement",
+                         "'" + key + "': expected STAGE#REPLICA with a replica number after '#'");
+      }
+    }
     const auto it = index.find(name);
     if (it == index.end()) {
       // Capped: a generated spec may have thousands of stages.
@@ -162,16 +191,56 @@ placement resolve_placement(const pipeline_spec& spec, const std::string& settin
       throw spec_error(file, line, "placement",
                        "unknown stage '" + name + "' (stages: " + names + ")");
     }
+    auto& ranks = result.replica_ranks[static_cast<std::size_t>(it->second)];
+    if (replica >= static_cast<int>(ranks.size())) {
+      const int count = static_cast<int>(ranks.size());
+      throw spec_error(file, line, "placement",
+                       "stage '" + name + "' has " + std::to_string(count) +
+                           (count == 1 ? " replica (" + name + "#0)"
+                                       : " replicas (" + name + "#0.." + name + "#" +
+                                             std::to_string(count - 1) + ")") +
+                           ", so '" + key + "' names none");
+    }
     if (rank >= world_size) {
       throw spec_error(file, line, "placement",
-                       "stage '" + name + "' is placed on rank " + std::to_string(rank) +
-                           " but the job has " + std::to_string(world_size) + " rank" +
-                           (world_size == 1 ? "" : "s") + " (mpirun -np " +
-                           std::to_string(world_size) + ")");
+                       (replica < 0 ? "stage '" + name + "'" : "'" + key + "'") +
+                           " is placed on rank " + std::to_string(rank) + " but the job has " +
+                           std::to_string(world_size) + " rank" + (world_size == 1 ? "" : "s") +
+                           " (mpirun -np " + std::to_string(world_size) + ")");
     }
-    result.rank_of[it->second] = rank;
+    if (replica < 0) {
+      ranks.assign(ranks.size(), rank);
+    } else {
+      singles.push_back({{it->second, replica}, rank});
+    }
   }
-  return with_replicas(result, spec);
+  std::sort(singles.begin(), singles.end());
+  for (std::size_t k = 0; k < singles.size(); ++k) {
+    const auto [stage, replica] = singles[k].first;
+    const std::string name = spec.stages[static_cast<std::size_t>(stage)].name;
+    // "C3#1" and "C3#01" are one replica.
+    if (k > 0 && singles[k - 1].first == singles[k].first) {
+      throw spec_error(file, line, "placement",
+                       "'" + name + "#" + std::to_string(replica) + "' is placed twice");
+    }
+    result.replica_ranks[static_cast<std::size_t>(stage)][static_cast<std::size_t>(replica)] =
+        singles[k].second;
+  }
+  result.rank_of.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    // Every rank came from an entry checked above or is 0; check again, cheaply, so that no
+    // future path can hand the runtime a rank the job does not have.
+    for (const int r : result.replica_ranks[i]) {
+      if (r < 0 || r >= world_size) {
+        throw spec_error(file, line, "placement",
+                         "stage '" + spec.stages[i].name + "' has a replica on rank " +
+                             std::to_string(r) + " but the job has " + std::to_string(world_size) +
+                             " rank(s)");
+      }
+    }
+    result.rank_of[i] = result.replica_ranks[i].front();
+  }
+  return result;
 }
 
 }  // namespace mpipe

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -94,16 +96,18 @@ constexpr double max_threads = 1024;
 constexpr double max_payload_bytes = 1073741824.0;  // 2^30, 1 GiB
 constexpr double max_items = 1e7;
 constexpr double max_rank = 1e6;
+constexpr double max_inflight = 1e6;
+constexpr double max_replicas = 256;
 constexpr std::size_t max_stages = 10000;
 constexpr std::size_t max_edges = 100000;
 constexpr std::size_t max_name_length = 64;
 
-const std::vector<std::string> top_keys = {"name",   "source", "items",    "defaults",
-                                           "stages", "edges",  "placement"};
+const std::vector<std::string> top_keys = {"name",     "source", "items", "inflight",
+                                           "defaults", "stages", "edges", "placement"};
 const std::vector<std::string> defaults_keys = {"kernel", "threads", "payload_bytes",
                                                 "serialization", "work_ms"};
-const std::vector<std::string> stage_keys = {"name", "work_ms", "kernel", "threads",
-                                             "payload_bytes"};
+const std::vector<std::string> stage_keys = {"name",          "work_ms",  "kernel",   "threads",
+                                             "payload_bytes", "replicas", "dispatch", "ordered"};
 const std::vector<std::string> edge_keys = {"from", "to", "serialization"};
 
 const std::vector<std::pair<std::string, kernel_kind>> kernel_names = {
@@ -112,6 +116,8 @@ const std::vector<std::pair<std::string, serialization_kind>> serialization_name
     {"boost", serialization_kind::boost},
     {"datatype", serialization_kind::datatype},
     {"raw", serialization_kind::raw}};
+const std::vector<std::pair<std::string, dispatch_kind>> dispatch_names = {
+    {"on-demand", dispatch_kind::on_demand}, {"round-robin", dispatch_kind::round_robin}};
 
 int line_of(const YAML::Node& node) {
   if (!node.IsDefined()) return 0;
@@ -183,6 +189,76 @@ std::string list_stage_names(const std::vector<stage_spec>& stages) {
   return out;
 }
 
+// A replicated or ordered stage that cannot work: which stage, which of its keys to blame
+// ("replicas", "dispatch", "ordered") and why.
+struct farm_issue {
+  std::size_t stage = 0;
+  std::string key;
+  std::string message;
+};
+
+// Shared by the parser and --replicas, so a farm is refused alike wherever it was asked for. The
+// first problem in stage order, if any.
+std::optional<farm_issue> check_farms(const pipeline_spec& spec) {
+  std::unordered_map<std::string, std::vector<std::string>> producers;
+  for (const auto& e : spec.edges) producers[e.to].push_back(e.from);
+  for (std::size_t i = 0; i < spec.stages.size(); ++i) {
+    const stage_spec& st = spec.stages[i];
+    if (st.name == spec.source && st.replicas > 1) {
+      return farm_issue{i, "replicas",
+                        "the source '" + st.name +
+                            "' cannot be replicated (replicas: " + std::to_string(st.replicas) +
+                            "): it emits every item and collects it, so there is exactly one"};
+    }
+    if (st.name == spec.source && st.ordered) {
+      return farm_issue{i, "ordered",
+                        "the source '" + st.name +
+                            "' cannot be 'ordered': it emits items in order and collects each "
+                            "as it completes"};
+    }
+    if (st.ordered && st.replicas > 1) {
+      return farm_issue{i, "ordered",
+                        "stage '" + st.name + "' has " + std::to_string(st.replicas) +
+                            " replicas and 'ordered: true': each replica sees only its share "
+                            "of the items, so their order cannot be restored there; order the "
+                            "stage after it instead"};
+    }
+    const auto it = producers.find(st.name);
+    if (st.replicas > 1 && st.dispatch != dispatch_kind::round_robin && it != producers.end() &&
+        it->second.size() > 1) {
+      std::vector<std::string> shown(
+          it->second.begin(),
+          it->second.begin() + std::min<std::ptrdiff_t>(8, std::ssize(it->second)));
+      if (it->second.size() > shown.size()) shown.push_back("...");
+      return farm_issue{
+          i, "dispatch",
+          "stage '" + st.name + "' has " + std::to_string(st.replicas) + " replicas and " +
+              std::to_string(it->second.size()) + " input edges (from " + join(shown) +
+              "), so it needs 'dispatch: round-robin': every producer must send an item's "
+              "inputs to the same replica, and only round-robin (item i to replica i mod " +
+              std::to_string(st.replicas) +
+              ") is a choice they all make alike; on-demand lets each producer pick a free "
+              "replica on its own"};
+    }
+  }
+  return std::nullopt;
+}
+
+// "C3#1" -> ("C3", 1); "C3" -> ("C3", -1); ("", -2) when what follows '#' is not a whole number
+// below 256 (the replica limit).
+std::pair<std::string, int> split_instance(const std::string& key) {
+  const auto hash = key.find('#');
+  if (hash == std::string::npos) return {key, -1};
+  const std::string digits = key.substr(hash + 1);
+  if (digits.empty() || digits.size() > 3 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return {"", -2};
+  }
+  const int k = std::stoi(digits);
+  if (k >= static_cast<int>(max_replicas)) return {"", -2};
+  return {key.substr(0, hash), k};
+}
+
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > max_name_length) return false;
   const auto letter = [](char c) {
@@ -249,6 +325,10 @@ class parser {
       spec.items = static_cast<std::uint64_t>(
           number(n, "items", 1, max_items, true, "at least 1 and at most 10000000 (1e7)"));
     }
+    if (const YAML::Node n = root["inflight"]; present(n)) {
+      spec.inflight = static_cast<std::uint64_t>(
+          number(n, "inflight", 1, max_inflight, true, "at least 1 and at most 1000000 (1e6)"));
+    }
     if (const YAML::Node n = root["defaults"]; present(n)) parse_defaults(n);
 
     const YAML::Node stages = root["stages"];
@@ -265,6 +345,16 @@ class parser {
     const YAML::Node edges = root["edges"];
     if (!present(edges)) missing("edges", "the spec must list its edges");
     parse_edges(edges, spec);
+    // After the edges: whether a farm may dispatch on demand depends on its inputs.
+    if (const auto issue = check_farms(spec)) {
+      const std::size_t i = issue->stage;
+      const int line = issue->key == "replicas"  ? marks_[i].replicas
+                       : issue->key == "ordered" ? marks_[i].ordered
+                       : marks_[i].dispatch > 0  ? marks_[i].dispatch
+                                                 : marks_[i].replicas;
+      throw spec_error(file_, line, "stages[" + std::to_string(i) + "]." + issue->key,
+                       issue->message);
+    }
 
     if (const YAML::Node n = root["placement"]; present(n)) {
       // The "placement:" key, not the map: a block map's mark is its first entry, which would
@@ -296,6 +386,12 @@ class parser {
   const std::string& file_;
   stage_defaults defaults_;
   std::unordered_map<std::string, int> index_;  // stage name -> index, filled by parse_stages
+  // Per stage, the lines of its replicas / ordered (its own line when absent) and dispatch (0
+  // when absent): farm checks need the edges, so they run after parse_stages and point back here.
+  struct stage_marks {
+    int replicas = 0, dispatch = 0, ordered = 0;
+  };
+  std::vector<stage_marks> marks_;
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
                          const std::string& message) const {
@@ -413,11 +509,26 @@ class parser {
              did_you_mean(word, allowed));
   }
 
+  int replicas(const YAML::Node& node, const std::string& field) const {
+    return static_cast<int>(
+        number(node, field, 1, max_replicas, true, "between 1 and 256 (the replica limit)"));
+  }
+  bool boolean(const YAML::Node& node, const std::string& field) const {
+    bool value = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+      fail(node, field, "expected true or false, got " + describe(node));
+    }
+    return value;
+  }
+
   kernel_kind kernel(const YAML::Node& node, const std::string& field) const {
     return enum_value(node, field, kernel_names, "kernel");
   }
   serialization_kind serialization(const YAML::Node& node, const std::string& field) const {
     return enum_value(node, field, serialization_names, "serialization");
+  }
+  dispatch_kind dispatch(const YAML::Node& node, const std::string& field) const {
+    return enum_value(node, field, dispatch_names, "dispatch");
   }
 
   void parse_defaults(const YAML::Node& node) {
@@ -465,6 +576,7 @@ class parser {
       stage.payload_bytes = defaults_.payload_bytes;
       stage.line = line_of(item);
       int name_line = stage.line;
+      stage_marks marks{stage.line, 0, stage.line};  // dispatch 0: not given
       if (item.IsScalar()) {
         // "- A": a stage that takes every default.
         stage.name = name_value(item, field + ".name");
@@ -488,6 +600,18 @@ class parser {
         if (const YAML::Node n = item["payload_bytes"]; present(n)) {
           stage.payload_bytes = payload_bytes(n, field + ".payload_bytes");
         }
+        if (const YAML::Node n = item["replicas"]; present(n)) {
+          stage.replicas = replicas(n, field + ".replicas");
+          marks.replicas = line_of(n);
+        }
+        if (const YAML::Node n = item["dispatch"]; present(n)) {
+          stage.dispatch = dispatch(n, field + ".dispatch");
+          marks.dispatch = line_of(n);
+        }
+        if (const YAML::Node n = item["ordered"]; present(n)) {
+          stage.ordered = boolean(n, field + ".ordered");
+          marks.ordered = line_of(n);
+        }
       } else {
         fail(item, field,
              "expected a stage ({name: A, work_ms: 100} or just a name), got " + describe(item));
@@ -499,6 +623,7 @@ class parser {
       }
       index_.emplace(stage.name, static_cast<int>(spec.stages.size()));
       spec.stages.push_back(std::move(stage));
+      marks_.push_back(marks);
     }
   }
 
@@ -617,12 +742,30 @@ class parser {
     spec.placement_line = key_line;
     for (const auto& entry : node) {
       const YAML::Node& key = entry.first;
-      const std::string name = stage_ref(key, "placement", spec);
-      const std::string field = "placement." + name;
+      // "C3: 1" places every replica of C3, "C3#1: 2" one of them (placement resolves both).
+      const std::string text = scalar(key, "placement", "a stage name or STAGE#REPLICA");
+      const auto [stage_name, replica] = split_instance(text);
+      if (replica == -2) {
+        fail(key, "placement." + text,
+             "expected STAGE#REPLICA with a replica number (0-255) after '#', got " + quoted(text));
+      }
+      const std::string name = stage_ref(YAML::Node(stage_name), "placement", spec, key);
+      const std::string placed = replica < 0 ? name : name + "#" + std::to_string(replica);
+      const std::string field = "placement." + placed;
+      const int replicas_here = spec.stages[static_cast<std::size_t>(index_.at(name))].replicas;
+      if (replica >= replicas_here) {
+        fail(key, field,
+             "stage '" + name + "' has " + std::to_string(replicas_here) +
+                 (replicas_here == 1 ? " replica (" + name + "#0)"
+                                     : " replicas (" + name + "#0.." + name + "#" +
+                                           std::to_string(replicas_here - 1) + ")") +
+                 ", so '" + placed + "' names none");
+      }
       const int rank = static_cast<int>(
           number(entry.second, field, 0, max_rank, true, "a rank between 0 and 1000000 (1e6)"));
-      if (!spec.placement.emplace(name, rank).second) {
-        fail(key, field, "stage '" + name + "' is placed twice");
+      if (!spec.placement.emplace(placed, rank).second) {
+        fail(key, field,
+             (replica < 0 ? "stage '" + name + "'" : "'" + placed + "'") + " is placed twice");
       }
     }
   }
@@ -755,6 +898,57 @@ pipeline_spec parse_spec(const std::string& yaml_text, const std::string& file_n
     // still throws must leave as a spec_error, the one error type callers expect from a spec.
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
     throw spec_error(file_name, line, "yaml", e.msg);
+  }
+}
+
+void apply_replicas(pipeline_spec& spec, const std::string& text) {
+  const auto trimmed = [](std::string_view v) {
+    const auto first = v.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return std::string();
+    return std::string(v.substr(first, v.find_last_not_of(" \t") - first + 1));
+  };
+  const auto fail = [&](const std::string& why) {
+    throw spec_error("<command line>", 0, "--replicas", why);
+  };
+  const auto syntax = [&](const std::string& why) {
+    fail(why + " in " + quoted(text) + "; expected STAGE=REPLICAS like 'Render=4,B=2'");
+  };
+  if (trimmed(text).empty()) return;
+  std::vector<std::string> names;
+  for (const auto& st : spec.stages) names.push_back(st.name);
+  std::unordered_map<std::string, int> given;
+  std::string_view rest = text;
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string entry = trimmed(rest.substr(0, comma));
+    if (entry.empty()) syntax("empty entry");
+    const auto equals = entry.find('=');
+    if (equals == std::string::npos) syntax("entry " + quoted(entry) + " has no '='");
+    const std::string name = trimmed(std::string_view(entry).substr(0, equals));
+    const std::string count = trimmed(std::string_view(entry).substr(equals + 1));
+    if (name.empty()) syntax("entry " + quoted(entry) + " has no stage name");
+    const int index = spec.stage_index(name);
+    if (index < 0) {
+      fail("unknown stage " + quoted(name) + " (stages: " + list_stage_names(spec.stages) + ")" +
+           did_you_mean(name, names));
+    }
+    if (count.empty() || count.size() > 3 ||
+        !std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoi(count) < 1 || std::stoi(count) > static_cast<int>(max_replicas)) {
+      fail("replicas of '" + name + "' must be a whole number between 1 and 256, got " +
+           quoted(count));
+    }
+    if (!given.emplace(name, 0).second) fail("stage '" + name + "' is named twice");
+    spec.stages[static_cast<std::size_t>(index)].replicas = std::stoi(count);
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  if (const auto issue = check_farms(spec)) {
+    // dispatch is a spec field only: say where to set it.
+    fail(issue->message +
+         (issue->key == "dispatch"
+              ? " (set it on stage '" + spec.stages[issue->stage].name + "' in the spec)"
+              : ""));
   }
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The CLI's own surface: --help everywhere, --version, and `validate` doing the arithmetic.
+# The CLI's own surface: --help everywhere, --version, `validate` doing the arithmetic (latency and
+# throughput bounds), `scenarios`, and command-line mistakes about farms failing clearly.
 # Usage: help_and_validate.sh MPIPE_BINARY DATA_DIR
 set -euo pipefail
 bin=$1 data=$2
@@ -24,6 +25,43 @@ expect "^mpipe [0-9]+\.[0-9]+\.[0-9]+" "$bin" --version
 expect "critical-path bound 700 ms: Main A B C C3 D" "$bin" validate
 expect "placement on 4 rank\(s\) \(spread\): Main=0,A=1,B=2,C=3,C1=0" "$bin" validate --placement spread --ranks 4
 expect "critical-path bound 45 ms: Main X Z W" "$bin" validate --spec "$data/small.yaml"
+# Streams, farms and the named scenarios.
+expect "scenarios +List the built-in scenarios" "$bin" --help
+expect "--scenario" "$bin" run --help
+expect "--inflight" "$bin" run --help
+expect "--replicas" "$bin" run --help
+expect "--scenario" "$bin" validate --help
+expect "--replicas" "$bin" validate --help
+expect "--cores" "$bin" validate --help
+expect "^seed +9 +3 +1 +700 ms  the article's reference pipeline" "$bin" scenarios
+expect "^render-farm +2 +1000 +64 +10000 ms  " "$bin" scenarios
+expect "^api-calls +2 +100 +10 +50 ms  " "$bin" scenarios
+expect "throughput bound 1.429 items/s, set by window: 1 in flight / 700 ms critical path" "$bin" validate
+expect "throughput bound 3.333 items/s, set by stage 'C3'" "$bin" validate --scenario seed --inflight 8
+expect "throughput bound 5 items/s, set by stage 'A'" "$bin" validate --inflight 8 --replicas C3=2
+expect "pipeline 'render-farm' is valid: 2 stages, 2 edges, 1000 items, 64 in flight" "$bin" validate --scenario render-farm
+expect "\(spread\): Main=0,Render#0=1,Render#1=2,Render#2=3,Render#3=4$" "$bin" validate --scenario render-farm --replicas Render=4 --ranks 5
+expect "throughput bound 0.2 items/s, set by host 'this host': 2 cores / 10000 core-ms per item" "$bin" validate --scenario render-farm --replicas Render=4 --ranks 5 --cores 2
+expect "throughput bound 0.8 items/s, set by stage 'Render': 8 replicas x 1 item / 10000 ms = 0.8 items/s and equally by host" "$bin" validate --scenario render-farm --replicas Render=8 --ranks 9 --cores 8
+expect "\(map\): Main=0,Call#0=1,.*Call#8=1,Call#9=2$" "$bin" validate --scenario api-calls --placement Call=1,Call#9=2 --ranks 3
+expect "throughput bound 200 items/s" "$bin" validate --scenario api-calls
+expect "pipeline 'api-calls' \(2 stages, 100 items, 10 in flight\)" "$bin" run --dry-run --scenario api-calls --out "$scratch/sub/r.h5"
+expect_fail() {  # expect_fail REGEX CMD...: exit 2, one error line matching REGEX
+  local re=$1
+  shift
+  if "$@" >"$out" 2>&1; then echo "FAIL: '$*' should have failed"; cat "$out"; exit 1; fi
+  grep -Eq -- "$re" "$out" || { echo "FAIL: '$*' output lacks /$re/:"; cat "$out"; exit 1; }
+  echo "ok   $* -> error"
+  passed=$((passed + 1))
+}
+expect_fail "unknown scenario 'nope' \(known: seed, render-farm, api-calls" "$bin" validate --scenario nope
+expect_fail "unknown scenario 'nope'" "$bin" run --scenario nope --out "$scratch/sub/r.h5"
+expect_fail "excludes" "$bin" run --scenario seed --spec "$data/small.yaml"
+expect_fail "field '--replicas': stage 'D' has 2 replicas and 4 input edges .*round-robin" "$bin" validate --replicas D=2
+expect_fail "field '--replicas': the source 'Main' cannot be replicated" "$bin" validate --replicas Main=2
+expect_fail "field '--replicas': replicas of 'C3' must be a whole number between 1 and 256" "$bin" validate --replicas C3=0
+expect_fail "field 'placement': stage 'C3' has 2 replicas \(C3#0..C3#1\), so 'C3#2' names none" "$bin" validate --replicas C3=2 --placement C3#2=1 --ranks 2
+expect_fail "--inflight" "$bin" validate --inflight 0
 expect "Dry run: nothing was executed" "$bin" run --dry-run --out "$scratch/sub/r.h5"
 expect "C2 -> D: same-rank \(rank 0 -> 0, in memory\)" "$bin" run --dry-run --out "$scratch/sub/r.h5"
 [ ! -e "$scratch/sub" ] || { echo "FAIL: --dry-run created $scratch/sub"; exit 1; }

@@ -2,8 +2,10 @@
 // user would be sent to.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -330,14 +332,15 @@ TEST(Validation, TopLevelNotAMap) {
 
 TEST(Validation, UnknownKeys) {
   expect_error("stagse: []\n" + ring, 1, "stagse",
-               "unknown key 'stagse' (allowed: name, source, items, defaults, stages, edges, "
-               "placement); did you mean 'stages'?");
+               "unknown key 'stagse' (allowed: name, source, items, inflight, defaults, stages, "
+               "edges, placement); did you mean 'stages'?");
   expect_error("defaults: {kernal: spin}\n" + ring, 1, "defaults.kernal",
                "unknown key 'kernal' (allowed: kernel, threads, payload_bytes, serialization, "
                "work_ms); did you mean 'kernel'?");
   expect_error("source: Main\nstages:\n  - {name: Main, colour: red}\n" + ring_edges, 3,
                "stages[0].colour",
-               "unknown key 'colour' (allowed: name, work_ms, kernel, threads, payload_bytes)");
+               "unknown key 'colour' (allowed: name, work_ms, kernel, threads, payload_bytes, "
+               "replicas, dispatch, ordered)");
   expect_error("source: Main\n" + ring_stages + "edges:\n  - {from: Main, to: A, via: B}\n", 7,
                "edges[0].via", "unknown key 'via' (allowed: from, to, serialization)");
 }
@@ -533,6 +536,248 @@ TEST(Validation, Reachability) {
                "source 'Main' has no outgoing edges");
   expect_error("source: Main\nstages: [Main, A]\nedges: [Main -> A]\n", 1, "source",
                "items would never complete");
+}
+
+// --- streams and farms: inflight, replicas, dispatch, ordered --------------------------------
+
+TEST(Farm, DefaultsKeepTheSingleRequestMeaning) {
+  const auto spec = parse_spec(ring, "t.yaml");
+  EXPECT_EQ(spec.inflight, 1u);
+  for (const auto& s : spec.stages) {
+    EXPECT_EQ(s.replicas, 1);
+    EXPECT_EQ(s.dispatch, mpipe::dispatch_kind::on_demand);
+    EXPECT_FALSE(s.ordered);
+  }
+}
+
+TEST(Farm, FieldsParse) {
+  const auto spec = parse_spec(
+      "source: Main\ninflight: 64\nstages:\n"
+      "  - Main\n"
+      "  - {name: A, work_ms: 10, replicas: 4}\n"
+      "  - {name: B, replicas: 3, dispatch: round-robin}\n"
+      "  - {name: C, ordered: true, dispatch: on-demand}\n"
+      "edges: [Main -> A, Main -> B, A -> B, B -> C, C -> Main]\n",
+      "t.yaml");
+  EXPECT_EQ(spec.inflight, 64u);
+  EXPECT_EQ(spec.stages[1].replicas, 4);
+  EXPECT_EQ(spec.stages[1].dispatch, mpipe::dispatch_kind::on_demand);
+  EXPECT_EQ(spec.stages[2].replicas, 3);
+  EXPECT_EQ(spec.stages[2].dispatch, mpipe::dispatch_kind::round_robin);
+  EXPECT_TRUE(spec.stages[3].ordered);
+  EXPECT_FALSE(spec.stages[2].ordered);
+  EXPECT_STREQ(mpipe::to_string(mpipe::dispatch_kind::on_demand), "on-demand");
+  EXPECT_STREQ(mpipe::to_string(mpipe::dispatch_kind::round_robin), "round-robin");
+}
+
+TEST(Farm, LimitsAreInclusive) {
+  const auto spec = parse_spec(
+      "source: Main\ninflight: 1000000\nstages:\n  - Main\n  - {name: A, replicas: 256}\n"
+      "edges: [Main -> A, A -> Main]\n",
+      "t.yaml");
+  EXPECT_EQ(spec.inflight, 1000000u);
+  EXPECT_EQ(spec.stages[1].replicas, 256);
+}
+
+TEST(Farm, BadValues) {
+  const auto stage = [](const std::string& fields) {
+    return "source: Main\nstages:\n  - Main\n  - {name: A, " + fields + "}\n  - B\n" + ring_edges;
+  };
+  expect_error("inflight: 0\n" + ring, 1, "inflight", "at least 1 and at most 1000000");
+  expect_error("inflight: 1000001\n" + ring, 1, "inflight", "got 1000001");
+  expect_error("inflight: 2.5\n" + ring, 1, "inflight", "must be a whole number");
+  expect_error("inflight: lots\n" + ring, 1, "inflight", "expected a whole number");
+  expect_error(stage("replicas: 0"), 4, "stages[1].replicas", "between 1 and 256");
+  expect_error(stage("replicas: 257"), 4, "stages[1].replicas", "between 1 and 256");
+  expect_error(stage("replicas: 1.5"), 4, "stages[1].replicas", "must be a whole number");
+  expect_error(stage("dispatch: round_robin"), 4, "stages[1].dispatch",
+               "unknown dispatch 'round_robin' (allowed: on-demand, round-robin); did you mean "
+               "'round-robin'?");
+  expect_error(stage("dispatch: [on-demand]"), 4, "stages[1].dispatch", "got a list");
+  expect_error(stage("ordered: maybe"), 4, "stages[1].ordered",
+               "expected true or false, got 'maybe'");
+  expect_error(stage("ordered: {}"), 4, "stages[1].ordered", "expected true or false, got a map");
+  expect_error(stage("copies: 2"), 4, "stages[1].copies", "allowed: name, work_ms");
+}
+
+TEST(Farm, SourceCannotBeReplicatedOrOrdered) {
+  expect_error(
+      "source: Main\nstages:\n  - {name: Main,\n     replicas: 2}\n  - A\n  - B\n" + ring_edges, 4,
+      "stages[0].replicas", "the source 'Main' cannot be replicated (replicas: 2)");
+  expect_error(
+      "source: Main\nstages:\n  - {name: Main, ordered: true}\n  - A\n  - B\n" + ring_edges, 3,
+      "stages[0].ordered", "the source 'Main' cannot be 'ordered'");
+  // One replica, ordered: false: the same as saying nothing.
+  EXPECT_NO_THROW(parse_spec(
+      "source: Main\nstages:\n  - {name: Main, replicas: 1, ordered: false}\n  - A\n  - B\n" +
+          ring_edges,
+      "t.yaml"));
+}
+
+TEST(Farm, ReplicatedJoinNeedsRoundRobin) {
+  const std::string head = "source: Main\nstages:\n  - Main\n  - A\n  - B\n";
+  const std::string edges = "edges: [Main -> A, Main -> B, {from: [A, B], to: J}, J -> Main]\n";
+  // Blamed where it was made a farm (line 6), or where on-demand was asked for (line 7).
+  expect_error(head + "  - {name: J,\n     replicas: 2}\n" + edges, 7, "stages[3].dispatch",
+               "stage 'J' has 2 replicas and 2 input edges (from A, B), so it needs 'dispatch: "
+               "round-robin': every producer must send an item's inputs to the same replica");
+  expect_error(head + "  - {name: J, replicas: 2,\n     dispatch: on-demand}\n" + edges, 7,
+               "stages[3].dispatch", "needs 'dispatch: round-robin'");
+  const auto spec =
+      parse_spec(head + "  - {name: J, replicas: 2, dispatch: round-robin}\n" + edges, "t.yaml");
+  EXPECT_EQ(spec.stages[3].replicas, 2);
+  // One input: on demand is fine, and a join with one replica needs nothing.
+  EXPECT_NO_THROW(parse_spec(head + "  - J\n" + edges, "t.yaml"));
+  EXPECT_NO_THROW(parse_spec(
+      "source: Main\nstages: [Main, {name: A, replicas: 8}]\nedges: [Main -> A, A -> Main]\n",
+      "t.yaml"));
+}
+
+TEST(Farm, OrderedStageCannotBeReplicated) {
+  expect_error(
+      "source: Main\nstages:\n  - Main\n  - {name: A, replicas: 2,\n     ordered: true}\n"
+      "  - B\n" +
+          ring_edges,
+      5, "stages[1].ordered",
+      "stage 'A' has 2 replicas and 'ordered: true': each replica sees only its share");
+}
+
+TEST(Farm, PlacementNamesReplicas) {
+  const std::string farm =
+      "source: Main\nstages: [Main, {name: A, replicas: 3}, B]\n"
+      "edges: [Main -> A, A -> B, B -> Main]\n";
+  const auto spec = parse_spec(farm + "placement: {A: 1, A#2: 2, 'A#01': 3, B: 1}\n", "t.yaml");
+  EXPECT_EQ(spec.placement,
+            (std::map<std::string, int>{{"A", 1}, {"A#2", 2}, {"A#1", 3}, {"B", 1}}));
+  expect_error(farm + "placement: {A#3: 1}\n", 4, "placement.A#3",
+               "stage 'A' has 3 replicas (A#0..A#2), so 'A#3' names none");
+  expect_error(farm + "placement: {B#1: 1}\n", 4, "placement.B#1",
+               "stage 'B' has 1 replica (B#0), so 'B#1' names none");
+  expect_error(farm + "placement: {A#x: 1}\n", 4, "placement.A#x",
+               "expected STAGE#REPLICA with a replica number (0-255) after '#'");
+  expect_error(farm + "placement: {A#: 1}\n", 4, "placement.A#", "after '#'");
+  expect_error(farm + "placement: {A#1: 1, 'A#001': 2}\n", 4, "placement.A#1",
+               "'A#1' is placed twice");
+  expect_error(farm + "placement: {Nope#1: 1}\n", 4, "placement", "unknown stage 'Nope'");
+  expect_error(farm + "placement: {A#1: -1}\n", 4, "placement.A#1", "between 0 and 1000000");
+}
+
+// --replicas: the same rules as the spec, reported against the command line.
+spec_error replicas_error(mpipe::pipeline_spec spec, const std::string& text) {
+  try {
+    mpipe::apply_replicas(spec, text);
+  } catch (const spec_error& e) {
+    EXPECT_EQ(e.file(), "<command line>") << e.what();
+    EXPECT_EQ(e.line(), 0) << e.what();
+    EXPECT_EQ(e.field(), "--replicas") << e.what();
+    return e;
+  }
+  ADD_FAILURE() << "apply_replicas accepted '" << text << "'";
+  return spec_error("", 0, "", "");
+}
+
+TEST(ApplyReplicas, SetsStages) {
+  auto spec = mpipe::seed_spec();
+  mpipe::apply_replicas(spec, " C3 = 3 ,A=2");
+  EXPECT_EQ(spec.stages[static_cast<std::size_t>(spec.stage_index("C3"))].replicas, 3);
+  EXPECT_EQ(spec.stages[static_cast<std::size_t>(spec.stage_index("A"))].replicas, 2);
+  EXPECT_EQ(spec.stages[static_cast<std::size_t>(spec.stage_index("B"))].replicas, 1);
+  mpipe::apply_replicas(spec, "C3=1");  // back to one
+  EXPECT_EQ(spec.stages[static_cast<std::size_t>(spec.stage_index("C3"))].replicas, 1);
+  mpipe::apply_replicas(spec, "");  // nothing asked
+  mpipe::apply_replicas(spec, "B=256");
+  EXPECT_EQ(spec.stages[static_cast<std::size_t>(spec.stage_index("B"))].replicas, 256);
+  // D joins C1..C4: fine once the spec asks for round-robin.
+  EXPECT_THROW(mpipe::apply_replicas(spec, "D=2"), spec_error);
+}
+
+TEST(ApplyReplicas, Errors) {
+  const auto seed = mpipe::seed_spec();
+  const auto has = [](const spec_error& e, const std::string& needle) {
+    EXPECT_NE(e.message().find(needle), std::string::npos) << e.what();
+  };
+  has(replicas_error(seed, "C3"), "entry 'C3' has no '='");
+  has(replicas_error(seed, "C3=2,"), "empty entry in 'C3=2,'; expected STAGE=REPLICAS");
+  has(replicas_error(seed, "=2"), "has no stage name");
+  has(replicas_error(seed, "C5=2"), "unknown stage 'C5' (stages: Main, A, B, C, C1");
+  has(replicas_error(seed, "Mian=2"), "did you mean 'Main'?");
+  has(replicas_error(seed, "C3=0"), "replicas of 'C3' must be a whole number between 1 and 256");
+  has(replicas_error(seed, "C3=257"), "got '257'");
+  has(replicas_error(seed, "C3=two"), "got 'two'");
+  has(replicas_error(seed, "C3=1.5"), "got '1.5'");
+  has(replicas_error(seed, "C3=-1"), "got '-1'");
+  has(replicas_error(seed, "C3=2,C3=3"), "stage 'C3' is named twice");
+  has(replicas_error(seed, "Main=2"), "the source 'Main' cannot be replicated");
+  has(replicas_error(seed, "D=2"),
+      "stage 'D' has 2 replicas and 4 input edges (from C1, C2, C3, C4), so it needs 'dispatch: "
+      "round-robin'");
+  has(replicas_error(seed, "D=2"), "(set it on stage 'D' in the spec)");
+  const auto ordered = parse_spec(
+      "source: Main\nstages: [Main, {name: A, ordered: true}]\nedges: [Main -> A, A -> Main]\n",
+      "t.yaml");
+  has(replicas_error(ordered, "A=2"), "'ordered: true'");
+}
+
+// --- named scenarios -------------------------------------------------------------------------
+
+TEST(Scenarios, EveryShippedFileIsAScenarioAndParses) {
+  std::vector<std::string> files;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(data_dir + "/../../jobs/pipelines")) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path().stem().string());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> names;
+  for (const auto& s : mpipe::scenarios()) {
+    names.push_back(s.name);
+    EXPECT_EQ(s.file, "jobs/pipelines/" + s.name + ".yaml");
+    EXPECT_FALSE(s.summary.empty());
+    // Embedded byte for byte, and the file itself parses to the same pipeline.
+    const std::string path = data_dir + "/../../" + s.file;
+    EXPECT_EQ(s.text, read_file(path)) << s.name;
+    const auto built_in = mpipe::scenario_spec(s.name);
+    const auto loaded = mpipe::load_spec(path);
+    EXPECT_EQ(built_in.name, s.name);
+    EXPECT_EQ(built_in.file, "<scenario " + s.name + ">");
+    EXPECT_EQ(built_in.text, loaded.text);
+    EXPECT_EQ(built_in.stages.size(), loaded.stages.size());
+    EXPECT_EQ(built_in.items, loaded.items);
+    EXPECT_EQ(built_in.inflight, loaded.inflight);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"seed", "render-farm", "api-calls"}));
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(files, names) << "a file in jobs/pipelines/ is not listed in scenarios()";
+  EXPECT_EQ(mpipe::scenarios().front().text, mpipe::seed_spec_text());
+}
+
+TEST(Scenarios, HaveTheArticlesNumbers) {
+  const auto farm = mpipe::scenario_spec("render-farm");
+  EXPECT_EQ(farm.items, 1000u);
+  EXPECT_EQ(farm.inflight, 64u);
+  const auto& render = farm.stages[static_cast<std::size_t>(farm.stage_index("Render"))];
+  EXPECT_EQ(render.work_ms, 10000.0);
+  EXPECT_EQ(render.kernel, kernel_kind::compute);
+  EXPECT_EQ(render.replicas, 1);
+  EXPECT_EQ(render.payload_bytes, 65536u);
+  const auto api = mpipe::scenario_spec("api-calls");
+  EXPECT_EQ(api.items, 100u);
+  EXPECT_EQ(api.inflight, 10u);
+  const auto& call = api.stages[static_cast<std::size_t>(api.stage_index("Call"))];
+  EXPECT_EQ(call.work_ms, 50.0);
+  EXPECT_EQ(call.kernel, kernel_kind::sleep);
+  EXPECT_EQ(call.replicas, 10);
+}
+
+TEST(Scenarios, UnknownNameListsTheKnownOnes) {
+  try {
+    mpipe::scenario_spec("render");
+    ADD_FAILURE() << "accepted 'render'";
+  } catch (const spec_error& e) {
+    EXPECT_EQ(e.field(), "--scenario");
+    EXPECT_NE(e.message().find("unknown scenario 'render' (known: seed, render-farm, api-calls"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // Every file in tests/data/bad must fail with a message matching its "# expect:" line, exactly as
