@@ -1,5 +1,5 @@
 // The work a stage does for one item. Three kinds because they stress a placement differently:
-// sleep needs no core (an I/O-bound service), spin and compute need one core per thread, and
+// sleep needs no core (an I/O-bound service), spin needs work_ms of CPU on each thread, and
 // compute does real arithmetic whose speed depends on what else runs on the core.
 #pragma once
 

@@ -189,10 +189,10 @@ void print_summary(std::ostream& out, const run_result& result) {
       << fmt(warmup, 0) << " (warm-up) and last " << fmt(drain, 0) << " (drain) left out, "
       << fmt(number("steady_window_s"), 3) << " s)\n";
   if (!result.bound_text.empty()) {
-    out << "Throughput bound: " << fmt(result.bound_items_per_s, 2) << " items/s ("
-        << result.bound_text << ")\n";
-    out << "Measured / bound: "
-        << fmt(result.throughput_items_per_s / result.bound_items_per_s * 100.0, 1) << " %\n";
+    out << "Throughput " << result.bound_text << "\n";  // "bound X items/s, set by ..."
+    if (std::isfinite(result.bound_items_per_s))
+      out << "Measured / bound: "
+          << fmt(result.throughput_items_per_s / result.bound_items_per_s * 100.0, 1) << " %\n";
   }
   const double stride = number("detail_stride");
   if (stride > 1)

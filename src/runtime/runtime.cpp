@@ -28,6 +28,7 @@
 #include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/kernels.hpp"
+#include "mpipe/model.hpp"
 #include "mpipe/version.hpp"
 #include "transport.hpp"
 #include "util.hpp"
@@ -74,7 +75,7 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
                        "must be between 1 and 1000000, got " + std::to_string(*options.inflight));
     spec.inflight = *options.inflight;
   }
-  // REPLICAS_HOOK
+  apply_replicas(spec, options.replicas);
   for (const auto& st : spec.stages)
     if (st.ordered && st.replicas > 1)
       throw spec_error(spec.file, st.line, "ordered",
@@ -921,6 +922,7 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
         << ")\n";
   }
   out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
+  out << "  throughput " << compute_throughput_bound(spec, where, hosts, cores).explain << "\n";
   return out.str();
 }
 
@@ -1138,6 +1140,12 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.set("steady_drain_items", static_cast<std::int64_t>(st.drain));
   rec.set("steady_window_s", window_s);
   result.throughput_items_per_s = throughput;
+  const throughput_bound bound = compute_throughput_bound(spec, result.where, hosts, cores);
+  result.bound_items_per_s = bound.items_per_s;
+  result.bound_text = bound.explain;
+  rec.set("throughput_bound_items_per_s", bound.items_per_s);
+  rec.set("throughput_bound", bound.explain);
+  rec.set("throughput_efficiency", throughput / bound.items_per_s);
   rec.set("complete", true);
   return result;
 }
