@@ -4,6 +4,26 @@
 #include <mpi.h>
 
 #include <boost/mpi/environment.hpp>
+#include <cstdio>
+
+namespace {
+
+// Ranks other than 0 print nothing but their failures, each line marked with the rank, so a
+// failure on rank 3 says what failed instead of only turning the exit code red.
+class failures_only : public ::testing::EmptyTestEventListener {
+ public:
+  explicit failures_only(int rank) : rank_(rank) {}
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (!r.failed()) return;
+    std::fprintf(stderr, "[rank %d] %s:%d: Failure\n%s\n", rank_,
+                 r.file_name() ? r.file_name() : "?", r.line_number(), r.message());
+  }
+
+ private:
+  int rank_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
@@ -13,6 +33,7 @@ int main(int argc, char** argv) {
   if (rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new failures_only(rank));
   }
   int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
   int any = 0;

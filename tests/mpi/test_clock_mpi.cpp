@@ -53,7 +53,9 @@ void expect_sound(const mpipe::clock_sample& s, const char* what) {
   EXPECT_GE(s.error_ns, s.rtt_ns / 2) << what << " rank " << world.rank();
   // True offset is 0 here, so the estimate is its own error: it must lie inside the bound.
   EXPECT_LE(std::llabs(s.offset_ns), s.error_ns) << what << " rank " << world.rank();
-  EXPECT_LT(s.error_ns, 1'000'000) << what << " rank " << world.rank() << ": 1 ms is generous";
+  // Not absurd: the sync gives up improving after 50 ms per pair, so even a badly loaded box
+  // (load 5 on 2 cores gave 4-8 ms round trips) stays far below this.
+  EXPECT_LT(s.error_ns, 100'000'000) << what << " rank " << world.rank();
 }
 
 TEST(ClockSync, FlatOnOneHostIsInsideItsBound) {

@@ -69,10 +69,12 @@ TEST(Stream, OnDemandFarmReachesItsBound) {
   EXPECT_EQ(seen.size(), 48u);
   ASSERT_EQ(per_replica.size(), 4u);
   for (const auto& [replica, n] : per_replica) EXPECT_GE(n, 6) << "replica " << replica;
-  // On-demand: at most one item waits at a replica per producer, so none waits long.
+  // On-demand: at most one item waits at a replica per producer, so none waits much longer
+  // than the item ahead of it (40 ms; sleeps overshoot on a loaded box, seen: 56 ms). A dispatch
+  // blind to free replicas (all to one, say) would queue items for up to 7 x 40 ms.
   for (const auto& e : r.record.events) {
     if (e.stage != 1) continue;
-    EXPECT_LT(e.started_ns - e.received_ns, 45'000'000) << "item " << e.item;
+    EXPECT_LT(e.started_ns - e.received_ns, 75'000'000) << "item " << e.item;
   }
 }
 
