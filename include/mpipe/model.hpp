@@ -6,10 +6,12 @@
 // Communication is taken as free: the gap between this bound and a run is what it costs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "mpipe/placement.hpp"
+#include "mpipe/platform.hpp"
 #include "mpipe/spec.hpp"
 
 namespace mpipe {
@@ -32,5 +34,97 @@ struct throughput_bound {
 throughput_bound compute_throughput_bound(const pipeline_spec& spec, const placement& where,
                                           const std::vector<std::string>& hosts_per_rank,
                                           const std::vector<int>& cores_per_rank);
+
+// --- Predicted item latency: the critical path with communication ------------------------------
+//
+// One item's latency is the longest source-to-source path where a stage costs its service time
+// (work_ms; compute work_ms / threads) and an edge costs what its message costs on its tier:
+// same-rank in memory (the platform's same-rank cost if it gives one, else 0; no serialization),
+// else alpha + bytes / bandwidth + serialize + deserialize of the edge's serialization, with
+// bytes = the producer's payload_bytes and the tier from the two ranks' hosts. Assumptions, as
+// the runtime works: every stage has its own thread, so stages sharing a rank are not serialized
+// against each other (nor against its MPI thread), and cores are not short (sleep kernels need
+// none; the throughput bound is where cores count); with replicas, each item meets one replica
+// whose service time is the stage's work, and an edge costs the worst over the producer/consumer
+// replica pairs (an upper bound where replicas sit in different tiers).
+
+// What-if link, as `--emulate-link` gives the runtime: a message between ranks (between hosts
+// with cross_host_only) is held until its send time + latency + bytes / bandwidth, so such a
+// hop costs max(its platform cost, latency + bytes / bandwidth).
+struct link_emulation {
+  double latency_ms = 0.0;
+  double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
+  bool cross_host_only = false;
+};
+
+// The article's rule of thumb on compute / communication: > 10 "distribution helps", < 5
+// "communication hurts", else "marginal".
+const char* ratio_verdict(double ratio);
+
+struct edge_prediction {
+  int edge = 0;  // index into spec.edges
+  std::string from, to;
+  tier where = tier::same_rank;  // of the costliest replica pair
+  bool mixed = false;            // replica pairs of this edge sit in different tiers
+  int from_rank = 0, to_rank = 0;
+  std::uint64_t bytes = 0;
+  serialization_kind serialization = serialization_kind::boost;
+  double cost_ms = 0.0;
+  // The work this hop serves: the consumer's service time (the article's "processing time of
+  // the service you call" against "the overhead of calling it"), or the producer's on a return
+  // edge into the source, whose own work is done before the item leaves.
+  double work_ms = 0.0;
+  double ratio = 0.0;   // work_ms / cost_ms; infinity when the hop is free
+  std::string verdict;  // ratio_verdict; "in memory" for same-rank hops
+  bool on_critical_path = false;
+};
+
+struct latency_prediction {
+  double item_ms = 0.0;                // predicted item latency
+  double free_ms = 0.0;                // the same path arithmetic with free communication
+  std::vector<int> path;               // stages on the predicted critical path, source first
+  std::vector<edge_prediction> edges;  // in spec.edges order
+};
+
+// hosts_per_rank: one entry per rank of the job; throws error if the placement names a rank
+// beyond it.
+latency_prediction predict_latency(const pipeline_spec& spec, const placement& where,
+                                   const platform& plat,
+                                   const std::vector<std::string>& hosts_per_rank,
+                                   const link_emulation& emulate = {});
+
+// Ranks split evenly over `hosts` hosts in blocks (rank r on host r * hosts / ranks, named
+// "host0", "host1", ...): 4 ranks on 2 hosts = 0,1 | 2,3, as mpirun --map-by slot fills nodes.
+std::vector<std::string> block_hosts(int ranks, int hosts);
+
+// --- Amdahl's law with communication (the article's section of that name) -----------------------
+
+// 1 / ((1-P) + P/N + C*N): plain Amdahl with c = 0. P in [0, 1], N >= 1, C >= 0.
+double amdahl_speedup(double p, double n, double c = 0.0);
+// Per-message (alpha-beta) variant: one item of t1_ms of work on N machines, the parallel part
+// divided evenly, and one message of message_ms per machine beyond the first:
+// t1 / (t1 (1-P) + t1 P / N + (N-1) message_ms). No cost at N = 1, unlike C*N.
+double amdahl_message_speedup(double p, double n, double t1_ms, double message_ms);
+
+// The inputs for a pipeline: t1_ms = the sum of every stage's work (one item done by one
+// processor, one stage after another), P = 1 - free critical path / t1 (the work that can run
+// beside the critical path: Amdahl's 1 / (1-P) is then t1 / critical path, what unlimited
+// ranks with free communication give one item), message_ms = one cross-host message of the
+// pipeline's mean payload with its commonest serialization on the platform (the emulated link
+// if one is given and longer), C = message_ms / t1 (the article's "5 ms on a 100 ms task").
+struct amdahl_inputs {
+  double p = 0.0, c = 0.0, t1_ms = 0.0, critical_ms = 0.0, message_ms = 0.0;
+  std::uint64_t bytes = 0;
+};
+amdahl_inputs pipeline_amdahl(const pipeline_spec& spec, const platform& plat,
+                              const link_emulation& emulate = {});
+
+struct amdahl_row {
+  int n = 1;
+  double plain = 1.0;        // amdahl_speedup(p, n)
+  double with_c = 1.0;       // amdahl_speedup(p, n, c)
+  double per_message = 1.0;  // amdahl_message_speedup(p, n, t1, message_ms)
+};
+std::vector<amdahl_row> amdahl_table(const amdahl_inputs& in, const std::vector<int>& ns);
 
 }  // namespace mpipe

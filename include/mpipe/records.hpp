@@ -110,6 +110,23 @@ struct bench_row {
   double deserialize_us = 0.0;   // median decode after the receive, receiver side
 };
 
+// One (tier, method) of `mpipe calibrate`: the bench rows of all its sizes reduced to the two
+// numbers the model uses per hop, time = alpha + bytes x ns_per_byte (weighted least squares,
+// weights 1/time^2, so 0 B and 1 MiB count alike), and the same fit for encode and decode.
+struct calibration_row {
+  std::string tier;             // "same-rank", "same-host", "cross-host"
+  std::string method;           // "raw-mpi", "boost", "datatype", "raw", "in-memory"
+  std::int32_t points = 0;      // sizes the fit used
+  double alpha_us = 0.0;        // one-way latency at 0 B (intercept)
+  double ns_per_byte = 0.0;     // inverse bandwidth (slope)
+  double bandwidth_mb_s = 0.0;  // 1000 / ns_per_byte; NaN if the slope is <= 0
+  double r2 = 0.0;              // weighted coefficient of determination of the latency fit
+  double serialize_us = 0.0;    // encode: intercept (NaN where there is no encode)
+  double serialize_ns_per_byte = 0.0;
+  double deserialize_us = 0.0;  // decode after the receive: intercept
+  double deserialize_ns_per_byte = 0.0;
+};
+
 // Attributes of a run group. bool is stored as HDF5's h5py-style boolean enum.
 using attribute_value = std::variant<std::string, std::int64_t, double, bool>;
 using attribute = std::pair<std::string, attribute_value>;
@@ -123,7 +140,8 @@ struct run_record {
   std::vector<rank_row> ranks;
   std::vector<stage_row> stages;
   std::vector<edge_row> edges;
-  std::vector<bench_row> bench;  // `mpipe bench` runs only; empty for pipeline runs
+  std::vector<bench_row> bench;  // `mpipe bench` and `mpipe calibrate` runs; empty otherwise
+  std::vector<calibration_row> calibration;  // `mpipe calibrate` runs only
 
   // Replaces an attribute of that name or adds it.
   void set(const std::string& name, attribute_value value);

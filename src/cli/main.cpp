@@ -1,14 +1,17 @@
 // mpipe's command line: parse, set up MPI, call the library, report. No logic of its own.
 #include <malloc.h>
 #include <mpi.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/mpi/collectives.hpp>
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -18,11 +21,13 @@
 #include <vector>
 
 #include "mpipe/bench.hpp"
+#include "mpipe/calibrate.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/hdf5_output.hpp"
 #include "mpipe/model.hpp"
 #include "mpipe/placement.hpp"
+#include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
 #include "mpipe/spec.hpp"
 #include "mpipe/version.hpp"
@@ -240,6 +245,124 @@ int do_validate(const validate_args& a) {
   return 0;
 }
 
+struct predict_args {
+  std::string spec_file;
+  std::string scenario;
+  std::string placement;
+  std::string platform_file;
+  int ranks = 0;  // 0: enough for the placement
+  int hosts = 1;
+  std::uint64_t inflight = 0;
+  std::string replicas;
+  int cores = 0;
+  std::string emulate;
+};
+
+std::string fixed(double v, int digits) {
+  std::ostringstream o;
+  if (std::isinf(v)) return "inf";
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
+}
+
+// No MPI: the model's arithmetic on the spec, the placement and a platform file.
+int do_predict(const predict_args& a) {
+  auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
+              : a.spec_file.empty() ? mpipe::seed_spec()
+                                    : mpipe::load_spec(a.spec_file);
+  if (a.inflight) spec.inflight = a.inflight;
+  mpipe::apply_replicas(spec, a.replicas);
+  const auto plat = mpipe::load_platform(a.platform_file);
+  mpipe::link_emulation emu;
+  if (!a.emulate.empty()) {
+    const auto link = mpipe::parse_emulated_link(a.emulate);
+    emu.latency_ms = link.latency_ms;
+    emu.bandwidth_bytes_per_s = link.bandwidth_bytes_per_s;
+    emu.cross_host_only = link.cross_host_only;
+  }
+  // Without --ranks: one per stage instance for spread (each gets its own rank), else as many
+  // as the placement's highest rank needs.
+  int ranks = a.ranks;
+  if (ranks == 0) {
+    int instances = 0;
+    for (const auto& st : spec.stages) instances += std::max(1, st.replicas);
+    const auto probe = mpipe::resolve_placement(spec, a.placement, 1'000'000);
+    int top = 0;
+    for (const auto& rs : probe.replica_ranks)
+      for (int r : rs) top = std::max(top, r);
+    ranks = probe.mode == "spread" ? instances : top + 1;
+  }
+  if (a.hosts > ranks)
+    throw mpipe::spec_error("<command line>", 0, "--hosts",
+                            std::to_string(a.hosts) + " hosts for " + std::to_string(ranks) +
+                                " rank(s): give at most one host per rank");
+  const auto where = mpipe::resolve_placement(spec, a.placement, ranks);
+  const auto hosts = mpipe::block_hosts(ranks, a.hosts);
+  const auto pred = mpipe::predict_latency(spec, where, plat, hosts, emu);
+
+  std::cout << "Prediction for pipeline '" << spec.name << "' (" << spec.file << ") on " << ranks
+            << " rank(s) over " << a.hosts << " host(s), placement " << where.mode << ": "
+            << where.to_string(spec) << "\nplatform '" << plat.name << "' (" << plat.file << ")";
+  if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  std::cout << "\n\nItem latency: predicted " << fixed(pred.item_ms, 3)
+            << " ms; free-communication critical path " << fixed(pred.free_ms, 3)
+            << " ms; communication adds " << fixed(pred.item_ms - pred.free_ms, 3) << " ms ("
+            << fixed(pred.free_ms > 0 ? 100.0 * (pred.item_ms / pred.free_ms - 1.0) : 0.0, 2)
+            << " %)\nPredicted critical path:";
+  for (int s : pred.path) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
+  std::cout << " -> " << spec.source << "\n\n";
+
+  std::cout << "Edges (cost = alpha + bytes/bandwidth + serialize + deserialize on the tier; "
+               "ratio = work the hop serves / cost; * = on the critical path)\n";
+  std::cout << "  " << std::left << std::setw(10) << "edge" << std::setw(11) << "tier" << std::right
+            << std::setw(7) << "ranks" << std::setw(10) << "bytes" << std::setw(10) << "serial."
+            << std::setw(12) << "cost ms" << std::setw(10) << "work ms" << std::setw(10) << "ratio"
+            << "  verdict\n";
+  for (const auto& e : pred.edges) {
+    const std::string name = e.from + "->" + e.to + (e.on_critical_path ? "*" : "");
+    const std::string t = std::string(mpipe::to_string(e.where)) + (e.mixed ? "+" : "");
+    const std::string r = std::to_string(e.from_rank) + "->" + std::to_string(e.to_rank);
+    const bool in_memory = e.where == mpipe::tier::same_rank && !e.mixed;
+    std::cout << "  " << std::left << std::setw(10) << name << std::setw(11) << t << std::right
+              << std::setw(7) << r << std::setw(10) << e.bytes << std::setw(10)
+              << (in_memory ? "-" : mpipe::to_string(e.serialization)) << std::setw(12)
+              << fixed(e.cost_ms, 4) << std::setw(10) << fixed(e.work_ms, 1) << std::setw(10)
+              << (std::isinf(e.ratio) ? std::string("-") : fixed(e.ratio, 1)) << "  " << e.verdict
+              << "\n";
+  }
+  bool any_mixed = false;
+  for (const auto& e : pred.edges) any_mixed |= e.mixed;
+  if (any_mixed)
+    std::cout << "  (+: replicas of this edge sit in different tiers; the costliest pair is "
+                 "shown and used)\n";
+
+  const int cores =
+      a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const auto b = mpipe::compute_throughput_bound(
+      spec, where, hosts, std::vector<int>(static_cast<std::size_t>(ranks), cores));
+  std::cout << "\nThroughput " << b.explain << "; " << cores
+            << " cores per host, communication free\n";
+
+  const auto am = mpipe::pipeline_amdahl(spec, plat, emu);
+  std::cout << "\nAmdahl with communication (the article): speedup(N) = 1 / ((1-P) + P/N + C*N)\n"
+            << "  T1 = " << fixed(am.t1_ms, 1)
+            << " ms (all stages' work, one after another); P = 1 - critical path / T1 = 1 - "
+            << fixed(am.critical_ms, 1) << " / " << fixed(am.t1_ms, 1) << " = " << fixed(am.p, 4)
+            << "\n  C = one cross-host message (" << am.bytes
+            << " B) / T1 = " << fixed(am.message_ms, 4) << " / " << fixed(am.t1_ms, 1) << " = "
+            << fixed(am.c, 6) << "\n  per message: T1 / (T1 (1-P) + T1 P/N + (N-1) x "
+            << fixed(am.message_ms, 4) << " ms)\n";
+  std::cout << "  " << std::setw(4) << "N" << std::setw(12) << "Amdahl" << std::setw(12)
+            << "with C*N" << std::setw(14) << "per message\n";
+  for (const auto& r : mpipe::amdahl_table(am, {1, 2, 4, 8, 16, 32}))
+    std::cout << "  " << std::setw(4) << r.n << std::setw(11) << fixed(r.plain, 3) << "x"
+              << std::setw(11) << fixed(r.with_c, 3) << "x" << std::setw(12)
+              << fixed(r.per_message, 3) << "x\n";
+  std::cout << "  (P/N assumes the off-path work divides evenly over N processors; the item "
+               "latency above is this placement's own number)\n";
+  return 0;
+}
+
 // One line per built-in scenario: what it is and the numbers that set its bounds.
 int do_scenarios() {
   std::cout << std::left << std::setw(13) << "scenario" << std::right << std::setw(7) << "stages"
@@ -269,6 +392,70 @@ struct bench_args {
   bool no_out = false;
   bool no_progress = false;
 };
+
+// `mpipe calibrate`: bench over the calibration grid, fitted, appended as kind=calibration, and
+// a platform file for `mpipe predict` written next to the results (never over an existing one).
+int do_calibrate(const bench_args& a, const std::string& platform_out, int argc, char** argv) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  boost::mpi::communicator world;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  const int rank = world.rank();
+  mpipe::bench_options opt;
+  opt.quick = a.quick;
+  if (a.reps > 0) opt.reps = a.reps;
+  if (a.warmup >= 0) opt.warmup = a.warmup;
+  opt.progress = !a.no_progress;
+  opt.command_line = joined(argc, argv);
+  std::string platform = platform_out;
+  try {
+    if (!a.sizes.empty()) opt.sizes = mpipe::parse_bench_sizes(a.sizes);
+    if (!a.no_out) check_writable_on_all(world, a.out);
+    if (platform.empty()) {
+      // Rank 0's clock names the file for everyone: ranks may cross a second boundary apart.
+      char stamp[32] = {};
+      const std::time_t now = std::time(nullptr);
+      std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", std::gmtime(&now));
+      std::string name = stamp;
+      boost::mpi::broadcast(world, name, 0);
+      platform = "results/platform-" + name + ".yaml";
+    }
+    std::ifstream exists(platform);
+    if (exists.good())
+      throw mpipe::spec_error("<command line>", 0, "--platform-out",
+                              "'" + platform + "' exists; mpipe never overwrites a file");
+    check_writable_on_all(world, platform);
+  } catch (const mpipe::error& e) {
+    if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
+  }
+  if (rank == 0)
+    std::cout << "mpipe " << mpipe::version << ": calibration on " << world.size()
+              << " rank(s); results -> " << (a.no_out ? std::string("(not stored)") : a.out)
+              << ", platform -> " << platform << std::endl;
+  try {
+    auto record = mpipe::calibration_run(world, opt);
+    if (rank == 0) {
+      std::cout << "\nFits per tier and method: one-way time = alpha + bytes x ns/byte "
+                   "(least squares, weights 1/time^2)\n";
+      mpipe::print_calibration(std::cout, record.calibration);
+      std::string id = "(not stored)";
+      if (!a.no_out) id = mpipe::append_run(a.out, record);
+      record.run_id = id;
+      std::ofstream f(platform);
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      f << mpipe::platform_yaml(record, std::string("calibrated-") + host);
+      if (!f) throw mpipe::io_error("cannot write '" + platform + "'");
+      if (!a.no_out) std::cout << "\nAppended run " << id << " to " << a.out << std::endl;
+      std::cout << "Platform file: " << platform << " (use: mpipe predict --platform " << platform
+                << ")" << std::endl;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  return 0;
+}
 
 int do_bench(const bench_args& a, int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
@@ -440,6 +627,77 @@ int main(int argc, char** argv) {
       ->excludes(bench_out);
   bench->add_flag("--no-progress", ba.no_progress, "No progress lines");
 
+  bench_args ca;
+  std::string platform_out;
+  auto* calibrate = app.add_subcommand(
+      "calibrate",
+      "Measure this job's communication costs (mpipe bench over 0 B - 1 MiB) and fit per tier and "
+      "serialization a latency alpha and a cost per byte; append the run (kind=calibration) and "
+      "write a platform file for mpipe predict");
+  calibrate->add_option("--sizes", ca.sizes,
+                        "Message sizes, comma separated, K = KiB, M = MiB (default: "
+                        "0,64,1K,4K,16K,64K,256K,1M)");
+  calibrate->add_flag("--quick", ca.quick, "Few repetitions per size: a few seconds");
+  calibrate
+      ->add_option("--reps", ca.reps,
+                   "Timed ping-pong round trips per size (default: by size, up to 10000)")
+      ->check(CLI::Range(1, 10'000'000));
+  calibrate->add_option("--warmup", ca.warmup, "Untimed round trips before them")
+      ->check(CLI::Range(0, 10'000'000));
+  auto* calibrate_out =
+      calibrate->add_option("--out", ca.out, "HDF5 results file; the run is appended")
+          ->capture_default_str();
+  calibrate->add_flag("--no-out", ca.no_out, "Store no run (the platform file is still written)")
+      ->excludes(calibrate_out);
+  calibrate->add_option("--platform-out", platform_out,
+                        "Platform file to write (default results/platform-<UTC time>.yaml); "
+                        "refused if it exists");
+  calibrate->add_flag("--no-progress", ca.no_progress, "No progress lines");
+
+  predict_args pa;
+  auto* predict = app.add_subcommand(
+      "predict",
+      "Predict a placement's item latency and throughput on a platform (no MPI needed): the "
+      "critical path with per-edge communication costs, the compute/communication ratio per "
+      "edge, and the article's Amdahl table");
+  auto* predict_spec = predict->add_option(
+      "--spec", pa.spec_file, "Pipeline spec (YAML); default: the built-in reference pipeline");
+  predict
+      ->add_option("--scenario", pa.scenario,
+                   "A built-in pipeline by name (`mpipe scenarios`); instead of --spec")
+      ->excludes(predict_spec);
+  predict->add_option("--placement", pa.placement,
+                      "pack | spread | map like 'A=0,B=1,C3#1=2'; default: the spec's map, "
+                      "else spread");
+  predict
+      ->add_option("--platform", pa.platform_file,
+                   "Platform file (YAML): per-tier alpha and bandwidth, per-serialization costs; "
+                   "see jobs/platforms/")
+      ->required();
+  predict
+      ->add_option("--ranks", pa.ranks,
+                   "World size (default: one rank per stage instance for spread, else what the "
+                   "placement needs)")
+      ->check(CLI::Range(1, 1'000'000));
+  predict
+      ->add_option("--hosts", pa.hosts,
+                   "Hosts the ranks are split over, evenly in blocks (4 ranks, 2 hosts: 0,1 | "
+                   "2,3); sets which hops are same-host and which cross-host")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  predict->add_option("--inflight", pa.inflight, "Items in flight (overrides the spec)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  predict->add_option("--replicas", pa.replicas,
+                      "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas)");
+  predict
+      ->add_option("--cores", pa.cores,
+                   "Cores per host for the throughput bound (default: this machine's)")
+      ->check(CLI::Range(1, 1'000'000));
+  predict->add_option("--emulate-link", pa.emulate,
+                      "What-if link as `mpipe run` takes it, e.g. 'latency=5ms' (scope "
+                      "cross-rank by default): an affected hop costs max(platform cost, latency "
+                      "+ bytes/bandwidth), as the runtime holds it");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -452,8 +710,10 @@ int main(int argc, char** argv) {
   ra.payload_given = run->count("--payload-bytes") > 0;
   if (run->parsed()) return do_run(ra, argc, argv);
   if (bench->parsed()) return do_bench(ba, argc, argv);
+  if (calibrate->parsed()) return do_calibrate(ca, platform_out, argc, argv);
   try {
     if (scenarios->parsed()) return do_scenarios();
+    if (predict->parsed()) return do_predict(pa);
     return do_validate(va);
   } catch (const mpipe::error& e) {
     std::cerr << "mpipe: error: " << e.what() << std::endl;

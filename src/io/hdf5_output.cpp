@@ -159,6 +159,20 @@ const column<edge_row> edge_columns[] = {
     {"payload_bytes", &edge_row::payload_bytes},
 };
 
+const column<calibration_row> calibration_columns[] = {
+    {"tier", &calibration_row::tier},
+    {"method", &calibration_row::method},
+    {"points", &calibration_row::points},
+    {"alpha_us", &calibration_row::alpha_us},
+    {"ns_per_byte", &calibration_row::ns_per_byte},
+    {"bandwidth_mb_s", &calibration_row::bandwidth_mb_s},
+    {"r2", &calibration_row::r2},
+    {"serialize_us", &calibration_row::serialize_us},
+    {"serialize_ns_per_byte", &calibration_row::serialize_ns_per_byte},
+    {"deserialize_us", &calibration_row::deserialize_us},
+    {"deserialize_ns_per_byte", &calibration_row::deserialize_ns_per_byte},
+};
+
 const column<bench_row> bench_columns[] = {
     {"tier", &bench_row::tier},
     {"method", &bench_row::method},
@@ -664,6 +678,7 @@ void write_run(hid_t runs, const std::string& id, const run_record& run) {
   write_table<stage_row>(group, "stages", run.stages, stage_columns);
   write_table<edge_row>(group, "edges", run.edges, edge_columns);
   write_table<bench_row>(group, "bench", run.bench, bench_columns);
+  write_table<calibration_row>(group, "calibration", run.calibration, calibration_columns);
 }
 
 h5::handle create_results(const std::string& path) {
@@ -805,6 +820,9 @@ run_record read_run(const std::string& path, const std::string& run_id) {
     // Runs written before `mpipe bench` existed have no bench dataset: they had nothing for it.
     if (h5::check_tri(H5Lexists(group, "bench", H5P_DEFAULT), "look up dataset 'bench'"))
       run.bench = read_table<bench_row>(group, "bench", bench_columns);
+    if (h5::check_tri(H5Lexists(group, "calibration", H5P_DEFAULT),
+                      "look up dataset 'calibration'"))
+      run.calibration = read_table<calibration_row>(group, "calibration", calibration_columns);
     return run;
   } catch (const io_error& e) {
     throw io_error(context + e.what());

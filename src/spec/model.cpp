@@ -182,4 +182,195 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
   return b;
 }
 
+const char* ratio_verdict(double ratio) {
+  if (ratio > 10.0) return "distribution helps";
+  if (ratio < 5.0) return "communication hurts";
+  return "marginal";
+}
+
+std::vector<std::string> block_hosts(int ranks, int hosts) {
+  if (ranks < 1 || hosts < 1 || hosts > ranks) {
+    throw error("cannot split " + std::to_string(ranks) + " rank(s) over " + std::to_string(hosts) +
+                " host(s): need 1 <= hosts <= ranks");
+  }
+  std::vector<std::string> out;
+  for (long r = 0; r < ranks; ++r) out.push_back("host" + std::to_string(r * hosts / ranks));
+  return out;
+}
+
+latency_prediction predict_latency(const pipeline_spec& spec, const placement& where,
+                                   const platform& plat,
+                                   const std::vector<std::string>& hosts_per_rank,
+                                   const link_emulation& emulate) {
+  const graph g(spec);
+  const int src = g.source();
+  const auto ranks_of = [&](int s) {
+    const auto i = static_cast<std::size_t>(s);
+    std::vector<int> r;
+    if (i < where.replica_ranks.size() && !where.replica_ranks[i].empty()) {
+      r = where.replica_ranks[i];
+    } else if (i < where.rank_of.size()) {
+      r.push_back(where.rank_of[i]);
+    }
+    for (const int rank : r) {
+      if (rank < 0 || static_cast<std::size_t>(rank) >= hosts_per_rank.size()) {
+        throw error("predict_latency: stage '" + spec.stages[i].name + "' is on rank " +
+                    std::to_string(rank) + " of a job of " + std::to_string(hosts_per_rank.size()) +
+                    " ranks");
+      }
+    }
+    if (r.empty()) throw error("predict_latency: stage '" + spec.stages[i].name + "' is unplaced");
+    return r;
+  };
+
+  latency_prediction out;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+    const edge_spec& es = spec.edges[e];
+    const int from = spec.stage_index(es.from), to = spec.stage_index(es.to);
+    edge_prediction p;
+    p.edge = static_cast<int>(e);
+    p.from = es.from;
+    p.to = es.to;
+    p.bytes = spec.stages[static_cast<std::size_t>(from)].payload_bytes;
+    p.serialization = es.serialization;
+    bool first = true;
+    for (const int a : ranks_of(from)) {
+      for (const int b : ranks_of(to)) {
+        const tier t = a == b ? tier::same_rank
+                       : hosts_per_rank[static_cast<std::size_t>(a)] ==
+                               hosts_per_rank[static_cast<std::size_t>(b)]
+                           ? tier::same_host
+                           : tier::cross_host;
+        double ms = plat.message_ms(t, es.serialization, p.bytes);
+        if (t != tier::same_rank && (t == tier::cross_host || !emulate.cross_host_only)) {
+          double held = emulate.latency_ms;
+          if (emulate.bandwidth_bytes_per_s > 0.0)
+            held += static_cast<double>(p.bytes) / emulate.bandwidth_bytes_per_s * 1e3;
+          ms = std::max(ms, held);
+        }
+        if (!first && t != p.where) p.mixed = true;
+        if (first || ms > p.cost_ms) {
+          p.cost_ms = ms;
+          p.where = t;
+          p.from_rank = a;
+          p.to_rank = b;
+        }
+        first = false;
+      }
+    }
+    p.work_ms = service_ms(spec.stages[static_cast<std::size_t>(to == src ? from : to)]);
+    p.ratio = p.cost_ms > 0.0 ? p.work_ms / p.cost_ms : unbounded;
+    p.verdict = p.where == tier::same_rank && !p.mixed ? "in memory" : ratio_verdict(p.ratio);
+    out.edges.push_back(p);
+  }
+
+  // Longest path in topological order: finish = max over inputs (producer finish + edge cost)
+  // + own service time; the item ends when the last return edge arrives at the source. Run
+  // twice: with the edge costs, and with free communication for the comparison.
+  const auto longest = [&](bool with_costs, std::vector<int>* path) {
+    const auto n = static_cast<std::size_t>(g.stage_count());
+    std::vector<double> finish(n, -1.0);
+    std::vector<int> via(n, -1);  // the edge that set a stage's finish
+    finish[static_cast<std::size_t>(src)] = service_ms(spec.stages[static_cast<std::size_t>(src)]);
+    double best = finish[static_cast<std::size_t>(src)];
+    int best_edge = -1;
+    for (const int v : g.topo_order()) {
+      const double at = finish[static_cast<std::size_t>(v)];
+      if (at < 0.0) continue;
+      for (const int e : g.outputs(v)) {
+        const int to = spec.stage_index(spec.edges[static_cast<std::size_t>(e)].to);
+        const double arrive =
+            at + (with_costs ? out.edges[static_cast<std::size_t>(e)].cost_ms : 0.0);
+        if (to == src) {
+          if (arrive > best || best_edge < 0) {
+            best = std::max(best, arrive);
+            best_edge = e;
+          }
+          continue;
+        }
+        const double through = arrive + service_ms(spec.stages[static_cast<std::size_t>(to)]);
+        if (through > finish[static_cast<std::size_t>(to)]) {
+          finish[static_cast<std::size_t>(to)] = through;
+          via[static_cast<std::size_t>(to)] = e;
+        }
+      }
+    }
+    if (path) {
+      std::vector<int> edges_back;
+      for (int e = best_edge; e >= 0;) {
+        edges_back.push_back(e);
+        const int from = spec.stage_index(spec.edges[static_cast<std::size_t>(e)].from);
+        e = from == src ? -1 : via[static_cast<std::size_t>(from)];
+      }
+      path->assign(1, src);
+      for (auto it = edges_back.rbegin(); it != edges_back.rend(); ++it) {
+        out.edges[static_cast<std::size_t>(*it)].on_critical_path = true;
+        const int to = spec.stage_index(spec.edges[static_cast<std::size_t>(*it)].to);
+        if (to != src) path->push_back(to);
+      }
+    }
+    return best;
+  };
+  out.item_ms = longest(true, &out.path);
+  out.free_ms = longest(false, nullptr);
+  return out;
+}
+
+double amdahl_speedup(double p, double n, double c) {
+  if (!(p >= 0.0 && p <= 1.0) || !(n >= 1.0) || !(c >= 0.0))
+    throw error("amdahl_speedup: need 0 <= P <= 1, N >= 1, C >= 0");
+  return 1.0 / ((1.0 - p) + p / n + c * n);
+}
+
+double amdahl_message_speedup(double p, double n, double t1_ms, double message_ms) {
+  if (!(p >= 0.0 && p <= 1.0) || !(n >= 1.0) || !(t1_ms > 0.0) || !(message_ms >= 0.0))
+    throw error("amdahl_message_speedup: need 0 <= P <= 1, N >= 1, T1 > 0, message >= 0");
+  return t1_ms / (t1_ms * (1.0 - p) + t1_ms * p / n + (n - 1.0) * message_ms);
+}
+
+amdahl_inputs pipeline_amdahl(const pipeline_spec& spec, const platform& plat,
+                              const link_emulation& emulate) {
+  amdahl_inputs in;
+  for (const auto& s : spec.stages) in.t1_ms += s.work_ms;
+  in.critical_ms = critical_path_ms(spec);
+  in.p = in.t1_ms > 0.0 ? std::clamp(1.0 - in.critical_ms / in.t1_ms, 0.0, 1.0) : 0.0;
+  // Mean payload over the edges (each edge carries its producer's payload) and the commonest
+  // serialization (ties: boost, datatype, raw).
+  double bytes = 0.0;
+  int uses[3] = {0, 0, 0};
+  for (const auto& e : spec.edges) {
+    bytes += static_cast<double>(
+        spec.stages[static_cast<std::size_t>(spec.stage_index(e.from))].payload_bytes);
+    ++uses[static_cast<int>(e.serialization)];
+  }
+  if (!spec.edges.empty()) bytes /= static_cast<double>(spec.edges.size());
+  in.bytes = static_cast<std::uint64_t>(std::llround(bytes));
+  int common = 0;
+  for (int k = 1; k < 3; ++k)
+    if (uses[k] > uses[common]) common = k;
+  in.message_ms =
+      plat.message_ms(tier::cross_host, static_cast<serialization_kind>(common), in.bytes);
+  double held = emulate.latency_ms;
+  if (emulate.bandwidth_bytes_per_s > 0.0)
+    held += static_cast<double>(in.bytes) / emulate.bandwidth_bytes_per_s * 1e3;
+  in.message_ms = std::max(in.message_ms, held);
+  in.c = in.t1_ms > 0.0 ? in.message_ms / in.t1_ms : 0.0;
+  return in;
+}
+
+std::vector<amdahl_row> amdahl_table(const amdahl_inputs& in, const std::vector<int>& ns) {
+  std::vector<amdahl_row> rows;
+  for (const int n : ns) {
+    amdahl_row r;
+    r.n = n;
+    const double nn = static_cast<double>(n);
+    r.plain = amdahl_speedup(in.p, nn);
+    r.with_c = amdahl_speedup(in.p, nn, in.c);
+    r.per_message =
+        in.t1_ms > 0.0 ? amdahl_message_speedup(in.p, nn, in.t1_ms, in.message_ms) : 1.0;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
 }  // namespace mpipe

@@ -58,3 +58,40 @@ fi
 [ "$(grep -c "mpipe: error:.*--sizes" "$dir/bad.log")" -eq 1 ] || { echo "FAIL: unclear:"; cat "$dir/bad.log"; exit 1; }
 [ "$(h5ls "$out/runs" | wc -l)" -eq 1 ] || { echo "FAIL: a failed bench appended a run"; exit 1; }
 echo "ok   bad --sizes: one message, nothing appended"
+
+# Calibration: fits per tier and method in the run and a platform file that predict accepts; a
+# second calibrate never overwrites that file.
+cal="$dir/cal.h5"
+plat="$dir/platform.yaml"
+rm -f "$cal" "$plat"
+timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$bin" calibrate --quick --no-progress \
+  --out "$cal" --platform-out "$plat" >"$dir/cal.log" 2>&1 || { echo "FAIL: calibrate"; cat "$dir/cal.log"; exit 1; }
+/usr/bin/python3 - "$cal" <<'PY'
+import math, sys
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    (run,) = f["runs"].values()
+    assert run.attrs["kind"] == "calibration", dict(run.attrs)
+    assert float(run.attrs["compute_iterations_per_ms"]) > 0
+    fits = {(r["tier"].decode(), r["method"].decode()): r for r in run["calibration"][()]}
+    for method in ("raw-mpi", "boost", "datatype", "raw"):
+        r = fits[("same-host", method)]
+        # Shared memory: a fraction of a us to tens of us at 0 B, and GB/s, not MB/s.
+        assert 0.05 < r["alpha_us"] < 100, (method, r["alpha_us"])
+        assert r["bandwidth_mb_s"] > 100 or math.isnan(r["bandwidth_mb_s"]), (method, r)
+    assert ("same-rank", "in-memory") in fits
+    assert math.isnan(fits[("same-host", "raw-mpi")]["serialize_us"])
+    assert fits[("same-host", "boost")]["serialize_us"] > 0
+print("ok   calibration run:", len(fits), "fits")
+PY
+grep -q "^  cross-host: {alpha_us:" "$plat" || { echo "FAIL: platform file lacks cross-host:"; cat "$plat"; exit 1; }
+"$bin" predict --platform "$plat" --placement spread --ranks 4 >"$dir/predict.log" 2>&1 ||
+  { echo "FAIL: predict rejected the calibrated platform"; cat "$plat" "$dir/predict.log"; exit 1; }
+grep -q "^Item latency: predicted" "$dir/predict.log" || { echo "FAIL: no prediction"; cat "$dir/predict.log"; exit 1; }
+echo "ok   platform file $plat accepted by predict"
+if timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$bin" calibrate --quick --no-out \
+  --platform-out "$plat" >"$dir/cal2.log" 2>&1; then
+  echo "FAIL: calibrate overwrote $plat"; exit 1
+fi
+grep -q "exists; mpipe never overwrites" "$dir/cal2.log" || { echo "FAIL: unclear:"; cat "$dir/cal2.log"; exit 1; }
+echo "ok   an existing platform file is refused"

@@ -62,6 +62,27 @@ expect_fail "field '--replicas': the source 'Main' cannot be replicated" "$bin" 
 expect_fail "field '--replicas': replicas of 'C3' must be a whole number between 1 and 256" "$bin" validate --replicas C3=0
 expect_fail "field 'placement': stage 'C3' has 2 replicas \(C3#0..C3#1\), so 'C3#2' names none" "$bin" validate --replicas C3=2 --placement C3#2=1 --ranks 2
 expect_fail "--inflight" "$bin" validate --inflight 0
+# predict: the article's scenarios on its LAN, the edge table, the Amdahl table, clear errors.
+plat="$data/../../jobs/platforms"
+expect "predict +Predict a placement" "$bin" --help
+expect "--platform" "$bin" predict --help
+expect "--hosts" "$bin" predict --help
+expect "--emulate-link" "$bin" predict --help
+expect "Item latency: predicted 700.000 ms; free-communication critical path 700.000 ms" "$bin" predict --platform "$plat/article-lan.yaml" --placement pack
+expect "Item latency: predicted 710.002 ms" "$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,B=1,C=1,C1=1,C3=1,D=1,C2=2,C4=2 --hosts 3
+expect "Item latency: predicted 720.004 ms" "$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,D=0,B=1,C=2,C1=3,C2=4,C3=5,C4=6
+expect "A->B\* +cross-host +0->1 +1024 +boost +5.0010 +150.0 +30.0  distribution helps" "$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,B=1,C=1,C1=1,C3=1,D=1,C2=2,C4=2 --hosts 3
+expect "on 9 rank\(s\) over 1 host\(s\), placement spread" "$bin" predict --platform "$plat/laptop-shm.yaml"
+expect "Item latency: predicted 725.003 ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4 --emulate-link latency=5ms
+expect "^ +8 +1.521x +1.444x +1.453x$" "$bin" predict --platform "$plat/article-lan.yaml"
+expect "P = 1 - critical path / T1 = 1 - 700.0 / 1150.0 = 0.3913" "$bin" predict --platform "$plat/article-lan.yaml"
+expect "Throughput bound 3.333 items/s, set by stage 'C3'" "$bin" predict --platform "$plat/infiniband-100g.yaml" --inflight 8
+expect_fail "--platform is required" "$bin" predict
+expect_fail "cannot read platform file" "$bin" predict --platform "$scratch/none.yaml"
+printf 'tiers:\n  same-host: {alpha_us: 1}\n  cross-host: {alpha_us: 5ms}\n' >"$scratch/bad-platform.yaml"
+expect_fail "bad-platform.yaml:3: field 'tiers.cross-host.alpha_us': expected a number, got '5ms'" "$bin" predict --platform "$scratch/bad-platform.yaml"
+expect_fail "field '--hosts': 2 hosts for 1 rank" "$bin" predict --platform "$plat/article-lan.yaml" --placement pack --hosts 2
+expect_fail "field '--emulate-link'" "$bin" predict --platform "$plat/article-lan.yaml" --emulate-link latency=5
 expect "Dry run: nothing was executed" "$bin" run --dry-run --out "$scratch/sub/r.h5"
 expect "C2 -> D: same-rank \(rank 0 -> 0, in memory\)" "$bin" run --dry-run --out "$scratch/sub/r.h5"
 [ ! -e "$scratch/sub" ] || { echo "FAIL: --dry-run created $scratch/sub"; exit 1; }

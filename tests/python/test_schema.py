@@ -51,6 +51,7 @@ STRUCT_OF = {
     "stages": "stage_row",
     "edges": "edge_row",
     "bench": "bench_row",
+    "calibration": "calibration_row",
 }
 
 

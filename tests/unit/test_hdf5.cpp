@@ -67,6 +67,14 @@ auto fields(const bench_row& r) {
                          bits(r.bandwidth_ratio), bits(r.serialize_us), bits(r.deserialize_us));
 }
 
+auto fields(const calibration_row& r) {
+  const auto bits = [](double v) { return std::bit_cast<std::uint64_t>(v); };
+  return std::make_tuple(r.tier, r.method, r.points, bits(r.alpha_us), bits(r.ns_per_byte),
+                         bits(r.bandwidth_mb_s), bits(r.r2), bits(r.serialize_us),
+                         bits(r.serialize_ns_per_byte), bits(r.deserialize_us),
+                         bits(r.deserialize_ns_per_byte));
+}
+
 template <class Row>
 void expect_rows(const std::vector<Row>& expected, const std::vector<Row>& actual,
                  const char* table) {
@@ -86,6 +94,7 @@ void expect_same(const run_record& expected, const run_record& actual) {
   expect_rows(expected.stages, actual.stages, "stages");
   expect_rows(expected.edges, actual.edges, "edges");
   expect_rows(expected.bench, actual.bench, "bench");
+  expect_rows(expected.calibration, actual.calibration, "calibration");
 }
 
 constexpr auto i64_min = std::numeric_limits<std::int64_t>::min();
@@ -134,6 +143,9 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
   run.bench = {{"same-rank", "in-memory", 0, 10000, 0.25, 0.5, 0.0, nan, nan, nan, nan},
                {"same-host", "boost", 1048576, 10, 480.5, 520.25, 2190.5, 5.5, 0.03, 3458.7, 38.0},
                {"cross-host — ü", "", u64_max, i32_min, -0.0, 5e-324, inf, -inf, 1e300, -1.0, 0.0}};
+  run.calibration = {
+      {"same-host", "raw-mpi", 8, 0.46, 0.08, 12500.0, 0.99, nan, nan, nan, nan},
+      {"cross-host — ü", "", i32_min, -0.0, 5e-324, inf, -inf, 1e300, -1.0, 0.0, nan}};
   return run;
 }
 
@@ -191,7 +203,8 @@ TEST_F(Hdf5Output, EmptyRunRoundTripsWithEveryDatasetPresent) {
 
   const h5::quiet_errors quiet;
   h5::handle f(H5Fopen(file().c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "open");
-  for (const char* name : {"events", "messages", "items", "ranks", "stages", "edges", "bench"}) {
+  for (const char* name :
+       {"events", "messages", "items", "ranks", "stages", "edges", "bench", "calibration"}) {
     const std::string path = "/runs/" + id + "/" + name;
     const h5::handle dataset(H5Dopen2(f, path.c_str(), H5P_DEFAULT), path);
     const h5::handle space(H5Dget_space(dataset), "space");
@@ -303,6 +316,9 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
       {"bench",
        {"tier", "method", "size_bytes", "reps", "latency_us", "latency_p95_us", "bandwidth_mb_s",
         "latency_ratio", "bandwidth_ratio", "serialize_us", "deserialize_us"}},
+      {"calibration",
+       {"tier", "method", "points", "alpha_us", "ns_per_byte", "bandwidth_mb_s", "r2",
+        "serialize_us", "serialize_ns_per_byte", "deserialize_us", "deserialize_ns_per_byte"}},
   };
   for (const auto& [name, columns] : tables) {
     const h5::handle dataset(H5Dopen2(group, name, H5P_DEFAULT), name);

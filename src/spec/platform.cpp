@@ -1,0 +1,242 @@
+// Platform files -> platform. Like spec.cpp: every mistake a hand-written file can hold is an
+// error naming file, line and field, found before any prediction is printed.
+#include "mpipe/platform.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "mpipe/error.hpp"
+
+namespace mpipe {
+
+const char* to_string(tier t) {
+  switch (t) {
+    case tier::same_rank:
+      return "same-rank";
+    case tier::same_host:
+      return "same-host";
+    case tier::cross_host:
+      return "cross-host";
+  }
+  return "?";
+}
+
+double link_cost::ms(std::uint64_t bytes) const {
+  return alpha_us * 1e-3 + static_cast<double>(bytes) * ns_per_byte * 1e-6;
+}
+
+double serialization_cost::ms(std::uint64_t bytes) const {
+  const double b = static_cast<double>(bytes);
+  return (serialize_us + deserialize_us) * 1e-3 +
+         (serialize_ns_per_byte + deserialize_ns_per_byte) * b * 1e-6;
+}
+
+double platform::message_ms(tier t, serialization_kind s, std::uint64_t bytes) const {
+  const double wire = link(t).ms(bytes);
+  return t == tier::same_rank ? wire : wire + codec(s).ms(bytes);
+}
+
+namespace {
+
+const std::vector<std::string> top_keys = {"name", "description", "tiers", "serialization",
+                                           "compute_rate"};
+const std::vector<std::string> tier_names = {"same-rank", "same-host", "cross-host"};
+const std::vector<std::string> link_keys = {"alpha_us", "bandwidth_mb_s", "ns_per_byte"};
+const std::vector<std::string> codec_names = {"boost", "datatype", "raw"};
+const std::vector<std::string> codec_keys = {"serialize_us", "serialize_ns_per_byte",
+                                             "deserialize_us", "deserialize_ns_per_byte"};
+
+// Generous limits: they catch a stray digit or a unit mix-up (5 ms written as 5e9), not a slow
+// network. 1e8 us is 100 s per message; 1e6 ns per byte is 1 kB/s.
+constexpr double max_us = 1e8;
+constexpr double max_ns_per_byte = 1e6;
+constexpr double max_mb_s = 1e9;  // 1 PB/s
+
+int line_of(const YAML::Node& node) {
+  if (!node.IsDefined()) return 0;
+  const int line = node.Mark().line;
+  return line >= 0 ? line + 1 : 0;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
+std::string quoted(const std::string& text) {
+  return text.size() <= 60 ? "'" + text + "'" : "'" + text.substr(0, 60) + "...'";
+}
+
+class parser {
+ public:
+  parser(const std::string& text, const std::string& file) : text_(text), file_(file) {}
+
+  platform run() {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text_);
+    } catch (const YAML::ParserException& e) {
+      throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
+                       "not valid YAML: " + e.msg);
+    }
+    if (!root.IsDefined() || root.IsNull())
+      throw spec_error(file_, 0, "", "the platform file is empty; it needs at least 'tiers'");
+    if (!root.IsMap()) fail(root, "", "the top level must be a map with keys " + join(top_keys));
+    check_keys(root, "", top_keys);
+
+    platform p;
+    p.file = file_;
+    if (const auto n = root["name"]; present(n)) p.name = text(n, "name");
+    if (const auto n = root["description"]; present(n)) p.description = text(n, "description");
+    if (const auto n = root["compute_rate"]; present(n)) {
+      p.compute_rate = number(n, "compute_rate", 0.0, 1e15);
+      if (*p.compute_rate <= 0.0) fail(n, "compute_rate", "must be > 0 (iterations per ms)");
+    }
+
+    const YAML::Node tiers = root["tiers"];
+    if (!present(tiers))
+      throw spec_error(file_, 0, "tiers",
+                       "missing: give same-host and cross-host (alpha_us and bandwidth_mb_s or "
+                       "ns_per_byte each), same-rank optionally");
+    if (!tiers.IsMap()) fail(tiers, "tiers", "must be a map of " + join(tier_names));
+    check_keys(tiers, "tiers", tier_names);
+    for (std::size_t t = 0; t < tier_names.size(); ++t) {
+      const YAML::Node n = tiers[tier_names[t]];
+      if (!present(n)) {
+        if (t == 0) continue;  // same-rank: free unless given
+        fail(tiers, "tiers." + tier_names[t],
+             "missing: every platform needs same-host and cross-host (write the same numbers "
+             "twice where a network makes no difference between them)");
+      }
+      p.tiers[t] = link(n, "tiers." + tier_names[t]);
+    }
+
+    if (const YAML::Node ser = root["serialization"]; present(ser)) {
+      if (!ser.IsMap()) fail(ser, "serialization", "must be a map of " + join(codec_names));
+      check_keys(ser, "serialization", codec_names);
+      for (std::size_t s = 0; s < codec_names.size(); ++s) {
+        const YAML::Node n = ser[codec_names[s]];
+        if (present(n)) p.serialization[s] = codec(n, "serialization." + codec_names[s]);
+      }
+    }
+    return p;
+  }
+
+ private:
+  const std::string& text_;
+  const std::string& file_;
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
+                         const std::string& message) const {
+    throw spec_error(file_, line_of(node), field, message);
+  }
+
+  static bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+
+  void check_keys(const YAML::Node& map, const std::string& prefix,
+                  const std::vector<std::string>& allowed) const {
+    std::vector<std::string> seen;
+    for (const auto& entry : map) {
+      const std::string field = prefix.empty() ? "" : prefix;
+      if (!entry.first.IsScalar()) fail(entry.first, field, "keys must be plain words");
+      const std::string key = entry.first.Scalar();
+      bool known = false;
+      for (const auto& a : allowed) known |= a == key;
+      if (!known)
+        fail(entry.first, prefix.empty() ? key : prefix + "." + key,
+             "unknown key " + quoted(key) + " (known: " + join(allowed) + ")");
+      for (const auto& s : seen)
+        if (s == key) fail(entry.first, prefix.empty() ? key : prefix + "." + key, "given twice");
+      seen.push_back(key);
+    }
+  }
+
+  std::string text(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) fail(n, field, "expected text");
+    return n.Scalar();
+  }
+
+  double number(const YAML::Node& n, const std::string& field, double low, double high) const {
+    if (!n.IsScalar()) fail(n, field, "expected a number");
+    double v = 0.0;
+    if (!YAML::convert<double>::decode(n, v))
+      fail(n, field,
+           "expected a number, got " + quoted(n.Scalar()) +
+               " (no units: the unit is in the key's name)");
+    if (!std::isfinite(v)) fail(n, field, "must be a finite number, got " + quoted(n.Scalar()));
+    if (v < low || v > high) {
+      std::ostringstream limits;
+      limits << "must be between " << low << " and " << high << ", got " << n.Scalar();
+      fail(n, field, limits.str());
+    }
+    return v;
+  }
+
+  link_cost link(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsMap()) fail(n, field, "must be a map like {alpha_us: 0.5, bandwidth_mb_s: 12000}");
+    check_keys(n, field, link_keys);
+    link_cost c;
+    c.given = true;
+    const YAML::Node alpha = n["alpha_us"];
+    if (!present(alpha))
+      fail(n, field + ".alpha_us", "missing: the latency of an empty message, in us");
+    c.alpha_us = number(alpha, field + ".alpha_us", 0.0, max_us);
+    const YAML::Node bw = n["bandwidth_mb_s"], beta = n["ns_per_byte"];
+    if (present(bw) && present(beta))
+      fail(beta, field + ".ns_per_byte",
+           "give bandwidth_mb_s or ns_per_byte (its inverse: 1000 / MB/s), not both");
+    if (present(bw)) {
+      const double mb_s = number(bw, field + ".bandwidth_mb_s", 0.0, max_mb_s);
+      if (mb_s <= 0.0)
+        fail(bw, field + ".bandwidth_mb_s", "must be > 0 (leave it out for unlimited)");
+      c.ns_per_byte = 1000.0 / mb_s;
+    } else if (present(beta)) {
+      c.ns_per_byte = number(beta, field + ".ns_per_byte", 0.0, max_ns_per_byte);
+    }
+    return c;
+  }
+
+  serialization_cost codec(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsMap()) fail(n, field, "must be a map of " + join(codec_keys));
+    check_keys(n, field, codec_keys);
+    serialization_cost c;
+    const auto get = [&](const char* key, double high, double& into) {
+      if (const YAML::Node v = n[key]; present(v)) into = number(v, field + "." + key, 0.0, high);
+    };
+    get("serialize_us", max_us, c.serialize_us);
+    get("serialize_ns_per_byte", max_ns_per_byte, c.serialize_ns_per_byte);
+    get("deserialize_us", max_us, c.deserialize_us);
+    get("deserialize_ns_per_byte", max_ns_per_byte, c.deserialize_ns_per_byte);
+    return c;
+  }
+};
+
+}  // namespace
+
+platform parse_platform(const std::string& yaml_text, const std::string& file_name) {
+  return parser(yaml_text, file_name).run();
+}
+
+platform load_platform(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw io_error(path + ": cannot read platform file: " + std::strerror(errno));
+  std::string text;
+  char buffer[65536];
+  std::size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, got);
+  const bool failed = std::ferror(f) != 0;  // a directory opens; reading it fails (EISDIR)
+  const int saved_errno = errno;
+  std::fclose(f);
+  if (failed) throw io_error(path + ": cannot read platform file: " + std::strerror(saved_errno));
+  return parse_platform(text, path);
+}
+
+}  // namespace mpipe
