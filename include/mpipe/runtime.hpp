@@ -11,6 +11,7 @@
 #pragma once
 
 #include <boost/mpi/communicator.hpp>
+#include <cmath>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "mpipe/graph.hpp"
 #include "mpipe/placement.hpp"
+#include "mpipe/platform.hpp"
 #include "mpipe/records.hpp"
 #include "mpipe/spec.hpp"
 
@@ -59,8 +61,9 @@ struct run_options {
   std::optional<serialization_kind> serialization;  // overrides every edge's
   bool verify = false;                              // receivers check a payload checksum
   std::optional<emulated_link> emulate;             // what-if link delays
-  bool progress = true;                             // a progress line on runs longer than a few s
-  std::string command_line;                         // stored with the run
+  std::optional<platform> predict_with;  // predict the item latency on it, stored beside the run
+  bool progress = true;                  // a progress line on runs longer than a few s
+  std::string command_line;              // stored with the run
 };
 
 struct run_result {
@@ -70,6 +73,7 @@ struct run_result {
   double throughput_items_per_s = 0.0;  // steady state (rank 0), NaN if the window was empty
   double bound_items_per_s = 0.0;       // what the stages, cores and window allow (model)
   std::string bound_text;               // which of them limits, in words; empty: no bound
+  double predicted_ms = std::nan("");   // predicted item latency (with a platform), rank 0
 };
 
 // Collective over comm. Throws spec_error (same on every rank) for a placement that does not

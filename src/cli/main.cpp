@@ -61,6 +61,7 @@ struct run_args {
   std::string serialization;
   bool verify = false;
   std::string emulate;
+  std::string platform;  // predict the run on this platform file
 };
 
 mpipe::kernel_kind parse_kernel(const std::string& k) {
@@ -164,6 +165,7 @@ int do_run(const run_args& a, int argc, char** argv) {
   try {
     // Everything that can be wrong with the input is found here, on every rank, before work.
     if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
+    if (!a.platform.empty()) opt.predict_with = mpipe::load_platform(a.platform);
     spec = load_on_all(world, a.spec_file, a.scenario);
     const auto effective = mpipe::apply_overrides(spec, opt);
     const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
@@ -573,6 +575,9 @@ int main(int argc, char** argv) {
                   "What-if link: 'latency=5ms[,bandwidth=1Gbit/s][,scope=cross-rank|cross-host]'; "
                   "each affected message is held until send time + latency + bytes/bandwidth; the "
                   "run is labelled emulated");
+  run->add_option("--platform", ra.platform,
+                  "Also predict the item latency with this platform file (jobs/platforms/, or one "
+                  "written by mpipe calibrate) and print and store it beside the measurement");
 
   validate_args va;
   auto* validate = app.add_subcommand(

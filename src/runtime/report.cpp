@@ -181,6 +181,13 @@ void print_summary(std::ostream& out, const run_result& result) {
   if (bound > 0.0)
     out << "Above the bound: " << fmt(lat.mean() - bound, 2) << " ms ("
         << fmt((lat.mean() - bound) / bound * 100.0, 2) << " %)\n";
+  if (!std::isnan(result.predicted_ms)) {
+    const auto* p = rec.get("prediction_platform");
+    out << "Predicted (platform " << (p ? std::get<std::string>(*p) : std::string("?"))
+        << "): " << fmt(result.predicted_ms, 2) << " ms; measured " << fmt(lat.mean(), 2)
+        << " ms; error " << fmt((lat.mean() - result.predicted_ms) / result.predicted_ms * 100.0, 2)
+        << " %\n";
+  }
   if (spec.items < 2) return;
   const double warmup = number("steady_warmup_items"), drain = number("steady_drain_items");
   out << "Throughput: " << fmt(result.throughput_items_per_s, 2) << " items/s in steady state ("

@@ -1146,6 +1146,23 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.set("throughput_bound_items_per_s", bound.items_per_s);
   rec.set("throughput_bound", bound.explain);
   rec.set("throughput_efficiency", throughput / bound.items_per_s);
+  // The model's answer for this very run (issue 6): same spec, placement, hosts and emulation.
+  double predicted = std::nan("");
+  std::string platform_name;
+  if (options.predict_with) {
+    link_emulation emu;
+    if (options.emulate)
+      emu = {options.emulate->latency_ms, options.emulate->bandwidth_bytes_per_s,
+             options.emulate->cross_host_only};
+    predicted = predict_latency(spec, result.where, *options.predict_with, hosts, emu).item_ms;
+    platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
+  }
+  const double measured =
+      st.completed > 0 ? st.latency_sum_ns / static_cast<double>(st.completed) / 1e6 : std::nan("");
+  rec.set("prediction_platform", platform_name);
+  rec.set("predicted_latency_ms", predicted);
+  rec.set("prediction_error_pct", (measured - predicted) / predicted * 100.0);
+  result.predicted_ms = predicted;
   rec.set("complete", true);
   return result;
 }

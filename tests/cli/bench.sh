@@ -95,3 +95,22 @@ if timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$bin" calibrate --qui
 fi
 grep -q "exists; mpipe never overwrites" "$dir/cal2.log" || { echo "FAIL: unclear:"; cat "$dir/cal2.log"; exit 1; }
 echo "ok   an existing platform file is refused"
+
+# A run predicted on the calibrated platform stores the prediction beside its measurement.
+timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$bin" run --placement spread --items 2 \
+  --time-scale 0.05 --platform "$plat" --out "$dir/pred.h5" --no-progress >"$dir/pred-run.log" 2>&1 ||
+  { echo "FAIL: run --platform"; cat "$dir/pred-run.log"; exit 1; }
+grep -q "^Predicted (platform calibrated-" "$dir/pred-run.log" || { echo "FAIL: no prediction line"; cat "$dir/pred-run.log"; exit 1; }
+/usr/bin/python3 - "$dir/pred.h5" <<'PY'
+import math, sys
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    run = list(f["runs"].values())[-1]
+    p = float(run.attrs["predicted_latency_ms"])
+    # The seed's critical path at time scale 0.05 is 35 ms; communication adds microseconds.
+    assert 35.0 <= p < 36.0, p
+    err = float(run.attrs["prediction_error_pct"])
+    assert math.isfinite(err) and err > -1.0, err  # a run cannot beat its critical path
+    assert run.attrs["prediction_platform"].startswith("calibrated-")
+print(f"ok   run --platform stored predicted {p:.3f} ms, error {err:.2f} %")
+PY
