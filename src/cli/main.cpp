@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "mpipe/advise.hpp"
 #include "mpipe/bench.hpp"
 #include "mpipe/calibrate.hpp"
 #include "mpipe/error.hpp"
@@ -365,6 +366,103 @@ int do_predict(const predict_args& a) {
   return 0;
 }
 
+struct advise_args {
+  std::string spec_file;
+  std::string scenario;
+  std::string platform_file;
+  int ranks = 0;
+  int hosts = 1;
+  std::string objective = "latency";
+  int top = 5;
+  std::uint64_t inflight = 0;
+  std::string replicas;
+  int cores = 0;
+  std::string emulate;
+};
+
+// No MPI: the model over the placements of the spec on --ranks ranks, the best --top printed.
+int do_advise(const advise_args& a) {
+  auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
+              : a.spec_file.empty() ? mpipe::seed_spec()
+                                    : mpipe::load_spec(a.spec_file);
+  if (a.inflight) spec.inflight = a.inflight;
+  mpipe::apply_replicas(spec, a.replicas);
+  const auto plat = mpipe::load_platform(a.platform_file);
+  const auto goal = mpipe::parse_objective(a.objective);
+  mpipe::link_emulation emu;
+  if (!a.emulate.empty()) {
+    const auto link = mpipe::parse_emulated_link(a.emulate);
+    emu.latency_ms = link.latency_ms;
+    emu.bandwidth_bytes_per_s = link.bandwidth_bytes_per_s;
+    emu.cross_host_only = link.cross_host_only;
+  }
+  if (a.hosts > a.ranks)
+    throw mpipe::spec_error("<command line>", 0, "--hosts",
+                            std::to_string(a.hosts) + " hosts for " + std::to_string(a.ranks) +
+                                " rank(s): give at most one host per rank");
+  const auto hosts = mpipe::block_hosts(a.ranks, a.hosts);
+  const int cores =
+      a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const std::vector<int> cores_per_rank(static_cast<std::size_t>(a.ranks), cores);
+  mpipe::advise_stats st;
+  const auto best = mpipe::advise_placements(spec, plat, hosts, cores_per_rank, goal, emu, a.top,
+                                             mpipe::search_mode::automatic, &st);
+
+  std::cout << "Advice for pipeline '" << spec.name << "' (" << spec.file << ") on " << a.ranks
+            << " rank(s) over " << a.hosts << " host(s), " << cores
+            << (cores == 1 ? " core" : " cores") << " per host; platform '" << plat.name << "' ("
+            << plat.file << ")";
+  if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  std::cout << "\nObjective: " << mpipe::to_string(goal);
+  if (goal == mpipe::objective::latency)
+    std::cout << " (lowest predicted item latency; ties: fewer ranks, then higher bound)";
+  else
+    std::cout << " (highest throughput bound, communication taken as free; ties: lower "
+                 "predicted latency)";
+  std::cout << "\nSearch: ";
+  if (st.exhaustive) {
+    std::cout << "exhaustive over " << a.ranks << "^" << spec.stages.size() - 1 << " = "
+              << fixed(st.space, 0) << " placements (source " << spec.source
+              << " on rank 0, replicas with their stage), " << st.evaluated
+              << " evaluated after skipping symmetric duplicates (interchangeable ranks/hosts)\n";
+  } else {
+    std::cout << "heuristic (" << a.ranks << "^" << spec.stages.size() - 1
+              << " > 2000000): greedy in topological order, then single-stage moves while they "
+                 "improve; "
+              << st.evaluated << " placements evaluated; not guaranteed optimal\n";
+  }
+  std::cout << "\n  " << std::setw(3) << "#" << std::setw(13) << "latency ms" << std::setw(16)
+            << "bound items/s"
+            << "  placement\n";
+  const std::string indent(34, ' ');
+  for (std::size_t i = 0; i < best.size(); ++i) {
+    const auto& b = best[i];
+    std::cout << "  " << std::setw(3) << i + 1 << std::setw(13) << fixed(b.item_ms, 3)
+              << std::setw(16) << fixed(b.items_per_s, 3) << "  " << b.where.to_string(spec) << "\n"
+              << indent << "why: " << b.why << "\n";
+  }
+  if (best.empty()) return 0;
+  const auto& first = best.front();
+  std::cout << "\nFirst choice";
+  for (const std::string other : {"pack", "spread"}) {
+    const auto p = mpipe::evaluate_placement(spec, mpipe::resolve_placement(spec, other, a.ranks),
+                                             plat, hosts, cores_per_rank, goal, emu);
+    const double gain = p.item_ms > 0 ? 100.0 * (p.item_ms - first.item_ms) / p.item_ms : 0.0;
+    std::cout << (other == "pack" ? " vs " : "; vs ") << other << ": " << fixed(first.item_ms, 3)
+              << " vs " << fixed(p.item_ms, 3) << " ms (" << fixed(gain, 2) << " % lower latency";
+    if (goal == mpipe::objective::throughput) {
+      const double tgain = p.items_per_s > 0 && !std::isinf(p.items_per_s)
+                               ? 100.0 * (first.items_per_s / p.items_per_s - 1.0)
+                               : 0.0;
+      std::cout << ", bound " << fixed(first.items_per_s, 3) << " vs " << fixed(p.items_per_s, 3)
+                << " items/s, " << fixed(tgain, 2) << " % higher";
+    }
+    std::cout << ")";
+  }
+  std::cout << "\n";
+  return 0;
+}
+
 // One line per built-in scenario: what it is and the numbers that set its bounds.
 int do_scenarios() {
   std::cout << std::left << std::setw(13) << "scenario" << std::right << std::setw(7) << "stages"
@@ -703,6 +801,51 @@ int main(int argc, char** argv) {
                       "cross-rank by default): an affected hop costs max(platform cost, latency "
                       "+ bytes/bandwidth), as the runtime holds it");
 
+  advise_args aa;
+  auto* advise = app.add_subcommand(
+      "advise",
+      "Search placements on N ranks for the best predicted latency or throughput on a platform "
+      "(no MPI needed): the top K with why, and the gain over pack and spread");
+  auto* advise_spec = advise->add_option(
+      "--spec", aa.spec_file, "Pipeline spec (YAML); default: the built-in reference pipeline");
+  advise
+      ->add_option("--scenario", aa.scenario,
+                   "A built-in pipeline by name (`mpipe scenarios`); instead of --spec")
+      ->excludes(advise_spec);
+  advise
+      ->add_option("--platform", aa.platform_file,
+                   "Platform file (YAML): per-tier alpha and bandwidth, per-serialization costs; "
+                   "see jobs/platforms/")
+      ->required();
+  advise->add_option("--ranks", aa.ranks, "World size to place the stages on")
+      ->required()
+      ->check(CLI::Range(1, 1'000'000));
+  advise
+      ->add_option("--hosts", aa.hosts,
+                   "Hosts the ranks are split over, evenly in blocks (4 ranks, 2 hosts: 0,1 | "
+                   "2,3)")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  advise
+      ->add_option("--objective", aa.objective,
+                   "latency (lowest predicted item latency) or throughput (highest throughput "
+                   "bound)")
+      ->check(CLI::IsMember({"latency", "throughput"}))
+      ->capture_default_str();
+  advise->add_option("--top", aa.top, "How many placements to print")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  advise->add_option("--inflight", aa.inflight, "Items in flight (overrides the spec)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  advise->add_option("--replicas", aa.replicas,
+                     "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas)");
+  advise
+      ->add_option("--cores", aa.cores,
+                   "Cores per host for the throughput bound (default: this machine's)")
+      ->check(CLI::Range(1, 1'000'000));
+  advise->add_option("--emulate-link", aa.emulate,
+                     "What-if link as `mpipe run` takes it, e.g. 'latency=5ms'");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -719,6 +862,7 @@ int main(int argc, char** argv) {
   try {
     if (scenarios->parsed()) return do_scenarios();
     if (predict->parsed()) return do_predict(pa);
+    if (advise->parsed()) return do_advise(aa);
     return do_validate(va);
   } catch (const mpipe::error& e) {
     std::cerr << "mpipe: error: " << e.what() << std::endl;

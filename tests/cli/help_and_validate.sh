@@ -83,6 +83,18 @@ printf 'tiers:\n  same-host: {alpha_us: 1}\n  cross-host: {alpha_us: 5ms}\n' >"$
 expect_fail "bad-platform.yaml:3: field 'tiers.cross-host.alpha_us': expected a number, got '5ms'" "$bin" predict --platform "$scratch/bad-platform.yaml"
 expect_fail "field '--hosts': 2 hosts for 1 rank" "$bin" predict --platform "$plat/article-lan.yaml" --placement pack --hosts 2
 expect_fail "field '--emulate-link'" "$bin" predict --platform "$plat/article-lan.yaml" --emulate-link latency=5
+# advise: searches placements on the model, prints the top K and the gain over pack and spread.
+expect "advise +Search placements" "$bin" --help
+expect "--objective" "$bin" advise --help
+expect "--top" "$bin" advise --help
+expect "Search: exhaustive over 4\^8 = 65536 placements" "$bin" advise --ranks 4 --platform "$plat/article-lan.yaml"
+expect "^ +1 +700.000 +1.429  Main=0,A=0,B=0,C=0,C1=0,C2=0,C3=0,C4=0,D=0$" "$bin" advise --ranks 4 --platform "$plat/article-lan.yaml"
+expect "First choice vs pack: 700.000 vs 700.000 ms \(0.00 % lower latency\); vs spread: 700.000 vs 725.005 ms \(3.45 % lower latency\)" "$bin" advise --ranks 4 --platform "$plat/article-lan.yaml"
+expect "Search: heuristic \(16\^8 > 2000000\)" "$bin" advise --ranks 16 --hosts 4 --platform "$plat/article-lan.yaml" --objective throughput --top 2
+expect_fail "--ranks: Value 0 not in range" "$bin" advise --ranks 0 --platform "$plat/article-lan.yaml"
+expect_fail "--ranks is required" "$bin" advise --platform "$plat/article-lan.yaml"
+expect_fail "field '--hosts': 3 hosts for 2 rank" "$bin" advise --ranks 2 --hosts 3 --platform "$plat/article-lan.yaml"
+expect_fail "--objective" "$bin" advise --ranks 2 --platform "$plat/article-lan.yaml" --objective speed
 expect "Dry run: nothing was executed" "$bin" run --dry-run --out "$scratch/sub/r.h5"
 expect "C2 -> D: same-rank \(rank 0 -> 0, in memory\)" "$bin" run --dry-run --out "$scratch/sub/r.h5"
 [ ! -e "$scratch/sub" ] || { echo "FAIL: --dry-run created $scratch/sub"; exit 1; }

@@ -1,0 +1,80 @@
+// The placement advisor (`mpipe advise`): which placement of a pipeline on N ranks the model
+// (model.hpp) predicts best, for item latency or for throughput, with a line on why.
+//
+// What it searches: every stage's rank (a replicated stage keeps all its replicas on its
+// stage's rank; replica spreading and replica counts are not searched yet), the source fixed on
+// rank 0.
+//   exhaustive, when ranks^(stages-1) <= exhaustive_limit (2,000,000): every assignment, less the
+//     symmetric duplicates: ranks of one host are interchangeable (same host name, same cores),
+//     so stages are assigned in stage order and a stage may only use the k-th rank of a host
+//     (in rank order) if the host's ranks 0..k-1 are already used (rank 0 counts as used); and
+//     hosts of the same size and cores other than rank 0's are interchangeable, so such a host
+//     may only be opened once the hosts of its kind before it are. Every placement it keeps is
+//     the one representative of its class that this rule allows.
+//   heuristic, beyond: greedy then local search. Greedy places the stages in topological order,
+//     each on the rank that gives the best objective so far, with the stages not yet placed
+//     sitting on rank 0 beside the source (the pack placement is the starting point). Local
+//     search then moves one stage at a time to another rank, taking the best improving move,
+//     until no single move improves (or 10,000 rounds). Every placement evaluated on the way is a
+//     candidate for the top K. Not guaranteed optimal: stated as such by the CLI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mpipe/model.hpp"
+#include "mpipe/placement.hpp"
+#include "mpipe/platform.hpp"
+#include "mpipe/spec.hpp"
+
+namespace mpipe {
+
+// latency: minimize predicted item_ms; ties: fewer distinct ranks, then higher throughput bound.
+// throughput: maximize compute_throughput_bound's items_per_s (which takes communication as
+// free); ties: lower predicted item_ms, then fewer distinct ranks.
+enum class objective { latency, throughput };
+// "latency" | "throughput"; throws error otherwise.
+objective parse_objective(const std::string& text);
+const char* to_string(objective o);
+
+enum class search_mode { automatic, exhaustive, heuristic };
+
+constexpr double exhaustive_limit = 2'000'000.0;
+
+struct placement_advice {
+  placement where;           // mode "map", rank_of and replica_ranks filled
+  double item_ms = 0.0;      // predict_latency
+  double items_per_s = 0.0;  // compute_throughput_bound (infinity where nothing bounds)
+  double score = 0.0;        // the objective's number: item_ms, or items_per_s
+  int ranks_used = 0;        // distinct ranks holding a stage
+  std::string why;           // one line: remote hops on the critical path, shared ranks, limit
+};
+
+struct advise_stats {
+  bool exhaustive = false;
+  double space = 0.0;           // ranks^(stages-1): assignments with the source on rank 0
+  std::uint64_t evaluated = 0;  // placements put through the model
+};
+
+// hosts_per_rank / cores_per_rank: one entry per rank (as compute_throughput_bound), at least
+// one rank. Returns at most `top` placements (top >= 1), best first, no two equivalent under the
+// symmetries above. Throws error on empty or mismatched rank lists or top < 1.
+std::vector<placement_advice> advise_placements(const pipeline_spec& spec, const platform& plat,
+                                                const std::vector<std::string>& hosts_per_rank,
+                                                const std::vector<int>& cores_per_rank,
+                                                objective goal, const link_emulation& emulate,
+                                                int top, search_mode mode = search_mode::automatic,
+                                                advise_stats* stats = nullptr);
+
+// One placement through the model, as advise_placements scores it (for pack and spread).
+placement_advice evaluate_placement(const pipeline_spec& spec, const placement& where,
+                                    const platform& plat,
+                                    const std::vector<std::string>& hosts_per_rank,
+                                    const std::vector<int>& cores_per_rank, objective goal,
+                                    const link_emulation& emulate);
+
+// True when a is better than b for the objective (the order advise_placements ranks by).
+bool better(const placement_advice& a, const placement_advice& b, objective goal);
+
+}  // namespace mpipe
