@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -378,15 +379,46 @@ struct advise_args {
   std::string replicas;
   int cores = 0;
   std::string emulate;
+  bool verify = false;  // run the top 3 in this MPI job
+  std::uint64_t items = 3;
+  double time_scale = 1.0;
+  std::string out = "results/mpipe.h5";
 };
 
-// No MPI: the model over the placements of the spec on --ranks ranks, the best --top printed.
-int do_advise(const advise_args& a) {
+int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
+                  const std::vector<mpipe::placement_advice>& best, const mpipe::platform& plat,
+                  boost::mpi::communicator& world, int argc, char** argv);
+
+// The model over the placements of the spec on --ranks ranks, the best --top printed. No MPI,
+// unless --verify: then it runs under mpirun and measures the first three.
+int do_advise(const advise_args& a, int argc, char** argv) {
+  std::optional<boost::mpi::environment> env;
+  std::optional<boost::mpi::communicator> world;
+  if (a.verify) {
+    env.emplace(argc, argv, boost::mpi::threading::funneled, false);
+    world.emplace();
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (world->size() != a.ranks) {
+      if (world->rank() == 0)
+        std::cerr << "mpipe: error: <command line>: field '--verify': runs the placements on "
+                     "this job's ranks, so start it with mpirun -np "
+                  << a.ranks << " (this job has " << world->size() << ")" << std::endl;
+      return 2;
+    }
+    if (world->rank() != 0) std::cout.setstate(std::ios::failbit);  // one report, from rank 0
+  }
   auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
               : a.spec_file.empty() ? mpipe::seed_spec()
                                     : mpipe::load_spec(a.spec_file);
   if (a.inflight) spec.inflight = a.inflight;
   mpipe::apply_replicas(spec, a.replicas);
+  if (a.verify) {
+    // Advise on what will run: the scaled work, so predicted and measured compare directly.
+    mpipe::run_options scale;
+    scale.time_scale = a.time_scale;
+    scale.items = a.items;
+    spec = mpipe::apply_overrides(spec, scale);
+  }
   const auto plat = mpipe::load_platform(a.platform_file);
   const auto goal = mpipe::parse_objective(a.objective);
   mpipe::link_emulation emu;
@@ -460,6 +492,67 @@ int do_advise(const advise_args& a) {
     std::cout << ")";
   }
   std::cout << "\n";
+  if (a.verify) return verify_advice(a, spec, best, plat, *world, argc, argv);
+  return 0;
+}
+
+// --verify: the first three placements run for real, one after another in this job, each run
+// predicting itself (stored with the run), then predicted against measured side by side.
+int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
+                  const std::vector<mpipe::placement_advice>& best, const mpipe::platform& plat,
+                  boost::mpi::communicator& world, int argc, char** argv) {
+  const int rank = world.rank();
+  try {
+    check_writable_on_all(world, a.out);
+  } catch (const mpipe::error& e) {
+    if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
+  }
+  struct outcome {
+    std::string placement;
+    double predicted, measured;
+  };
+  std::vector<outcome> rows;
+  try {
+    for (std::size_t i = 0; i < best.size() && i < 3; ++i) {
+      mpipe::run_options opt;
+      opt.placement = best[i].where.to_string(spec);
+      opt.progress = false;
+      opt.predict_with = plat;
+      opt.command_line = joined(argc, argv) + "  # verify #" + std::to_string(i + 1);
+      if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
+      if (rank == 0)
+        std::cout << "verify #" << i + 1 << ": running " << opt.placement << " (" << spec.items
+                  << " items)" << std::endl;
+      auto r = mpipe::run_pipeline(world, spec, opt);
+      if (rank != 0) continue;
+      rows.push_back({opt.placement, r.predicted_ms, mpipe::mean_latency_ms(r.record)});
+      const std::string id = mpipe::append_run(a.out, std::move(r.record));
+      std::cout << "  appended run " << id << " to " << a.out << std::endl;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  if (rank != 0) return 0;
+  std::size_t best_measured = 0;
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    if (rows[i].measured < rows[best_measured].measured) best_measured = i;
+  std::cout << "\nVerified (mean item latency over " << spec.items << " items):\n  " << std::setw(3)
+            << "#" << std::setw(15) << "predicted ms" << std::setw(14) << "measured ms"
+            << std::setw(10) << "error %"
+            << "  placement\n";
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    std::cout << "  " << std::setw(3) << i + 1 << std::setw(15) << fixed(rows[i].predicted, 3)
+              << std::setw(14) << fixed(rows[i].measured, 3) << std::setw(10)
+              << fixed((rows[i].measured - rows[i].predicted) / rows[i].predicted * 100.0, 2)
+              << "  " << rows[i].placement << "\n";
+  if (!rows.empty())
+    std::cout << "Best measured: #" << best_measured + 1 << "; the first choice is "
+              << fixed((rows[0].measured - rows[best_measured].measured) /
+                           rows[best_measured].measured * 100.0,
+                       2)
+              << " % above it\n";
   return 0;
 }
 
@@ -832,6 +925,18 @@ int main(int argc, char** argv) {
                    "bound)")
       ->check(CLI::IsMember({"latency", "throughput"}))
       ->capture_default_str();
+  advise->add_flag("--verify", aa.verify,
+                   "Run the first three placements in this MPI job (mpirun -np RANKS) and print "
+                   "measured against predicted latency; each run is appended to --out");
+  advise->add_option("--items", aa.items, "Items per verify run")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}))
+      ->capture_default_str();
+  advise
+      ->add_option("--time-scale", aa.time_scale,
+                   "Multiply every stage's work, for the advice and the verify runs alike")
+      ->capture_default_str();
+  advise->add_option("--out", aa.out, "HDF5 results file for the verify runs")
+      ->capture_default_str();
   advise->add_option("--top", aa.top, "How many placements to print")
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
@@ -862,7 +967,7 @@ int main(int argc, char** argv) {
   try {
     if (scenarios->parsed()) return do_scenarios();
     if (predict->parsed()) return do_predict(pa);
-    if (advise->parsed()) return do_advise(aa);
+    if (advise->parsed()) return do_advise(aa, argc, argv);
     return do_validate(va);
   } catch (const mpipe::error& e) {
     std::cerr << "mpipe: error: " << e.what() << std::endl;

@@ -114,3 +114,20 @@ with h5py.File(sys.argv[1], "r") as f:
     assert run.attrs["prediction_platform"].startswith("calibrated-")
 print(f"ok   run --platform stored predicted {p:.3f} ms, error {err:.2f} %")
 PY
+
+# advise --verify: the first placements run for real in this job, predicted beside measured.
+timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$bin" advise --ranks 2 --platform "$plat" \
+  --verify --items 2 --time-scale 0.05 --top 3 --out "$dir/advise.h5" >"$dir/advise.log" 2>&1 ||
+  { echo "FAIL: advise --verify"; cat "$dir/advise.log"; exit 1; }
+grep -q "^Verified (mean item latency" "$dir/advise.log" && grep -q "^Best measured: #" "$dir/advise.log" ||
+  { echo "FAIL: no verify table"; cat "$dir/advise.log"; exit 1; }
+n=$(grep -c "^  appended run" "$dir/advise.log")
+[ "$n" -ge 1 ] && [ "$n" -le 3 ] || { echo "FAIL: $n verify runs"; cat "$dir/advise.log"; exit 1; }
+[ "$(h5ls "$dir/advise.h5/runs" | wc -l)" -eq "$n" ] || { echo "FAIL: runs not stored"; exit 1; }
+echo "ok   advise --verify ran and stored $n placements"
+if timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$bin" advise --ranks 3 --platform "$plat" \
+  --verify --out "$dir/advise2.h5" >"$dir/advise2.log" 2>&1; then
+  echo "FAIL: --verify with --ranks 3 on 2 ranks was accepted"; exit 1
+fi
+[ "$(grep -c "mpipe: error:.*mpirun -np 3" "$dir/advise2.log")" -eq 1 ] || { echo "FAIL: unclear:"; cat "$dir/advise2.log"; exit 1; }
+echo "ok   advise --verify on the wrong number of ranks: one clear error"
