@@ -133,6 +133,28 @@ void check_writable_on_all(const boost::mpi::communicator& world, const std::str
   if (!problem.empty()) throw mpipe::io_error(problem);
 }
 
+// The platform measured by the newest `mpipe calibrate` run in `path` (of its last 50 runs),
+// or nothing when there is none. A file that cannot be read gives nothing: the run will say.
+std::optional<mpipe::platform> newest_calibration(const std::string& path) {
+  try {
+    if (!std::ifstream(path).good()) return std::nullopt;
+    const auto ids = mpipe::list_runs(path);
+    for (std::size_t n = 0; n < ids.size() && n < 50; ++n) {
+      const std::string& id = ids[ids.size() - 1 - n];
+      auto rec = mpipe::read_run(path, id);
+      const auto* kind = rec.get("kind");
+      if (kind == nullptr || !std::holds_alternative<std::string>(*kind) ||
+          std::get<std::string>(*kind) != "calibration")
+        continue;
+      rec.run_id = id;
+      return mpipe::parse_platform(mpipe::platform_yaml(rec, "calibration " + id),
+                                   path + " run " + id);
+    }
+  } catch (const mpipe::error&) {
+  }
+  return std::nullopt;
+}
+
 int do_run(const run_args& a, int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
   boost::mpi::communicator world;
@@ -168,6 +190,9 @@ int do_run(const run_args& a, int argc, char** argv) {
     // Everything that can be wrong with the input is found here, on every rank, before work.
     if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
     if (!a.platform.empty()) opt.predict_with = mpipe::load_platform(a.platform);
+    // Without --platform, the run predicts itself from the newest calibration run in its own
+    // results file, if there is one (calibrate, then run: issue 6). Only rank 0 predicts.
+    if (a.platform.empty() && rank == 0 && !a.dry_run) opt.predict_with = newest_calibration(a.out);
     spec = load_on_all(world, a.spec_file, a.scenario);
     const auto effective = mpipe::apply_overrides(spec, opt);
     const auto where = mpipe::resolve_placement(effective, opt.placement, world.size());
@@ -767,8 +792,9 @@ int main(int argc, char** argv) {
                   "each affected message is held until send time + latency + bytes/bandwidth; the "
                   "run is labelled emulated");
   run->add_option("--platform", ra.platform,
-                  "Also predict the item latency with this platform file (jobs/platforms/, or one "
-                  "written by mpipe calibrate) and print and store it beside the measurement");
+                  "Predict the item latency with this platform file (jobs/platforms/, or one "
+                  "written by mpipe calibrate) and print and store it beside the measurement; "
+                  "default: the newest mpipe calibrate run in --out, if any");
 
   validate_args va;
   auto* validate = app.add_subcommand(

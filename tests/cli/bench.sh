@@ -131,3 +131,10 @@ if timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$bin" advise --ranks 
 fi
 [ "$(grep -c "mpipe: error:.*mpirun -np 3" "$dir/advise2.log")" -eq 1 ] || { echo "FAIL: unclear:"; cat "$dir/advise2.log"; exit 1; }
 echo "ok   advise --verify on the wrong number of ranks: one clear error"
+
+# Without --platform a run predicts itself from the newest calibration in its own results file.
+timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$bin" run --items 1 --time-scale 0.05 \
+  --out "$cal" --no-progress >"$dir/self.log" 2>&1 || { echo "FAIL: run into $cal"; cat "$dir/self.log"; exit 1; }
+grep -q "^Predicted (platform calibration " "$dir/self.log" ||
+  { echo "FAIL: the run did not use the calibration in its file"; cat "$dir/self.log"; exit 1; }
+echo "ok   a run predicts itself from the calibration run in its results file"
