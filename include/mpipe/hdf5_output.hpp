@@ -23,6 +23,10 @@ std::string append_run(const std::string& path, run_record run);
 
 // Reading back (tests, `mpipe` subcommands); notebooks use h5py instead.
 std::vector<std::string> list_runs(const std::string& path);
-run_record read_run(const std::string& path, const std::string& run_id);
+// attributes: only the run's attributes, no dataset rows -- enough to find a run by its kind
+// without reading the rows of every run on the way.
+enum class run_part { all, attributes };
+run_record read_run(const std::string& path, const std::string& run_id,
+                    run_part part = run_part::all);
 
 }  // namespace mpipe

@@ -51,10 +51,13 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
 // What-if link, as `--emulate-link` gives the runtime: a message between ranks (between hosts
 // with cross_host_only) is held until its send time + latency + bytes / bandwidth, so such a
 // hop costs max(its platform cost, latency + bytes / bandwidth).
+// The same struct the runtime emulates (runtime.hpp: emulated_link, parse_emulated_link), so a
+// prediction and the run it predicts read one `--emulate-link`.
 struct link_emulation {
   double latency_ms = 0.0;
   double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
-  bool cross_host_only = false;
+  bool cross_host_only = false;        // scope=cross-host; default scope=cross-rank
+  std::string text;                    // as given, e.g. "latency=5ms,scope=cross-rank"
 };
 
 // The article's rule of thumb on compute / communication: > 10 "distribution helps", < 5

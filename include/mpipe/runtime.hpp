@@ -18,6 +18,7 @@
 #include <string>
 
 #include "mpipe/graph.hpp"
+#include "mpipe/model.hpp"
 #include "mpipe/placement.hpp"
 #include "mpipe/platform.hpp"
 #include "mpipe/records.hpp"
@@ -37,12 +38,7 @@ const char* to_string(wait_policy w);
 // A what-if network: each affected message is held at the receiver until its send time +
 // latency + bytes / bandwidth. Lets a laptop ask "what if this hop crossed a 5 ms LAN?" without
 // tc netem (not available everywhere). Runs made this way are labelled in the terminal and HDF5.
-struct emulated_link {
-  double latency_ms = 0.0;
-  double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
-  bool cross_host_only = false;        // scope=cross-host; default scope=cross-rank
-  std::string text;                    // as given, e.g. "latency=5ms,scope=cross-rank"
-};
+using emulated_link = link_emulation;  // model.hpp: one struct for run and prediction
 // "latency=5ms[,bandwidth=1Gbit/s][,scope=cross-host|cross-rank]"; throws spec_error.
 emulated_link parse_emulated_link(const std::string& text);
 

@@ -134,19 +134,19 @@ void check_writable_on_all(const boost::mpi::communicator& world, const std::str
 }
 
 // The platform measured by the newest `mpipe calibrate` run in `path` (of its last 50 runs),
-// or nothing when there is none. A file that cannot be read gives nothing: the run will say.
+// or nothing when there is none or the file cannot be read: the run then predicts nothing.
 std::optional<mpipe::platform> newest_calibration(const std::string& path) {
   try {
     if (!std::ifstream(path).good()) return std::nullopt;
     const auto ids = mpipe::list_runs(path);
     for (std::size_t n = 0; n < ids.size() && n < 50; ++n) {
       const std::string& id = ids[ids.size() - 1 - n];
-      auto rec = mpipe::read_run(path, id);
-      const auto* kind = rec.get("kind");
+      const auto head = mpipe::read_run(path, id, mpipe::run_part::attributes);
+      const auto* kind = head.get("kind");
       if (kind == nullptr || !std::holds_alternative<std::string>(*kind) ||
           std::get<std::string>(*kind) != "calibration")
         continue;
-      rec.run_id = id;
+      auto rec = mpipe::read_run(path, id);  // rows only of the one run used
       return mpipe::parse_platform(mpipe::platform_yaml(rec, "calibration " + id),
                                    path + " run " + id);
     }
@@ -248,14 +248,22 @@ struct validate_args {
   int cores = 0;  // 0: this machine's
 };
 
+// The spec validate, predict and advise work on (no MPI: read here, not broadcast): --spec,
+// --scenario or the built-in seed, then --inflight and --replicas.
+mpipe::pipeline_spec model_spec(const std::string& file, const std::string& scenario,
+                                std::uint64_t inflight, const std::string& replicas) {
+  auto spec = !scenario.empty() ? mpipe::scenario_spec(scenario)
+              : file.empty()    ? mpipe::seed_spec()
+                                : mpipe::load_spec(file);
+  if (inflight) spec.inflight = inflight;
+  mpipe::apply_replicas(spec, replicas);
+  return spec;
+}
+
 // No MPI: every rank is taken to be on this host, with this machine's cores unless --cores says
 // otherwise, so the core bound is the one a single-machine job would meet.
 int do_validate(const validate_args& a) {
-  auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
-              : a.spec_file.empty() ? mpipe::seed_spec()
-                                    : mpipe::load_spec(a.spec_file);
-  if (a.inflight) spec.inflight = a.inflight;
-  mpipe::apply_replicas(spec, a.replicas);
+  auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   const mpipe::graph g(spec);
   const auto where = mpipe::resolve_placement(spec, a.placement, a.ranks);
   std::cout << spec.file << ": pipeline '" << spec.name << "' is valid: " << spec.stages.size()
@@ -296,19 +304,10 @@ std::string fixed(double v, int digits) {
 
 // No MPI: the model's arithmetic on the spec, the placement and a platform file.
 int do_predict(const predict_args& a) {
-  auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
-              : a.spec_file.empty() ? mpipe::seed_spec()
-                                    : mpipe::load_spec(a.spec_file);
-  if (a.inflight) spec.inflight = a.inflight;
-  mpipe::apply_replicas(spec, a.replicas);
+  auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   const auto plat = mpipe::load_platform(a.platform_file);
-  mpipe::link_emulation emu;
-  if (!a.emulate.empty()) {
-    const auto link = mpipe::parse_emulated_link(a.emulate);
-    emu.latency_ms = link.latency_ms;
-    emu.bandwidth_bytes_per_s = link.bandwidth_bytes_per_s;
-    emu.cross_host_only = link.cross_host_only;
-  }
+  const mpipe::link_emulation emu =
+      a.emulate.empty() ? mpipe::link_emulation{} : mpipe::parse_emulated_link(a.emulate);
   // Without --ranks: one per stage instance for spread (each gets its own rank), else as many
   // as the placement's highest rank needs.
   int ranks = a.ranks;
@@ -432,11 +431,7 @@ int do_advise(const advise_args& a, int argc, char** argv) {
     }
     if (world->rank() != 0) std::cout.setstate(std::ios::failbit);  // one report, from rank 0
   }
-  auto spec = !a.scenario.empty()   ? mpipe::scenario_spec(a.scenario)
-              : a.spec_file.empty() ? mpipe::seed_spec()
-                                    : mpipe::load_spec(a.spec_file);
-  if (a.inflight) spec.inflight = a.inflight;
-  mpipe::apply_replicas(spec, a.replicas);
+  auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   if (a.verify) {
     // Advise on what will run: the scaled work, so predicted and measured compare directly.
     mpipe::run_options scale;
@@ -446,13 +441,8 @@ int do_advise(const advise_args& a, int argc, char** argv) {
   }
   const auto plat = mpipe::load_platform(a.platform_file);
   const auto goal = mpipe::parse_objective(a.objective);
-  mpipe::link_emulation emu;
-  if (!a.emulate.empty()) {
-    const auto link = mpipe::parse_emulated_link(a.emulate);
-    emu.latency_ms = link.latency_ms;
-    emu.bandwidth_bytes_per_s = link.bandwidth_bytes_per_s;
-    emu.cross_host_only = link.cross_host_only;
-  }
+  const mpipe::link_emulation emu =
+      a.emulate.empty() ? mpipe::link_emulation{} : mpipe::parse_emulated_link(a.emulate);
   if (a.hosts > a.ranks)
     throw mpipe::spec_error("<command line>", 0, "--hosts",
                             std::to_string(a.hosts) + " hosts for " + std::to_string(a.ranks) +
@@ -611,6 +601,36 @@ struct bench_args {
   bool no_progress = false;
 };
 
+// bench and calibrate measure alike: the same options, one translation.
+mpipe::bench_options bench_options_of(const bench_args& a, int argc, char** argv) {
+  mpipe::bench_options opt;
+  opt.quick = a.quick;
+  if (a.reps > 0) opt.reps = a.reps;
+  if (a.warmup >= 0) opt.warmup = a.warmup;
+  opt.progress = !a.no_progress;
+  opt.command_line = joined(argc, argv);
+  return opt;
+}
+
+void add_bench_options(CLI::App* cmd, bench_args& a, const std::string& sizes_default,
+                       const std::string& quick_help, const std::string& kind,
+                       const std::string& no_out_help) {
+  cmd->add_option("--sizes", a.sizes,
+                  "Message sizes, comma separated, K = KiB, M = MiB (e.g. 0,64,1K,1M); default: " +
+                      sizes_default);
+  cmd->add_flag("--quick", a.quick, quick_help);
+  cmd->add_option("--reps", a.reps,
+                  "Timed ping-pong round trips per size (default: by size, up to 10000)")
+      ->check(CLI::Range(1, 10'000'000));
+  cmd->add_option("--warmup", a.warmup, "Untimed round trips before them (default: reps / 10)")
+      ->check(CLI::Range(0, 10'000'000));
+  auto* out =
+      cmd->add_option("--out", a.out, "HDF5 results file; the run is appended (kind=" + kind + ")")
+          ->capture_default_str();
+  cmd->add_flag("--no-out", a.no_out, no_out_help)->excludes(out);
+  cmd->add_flag("--no-progress", a.no_progress, "No progress lines");
+}
+
 // `mpipe calibrate`: bench over the calibration grid, fitted, appended as kind=calibration, and
 // a platform file for `mpipe predict` written next to the results (never over an existing one).
 int do_calibrate(const bench_args& a, const std::string& platform_out, int argc, char** argv) {
@@ -618,12 +638,7 @@ int do_calibrate(const bench_args& a, const std::string& platform_out, int argc,
   boost::mpi::communicator world;
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   const int rank = world.rank();
-  mpipe::bench_options opt;
-  opt.quick = a.quick;
-  if (a.reps > 0) opt.reps = a.reps;
-  if (a.warmup >= 0) opt.warmup = a.warmup;
-  opt.progress = !a.no_progress;
-  opt.command_line = joined(argc, argv);
+  mpipe::bench_options opt = bench_options_of(a, argc, argv);
   std::string platform = platform_out;
   try {
     if (!a.sizes.empty()) opt.sizes = mpipe::parse_bench_sizes(a.sizes);
@@ -681,12 +696,7 @@ int do_bench(const bench_args& a, int argc, char** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   const int rank = world.rank();
 
-  mpipe::bench_options opt;
-  opt.quick = a.quick;
-  if (a.reps > 0) opt.reps = a.reps;
-  if (a.warmup >= 0) opt.warmup = a.warmup;
-  opt.progress = !a.no_progress;
-  opt.command_line = joined(argc, argv);
+  mpipe::bench_options opt = bench_options_of(a, argc, argv);
   try {
     // Every rank parses the same arguments, so a bad list fails everywhere alike, before work.
     if (!a.sizes.empty()) opt.sizes = mpipe::parse_bench_sizes(a.sizes);
@@ -831,23 +841,9 @@ int main(int argc, char** argv) {
       "bench",
       "Measure what one hop costs on this job's ranks (same-rank, same-host, cross-host) per "
       "serialization, next to raw MPI; append the table to an HDF5 file");
-  bench->add_option("--sizes", ba.sizes,
-                    "Message sizes, comma separated, K = KiB, M = MiB (e.g. 0,64,1K,1M); "
-                    "default: 0 and powers of 4 from 4 B to 64 MiB");
-  bench->add_flag("--quick", ba.quick,
-                  "Sizes 0,64,1K,64K,1M with few repetitions: a few seconds (CI)");
-  bench
-      ->add_option("--reps", ba.reps,
-                   "Timed ping-pong round trips per size (default: by size, up to 10000)")
-      ->check(CLI::Range(1, 10'000'000));
-  bench->add_option("--warmup", ba.warmup, "Untimed round trips before them (default: reps / 10)")
-      ->check(CLI::Range(0, 10'000'000));
-  auto* bench_out =
-      bench->add_option("--out", ba.out, "HDF5 results file; the run is appended (kind=bench)")
-          ->capture_default_str();
-  bench->add_flag("--no-out", ba.no_out, "Print the table only; write no file")
-      ->excludes(bench_out);
-  bench->add_flag("--no-progress", ba.no_progress, "No progress lines");
+  add_bench_options(bench, ba, "0 and powers of 4 from 4 B to 64 MiB",
+                    "Sizes 0,64,1K,64K,1M with few repetitions: a few seconds (CI)", "bench",
+                    "Print the table only; write no file");
 
   bench_args ca;
   std::string platform_out;
@@ -856,25 +852,12 @@ int main(int argc, char** argv) {
       "Measure this job's communication costs (mpipe bench over 0 B - 1 MiB) and fit per tier and "
       "serialization a latency alpha and a cost per byte; append the run (kind=calibration) and "
       "write a platform file for mpipe predict");
-  calibrate->add_option("--sizes", ca.sizes,
-                        "Message sizes, comma separated, K = KiB, M = MiB (default: "
-                        "0,64,1K,4K,16K,64K,256K,1M)");
-  calibrate->add_flag("--quick", ca.quick, "Few repetitions per size: a few seconds");
-  calibrate
-      ->add_option("--reps", ca.reps,
-                   "Timed ping-pong round trips per size (default: by size, up to 10000)")
-      ->check(CLI::Range(1, 10'000'000));
-  calibrate->add_option("--warmup", ca.warmup, "Untimed round trips before them")
-      ->check(CLI::Range(0, 10'000'000));
-  auto* calibrate_out =
-      calibrate->add_option("--out", ca.out, "HDF5 results file; the run is appended")
-          ->capture_default_str();
-  calibrate->add_flag("--no-out", ca.no_out, "Store no run (the platform file is still written)")
-      ->excludes(calibrate_out);
+  add_bench_options(calibrate, ca, "0,64,1K,4K,16K,64K,256K,1M",
+                    "Few repetitions per size: a few seconds", "calibration",
+                    "Store no run (the platform file is still written)");
   calibrate->add_option("--platform-out", platform_out,
                         "Platform file to write (default results/platform-<UTC time>.yaml); "
                         "refused if it exists");
-  calibrate->add_flag("--no-progress", ca.no_progress, "No progress lines");
 
   predict_args pa;
   auto* predict = app.add_subcommand(

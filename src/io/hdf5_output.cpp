@@ -796,7 +796,7 @@ std::vector<std::string> list_runs(const std::string& path) {
   return ids;
 }
 
-run_record read_run(const std::string& path, const std::string& run_id) {
+run_record read_run(const std::string& path, const std::string& run_id, run_part part) {
   const h5::quiet_errors quiet;
   const std::string context = "cannot read run '" + run_id + "' from '" + path + "': ";
   try {
@@ -811,6 +811,7 @@ run_record read_run(const std::string& path, const std::string& run_id) {
     for (const auto& name : attribute_names(group)) {
       run.attributes.emplace_back(name, read_attribute(group, name));
     }
+    if (part == run_part::attributes) return run;
     run.events = read_table<event_row>(group, "events", event_columns);
     run.messages = read_table<message_row>(group, "messages", message_columns);
     run.items = read_table<item_row>(group, "items", item_columns);

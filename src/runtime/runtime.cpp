@@ -1150,11 +1150,9 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   double predicted = std::nan("");
   std::string platform_name;
   if (options.predict_with) {
-    link_emulation emu;
-    if (options.emulate)
-      emu = {options.emulate->latency_ms, options.emulate->bandwidth_bytes_per_s,
-             options.emulate->cross_host_only};
-    predicted = predict_latency(spec, result.where, *options.predict_with, hosts, emu).item_ms;
+    predicted = predict_latency(spec, result.where, *options.predict_with, hosts,
+                                options.emulate.value_or(link_emulation{}))
+                    .item_ms;
     platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
   }
   const double measured =

@@ -194,6 +194,19 @@ TEST_F(Hdf5Output, RoundTripsEveryColumnAndAttributeType) {
   expect_same(expected, read_run(file(), id));
 }
 
+// Finding a run by its attributes must not read every run's rows.
+TEST_F(Hdf5Output, AttributesOnlyReadSkipsTheRows) {
+  const run_record full = full_record();
+  const std::string id = append_run(file(), full);
+  const run_record head = read_run(file(), id, run_part::attributes);
+  EXPECT_EQ(head.run_id, id);
+  EXPECT_EQ(head.attributes, read_run(file(), id).attributes);
+  EXPECT_TRUE(head.events.empty() && head.messages.empty() && head.items.empty() &&
+              head.ranks.empty() && head.stages.empty() && head.edges.empty() &&
+              head.bench.empty() && head.calibration.empty());
+  ASSERT_FALSE(full.events.empty());
+}
+
 TEST_F(Hdf5Output, EmptyRunRoundTripsWithEveryDatasetPresent) {
   run_record expected;
   const std::string id = append_run(file(), expected);
