@@ -629,22 +629,9 @@ run_record bench_run(const boost::mpi::communicator& comm, const bench_options& 
   run_record rec;
   if (comm.rank() != 0) return rec;
 
-  std::string host_list;
-  std::set<std::string> seen;
-  for (const auto& h : hosts)
-    if (seen.insert(h).second) host_list += (host_list.empty() ? "" : ",") + h;
   // Pipeline runs have no `kind`: absent means "run", so files written before stay readable.
   rec.set("kind", std::string("bench"));
-  rec.set("command_line", options.command_line);
-  rec.set("mpipe_version", std::string(version));
-  rec.set("git_commit", std::string(git_commit));
-  rec.set("mpi_version", mpi_standard_version());
-  rec.set("mpi_library", mpi_library_version());
-  rec.set("transport", mpi_transport());
-  rec.set("world_size", static_cast<std::int64_t>(comm.size()));
-  rec.set("hosts", host_list);
-  rec.set("utc_start", utc_start);
-  rec.set("utc_end", utc_end);
+  set_provenance(rec, options.command_line, comm.size(), hosts, utc_start, utc_end);
   rec.set("sizes", join_sizes(sizes_of(options)));
   rec.set("reps", static_cast<std::int64_t>(options.reps.value_or(0)));
   rec.set("warmup", static_cast<std::int64_t>(options.warmup.value_or(-1)));

@@ -4,8 +4,10 @@
 #include <mpi.h>
 
 #include <cstring>
+#include <set>
 #include <vector>
 
+#include "mpipe/version.hpp"
 #include "ompi_internals.h"
 
 namespace mpipe {
@@ -101,6 +103,25 @@ std::string mpi_transport() {
     return out;
   }();
   return cached;
+}
+
+void set_provenance(run_record& rec, const std::string& command_line, int world_size,
+                    const std::vector<std::string>& hosts, const std::string& utc_start,
+                    const std::string& utc_end) {
+  std::string host_list;
+  std::set<std::string> seen;
+  for (const auto& h : hosts)
+    if (seen.insert(h).second) host_list += (host_list.empty() ? "" : ",") + h;
+  rec.set("command_line", command_line);
+  rec.set("mpipe_version", std::string(version));
+  rec.set("git_commit", std::string(git_commit));
+  rec.set("mpi_version", mpi_standard_version());
+  rec.set("mpi_library", mpi_library_version());
+  rec.set("transport", mpi_transport());
+  rec.set("world_size", static_cast<std::int64_t>(world_size));
+  rec.set("hosts", host_list);
+  rec.set("utc_start", utc_start);
+  rec.set("utc_end", utc_end);
 }
 
 }  // namespace mpipe

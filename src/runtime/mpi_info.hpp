@@ -5,6 +5,9 @@
 #include <mpi.h>
 
 #include <string>
+#include <vector>
+
+#include "mpipe/records.hpp"
 
 namespace mpipe {
 
@@ -17,5 +20,12 @@ std::string mpi_transport();
 // "ob1/vader", "ob1/tcp", "ob1/self" (the BTL of the peer's endpoint), "ucx" or "cm" (those PMLs
 // pick transports inside their own library), or "unknown" where the library does not say.
 std::string peer_transport(MPI_Comm comm, int peer);
+
+// What every stored run says about where it came from, pipeline or bench alike: command line,
+// mpipe version and commit, MPI library and transport, world size, distinct hosts in rank order,
+// UTC start and end.
+void set_provenance(run_record& rec, const std::string& command_line, int world_size,
+                    const std::vector<std::string>& hosts, const std::string& utc_start,
+                    const std::string& utc_end);
 
 }  // namespace mpipe

@@ -1074,25 +1074,12 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
                          spec.stages[static_cast<std::size_t>(from)].payload_bytes});
   }
 
-  std::string host_list;
-  std::set<std::string> seen_hosts;
-  for (const auto& h : hosts)
-    if (seen_hosts.insert(h).second) host_list += (host_list.empty() ? "" : ",") + h;
   rec.set("spec_name", spec.name);
   rec.set("spec_text", spec.text);
   rec.set("spec_file", spec.file);
   rec.set("placement", result.where.to_string(spec));
   rec.set("placement_mode", result.where.mode);
-  rec.set("command_line", options.command_line);
-  rec.set("mpipe_version", std::string(version));
-  rec.set("git_commit", std::string(git_commit));
-  rec.set("mpi_version", mpi_standard_version());
-  rec.set("mpi_library", mpi_library_version());
-  rec.set("transport", mpi_transport());
-  rec.set("world_size", static_cast<std::int64_t>(comm.size()));
-  rec.set("hosts", host_list);
-  rec.set("utc_start", utc_start);
-  rec.set("utc_end", utc_end);
+  set_provenance(rec, options.command_line, comm.size(), hosts, utc_start, utc_end);
   rec.set("items", static_cast<std::int64_t>(spec.items));
   rec.set("time_scale", options.time_scale);
   rec.set("kernel_override", options.kernel ? std::string(to_string(*options.kernel)) : "");
