@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common.hpp"
 #include "mpipe/advise.hpp"
 #include "mpipe/bench.hpp"
 #include "mpipe/calibrate.hpp"
@@ -34,15 +35,9 @@
 #include "mpipe/spec.hpp"
 #include "mpipe/version.hpp"
 
-namespace {
+using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
 
-// Our rank before MPI_Init, from the launcher's environment: only rank 0 prints help and
-// command-line errors, so `mpirun -np 16 mpipe --help` prints once.
-int launcher_rank() {
-  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
-    if (const char* v = std::getenv(var)) return std::atoi(v);
-  return 0;
-}
+namespace {
 
 struct run_args {
   std::string spec_file;
@@ -65,95 +60,6 @@ struct run_args {
   std::string emulate;
   std::string platform;  // predict the run on this platform file
 };
-
-mpipe::kernel_kind parse_kernel(const std::string& k) {
-  if (k == "sleep") return mpipe::kernel_kind::sleep;
-  if (k == "spin") return mpipe::kernel_kind::spin;
-  return mpipe::kernel_kind::compute;
-}
-
-mpipe::wait_policy parse_wait(const std::string& w) {
-  if (w == "auto") return mpipe::wait_policy::automatic;
-  if (w == "spin") return mpipe::wait_policy::spin;
-  if (w == "yield") return mpipe::wait_policy::yield;
-  return mpipe::wait_policy::block;
-}
-
-std::string joined(int argc, char** argv) {
-  std::string s;
-  for (int i = 0; i < argc; ++i) {
-    if (i) s += ' ';
-    s += argv[i];
-  }
-  return s;
-}
-
-// The spec file's bytes, or an io_error naming the file and the reason.
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw mpipe::io_error(path + ": cannot read spec: " + std::strerror(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Only rank 0 reads the file (a cluster without a shared file system still works, and an
-// unreadable file is reported once); every rank parses the same text, so a bad spec fails
-// identically everywhere and all ranks leave together, without a hang. A scenario is built in:
-// every rank has its text already.
-mpipe::pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file,
-                                 const std::string& scenario) {
-  if (!scenario.empty()) return mpipe::scenario_spec(scenario);
-  std::string text, problem;
-  if (world.rank() == 0) {
-    try {
-      text = file.empty() ? mpipe::seed_spec_text() : read_text(file);
-    } catch (const std::exception& e) {
-      problem = e.what();
-    }
-  }
-  boost::mpi::broadcast(world, problem, 0);
-  if (!problem.empty()) throw mpipe::io_error(problem);
-  boost::mpi::broadcast(world, text, 0);
-  return mpipe::parse_spec(text, file.empty() ? "<builtin seed>" : file);
-}
-
-// Rank 0 checks the results path (the only rank that writes it) and every rank learns the
-// verdict, so a bad --out stops the whole job before any work, with one message.
-void check_writable_on_all(const boost::mpi::communicator& world, const std::string& path) {
-  std::string problem;
-  if (world.rank() == 0) {
-    try {
-      mpipe::check_writable(path);
-    } catch (const std::exception& e) {
-      problem = e.what();
-    }
-  }
-  boost::mpi::broadcast(world, problem, 0);
-  if (!problem.empty()) throw mpipe::io_error(problem);
-}
-
-// The platform measured by the newest `mpipe calibrate` run in `path` (of its last 50 runs),
-// or nothing when there is none or the file cannot be read: the run then predicts nothing.
-std::optional<mpipe::platform> newest_calibration(const std::string& path) {
-  try {
-    if (!std::ifstream(path).good()) return std::nullopt;
-    const auto ids = mpipe::list_runs(path);
-    for (std::size_t n = 0; n < ids.size() && n < 50; ++n) {
-      const std::string& id = ids[ids.size() - 1 - n];
-      const auto head = mpipe::read_run(path, id, mpipe::run_part::attributes);
-      const auto* kind = head.get("kind");
-      if (kind == nullptr || !std::holds_alternative<std::string>(*kind) ||
-          std::get<std::string>(*kind) != "calibration")
-        continue;
-      auto rec = mpipe::read_run(path, id);  // rows only of the one run used
-      return mpipe::parse_platform(mpipe::platform_yaml(rec, "calibration " + id),
-                                   path + " run " + id);
-    }
-  } catch (const mpipe::error&) {
-  }
-  return std::nullopt;
-}
 
 int do_run(const run_args& a, int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
@@ -248,18 +154,6 @@ struct validate_args {
   int cores = 0;  // 0: this machine's
 };
 
-// The spec validate, predict and advise work on (no MPI: read here, not broadcast): --spec,
-// --scenario or the built-in seed, then --inflight and --replicas.
-mpipe::pipeline_spec model_spec(const std::string& file, const std::string& scenario,
-                                std::uint64_t inflight, const std::string& replicas) {
-  auto spec = !scenario.empty() ? mpipe::scenario_spec(scenario)
-              : file.empty()    ? mpipe::seed_spec()
-                                : mpipe::load_spec(file);
-  if (inflight) spec.inflight = inflight;
-  mpipe::apply_replicas(spec, replicas);
-  return spec;
-}
-
 // No MPI: every rank is taken to be on this host, with this machine's cores unless --cores says
 // otherwise, so the core bound is the one a single-machine job would meet.
 int do_validate(const validate_args& a) {
@@ -294,13 +188,6 @@ struct predict_args {
   int cores = 0;
   std::string emulate;
 };
-
-std::string fixed(double v, int digits) {
-  std::ostringstream o;
-  if (std::isinf(v)) return "inf";
-  o << std::fixed << std::setprecision(digits) << v;
-  return o.str();
-}
 
 // No MPI: the model's arithmetic on the spec, the placement and a platform file.
 int do_predict(const predict_args& a) {

@@ -1,0 +1,136 @@
+// Shared command-line helpers (common.hpp).
+#include "common.hpp"
+
+#include <boost/mpi/collectives.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <variant>
+
+#include "mpipe/calibrate.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/hdf5_output.hpp"
+#include "mpipe/spec.hpp"
+
+namespace mpipe::cli {
+
+// Our rank before MPI_Init, from the launcher's environment: only rank 0 prints help and
+// command-line errors, so `mpirun -np 16 mpipe --help` prints once.
+int launcher_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  return 0;
+}
+
+kernel_kind parse_kernel(const std::string& k) {
+  if (k == "sleep") return kernel_kind::sleep;
+  if (k == "spin") return kernel_kind::spin;
+  return kernel_kind::compute;
+}
+
+wait_policy parse_wait(const std::string& w) {
+  if (w == "auto") return wait_policy::automatic;
+  if (w == "spin") return wait_policy::spin;
+  if (w == "yield") return wait_policy::yield;
+  return wait_policy::block;
+}
+
+std::string joined(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+// The spec file's bytes, or an io_error naming the file and the reason.
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error(path + ": cannot read spec: " + std::strerror(errno));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Only rank 0 reads the file (a cluster without a shared file system still works, and an
+// unreadable file is reported once); every rank parses the same text, so a bad spec fails
+// identically everywhere and all ranks leave together, without a hang. A scenario is built in:
+// every rank has its text already.
+pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file,
+                          const std::string& scenario) {
+  if (!scenario.empty()) return scenario_spec(scenario);
+  std::string text, problem;
+  if (world.rank() == 0) {
+    try {
+      text = file.empty() ? seed_spec_text() : read_text(file);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  boost::mpi::broadcast(world, problem, 0);
+  if (!problem.empty()) throw io_error(problem);
+  boost::mpi::broadcast(world, text, 0);
+  return parse_spec(text, file.empty() ? "<builtin seed>" : file);
+}
+
+// Rank 0 checks the results path (the only rank that writes it) and every rank learns the
+// verdict, so a bad --out stops the whole job before any work, with one message.
+void check_writable_on_all(const boost::mpi::communicator& world, const std::string& path) {
+  std::string problem;
+  if (world.rank() == 0) {
+    try {
+      check_writable(path);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  boost::mpi::broadcast(world, problem, 0);
+  if (!problem.empty()) throw io_error(problem);
+}
+
+// The platform measured by the newest `mpipe calibrate` run in `path` (of its last 50 runs),
+// or nothing when there is none or the file cannot be read: the run then predicts nothing.
+std::optional<platform> newest_calibration(const std::string& path) {
+  try {
+    if (!std::ifstream(path).good()) return std::nullopt;
+    const auto ids = list_runs(path);
+    for (std::size_t n = 0; n < ids.size() && n < 50; ++n) {
+      const std::string& id = ids[ids.size() - 1 - n];
+      const auto head = read_run(path, id, run_part::attributes);
+      const auto* kind = head.get("kind");
+      if (kind == nullptr || !std::holds_alternative<std::string>(*kind) ||
+          std::get<std::string>(*kind) != "calibration")
+        continue;
+      auto rec = read_run(path, id);  // rows only of the one run used
+      return parse_platform(platform_yaml(rec, "calibration " + id), path + " run " + id);
+    }
+  } catch (const error&) {
+  }
+  return std::nullopt;
+}
+
+// The spec validate, predict and advise work on (no MPI: read here, not broadcast): --spec,
+// --scenario or the built-in seed, then --inflight and --replicas.
+pipeline_spec model_spec(const std::string& file, const std::string& scenario,
+                         std::uint64_t inflight, const std::string& replicas) {
+  auto spec = !scenario.empty() ? scenario_spec(scenario)
+              : file.empty()    ? seed_spec()
+                                : load_spec(file);
+  if (inflight) spec.inflight = inflight;
+  apply_replicas(spec, replicas);
+  return spec;
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream o;
+  if (std::isinf(v)) return "inf";
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
+}
+
+}  // namespace mpipe::cli

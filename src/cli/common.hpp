@@ -1,0 +1,58 @@
+// What every mpipe subcommand needs from the command line's side: reading the spec on all ranks,
+// checking the results path before work starts, and small text helpers. Each subcommand that is
+// large enough lives in its own file (src/cli/<command>.cpp) and registers itself with main.cpp
+// through an add_<command>_command function; these helpers keep them consistent.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "mpipe/platform.hpp"
+#include "mpipe/runtime.hpp"
+#include "mpipe/spec.hpp"
+
+namespace mpipe::cli {
+
+// What main calls once CLI11 has parsed a subcommand that lives in its own file.
+using command_action = std::function<int(int argc, char** argv)>;
+
+// Our rank before MPI_Init, from the launcher's environment: only rank 0 prints help and
+// command-line errors, so `mpirun -np 16 mpipe --help` prints once.
+int launcher_rank();
+
+// "sleep" | "spin" | "compute" (CLI11 has checked the set), "auto" | "spin" | "yield" | "block".
+kernel_kind parse_kernel(const std::string& k);
+wait_policy parse_wait(const std::string& w);
+
+// argv joined by spaces: stored with every run, so a run says how it was made.
+std::string joined(int argc, char** argv);
+
+// The spec file's bytes, or an io_error naming the file and the reason.
+std::string read_text(const std::string& path);
+
+// Only rank 0 reads the file (a cluster without a shared file system still works, and an
+// unreadable file is reported once); every rank parses the same text, so a bad spec fails
+// identically everywhere and all ranks leave together, without a hang. A scenario is built in.
+pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file,
+                          const std::string& scenario);
+
+// Rank 0 checks the results path (the only rank that writes it) and every rank learns the
+// verdict, so a bad --out stops the whole job before any work, with one message (io_error).
+void check_writable_on_all(const boost::mpi::communicator& world, const std::string& path);
+
+// The platform measured by the newest `mpipe calibrate` run in `path` (of its last 50 runs),
+// or nothing when there is none or the file cannot be read: the run then predicts nothing.
+std::optional<platform> newest_calibration(const std::string& path);
+
+// The spec validate, predict and advise work on (no MPI: read here, not broadcast): --spec,
+// --scenario or the built-in seed, then --inflight (0: the spec's) and --replicas.
+pipeline_spec model_spec(const std::string& file, const std::string& scenario,
+                         std::uint64_t inflight, const std::string& replicas);
+
+// v with `digits` decimals; "inf" for infinity.
+std::string fixed(double v, int digits);
+
+}  // namespace mpipe::cli
