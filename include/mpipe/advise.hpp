@@ -2,8 +2,8 @@
 // (model.hpp) predicts best, for item latency or for throughput, with a line on why.
 //
 // What it searches: every stage's rank (a replicated stage keeps all its replicas on its
-// stage's rank; replica spreading and replica counts are not searched yet), the source fixed on
-// rank 0.
+// stage's rank), the source fixed on rank 0; then, with grow_replicas, replica counts and where
+// the added replicas go.
 //   exhaustive, when ranks^(stages-1) <= exhaustive_limit (2,000,000): every assignment, less the
 //     symmetric duplicates: ranks of one host are interchangeable (same host name, same cores),
 //     so stages are assigned in stage order and a stage may only use the k-th rank of a host
@@ -49,6 +49,9 @@ struct placement_advice {
   double score = 0.0;        // the objective's number: item_ms, or items_per_s
   int ranks_used = 0;        // distinct ranks holding a stage
   std::string why;           // one line: remote hops on the critical path, shared ranks, limit
+  // Replica counts the search chose, as `--replicas` takes them ("Render=3,B=2"); empty: the
+  // spec's own. `where` is a placement of the spec with these counts applied (apply_replicas).
+  std::string replicas;
 };
 
 struct advise_stats {
@@ -66,6 +69,24 @@ std::vector<placement_advice> advise_placements(const pipeline_spec& spec, const
                                                 objective goal, const link_emulation& emulate,
                                                 int top, search_mode mode = search_mode::automatic,
                                                 advise_stats* stats = nullptr);
+
+// Replica counts within the rank budget: a stated heuristic, not a search of every count.
+// From each placement in `start`, one replica at a time is added where the objective likes it
+// best: of every stage that may be replicated (the spec's farm rules: not the source, not
+// ordered, a join only with round-robin dispatch) and has fewer than max_replicas replicas
+// (the budget: at most one replica per rank, so max_replicas <= ranks), on every rank; the
+// addition is kept while it improves the objective (`better`), so growth stops where cores,
+// another stage or the window limit, or where a remote replica costs more latency than it gives.
+// Returns the best `top` of `start` and everything met on the way, best first, no placement
+// twice. For latency, added replicas never lower the model's single-item latency: they win only
+// the tie-break on the throughput bound, at no cost in latency or ranks.
+std::vector<placement_advice> grow_replicas(const pipeline_spec& spec,
+                                            const std::vector<placement_advice>& start,
+                                            const platform& plat,
+                                            const std::vector<std::string>& hosts_per_rank,
+                                            const std::vector<int>& cores_per_rank, objective goal,
+                                            const link_emulation& emulate, int max_replicas,
+                                            int top, advise_stats* stats = nullptr);
 
 // One placement through the model, as advise_placements scores it (for pack and spread).
 placement_advice evaluate_placement(const pipeline_spec& spec, const placement& where,

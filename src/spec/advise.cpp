@@ -13,6 +13,7 @@
 
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
+#include "mpipe/spec.hpp"
 
 namespace mpipe {
 
@@ -305,6 +306,81 @@ std::vector<placement_advice> advise_placements(const pipeline_spec& spec, const
     }
   }
   if (stats) *stats = st;
+  return best.take();
+}
+
+namespace {
+
+// "A=2,C3=3": the stages whose replica count differs from base's, in stage order.
+std::string replicas_text(const pipeline_spec& base, const pipeline_spec& grown) {
+  std::string out;
+  for (std::size_t s = 0; s < base.stages.size(); ++s)
+    if (grown.stages[s].replicas != base.stages[s].replicas)
+      out += (out.empty() ? "" : ",") + grown.stages[s].name + "=" +
+             std::to_string(grown.stages[s].replicas);
+  return out;
+}
+
+}  // namespace
+
+std::vector<placement_advice> grow_replicas(
+    const pipeline_spec& spec, const std::vector<placement_advice>& start, const platform& plat,
+    const std::vector<std::string>& hosts_per_rank, const std::vector<int>& cores_per_rank,
+    objective goal, const link_emulation& emulate, int max_replicas, int top, advise_stats* stats) {
+  if (top < 1) throw error("grow_replicas: top " + std::to_string(top) + ": need at least 1");
+  const int ranks = static_cast<int>(hosts_per_rank.size());
+  // Which stages the farm rules let grow: the spec's own check, asked once per stage.
+  std::vector<std::size_t> growable;
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    pipeline_spec probe = spec;
+    try {
+      apply_replicas(probe,
+                     spec.stages[s].name + "=" + std::to_string(spec.stages[s].replicas + 1));
+      growable.push_back(s);
+    } catch (const spec_error&) {
+    }
+  }
+  top_list best(goal, static_cast<std::size_t>(top));
+  std::set<std::string> seen;  // replicas + placement text: no placement listed twice
+  std::uint64_t evaluated = 0;
+  const auto offer = [&](const placement_advice& a, const pipeline_spec& with) {
+    if (seen.insert(a.replicas + " " + a.where.to_string(with)).second) best.offer(a);
+  };
+  for (const auto& first : start) {
+    pipeline_spec cur_spec = spec;
+    apply_replicas(cur_spec, first.replicas);
+    placement_advice cur = first;
+    offer(cur, cur_spec);
+    for (;;) {
+      placement_advice pick;
+      pipeline_spec pick_spec;
+      bool found = false;
+      for (const std::size_t s : growable) {
+        if (cur_spec.stages[s].replicas >= std::min(max_replicas, ranks)) continue;
+        pipeline_spec next_spec = cur_spec;
+        ++next_spec.stages[s].replicas;
+        for (int r = 0; r < ranks; ++r) {
+          placement where = cur.where;
+          where.replica_ranks[s].push_back(r);
+          ++evaluated;
+          auto a = evaluate_placement(next_spec, where, plat, hosts_per_rank, cores_per_rank, goal,
+                                      emulate);
+          if (better(a, found ? pick : cur, goal)) {
+            a.replicas = replicas_text(spec, next_spec);
+            a.why = "replicas " + a.replicas + "; " + a.why;
+            pick = std::move(a);
+            pick_spec = next_spec;
+            found = true;
+          }
+        }
+      }
+      if (!found) break;
+      cur = std::move(pick);
+      cur_spec = std::move(pick_spec);
+      offer(cur, cur_spec);
+    }
+  }
+  if (stats) stats->evaluated += evaluated;
   return best.take();
 }
 

@@ -193,3 +193,45 @@ TEST(Advise, RejectsBadInput) {
   EXPECT_THROW(parse_objective("speed"), error);
   EXPECT_EQ(parse_objective("throughput"), objective::throughput);
 }
+
+// A 100 ms one-core farm stage on four one-core hosts: the known optimum for throughput is four
+// replicas, one per host (40 items/s: each host's core does a quarter of the items). Growth must
+// find it, stop at the rank budget, and never grow a stage the farm rules forbid.
+TEST(Advise, ReplicaGrowthFindsOneReplicaPerCoreForThroughput) {
+  const auto spec = parse_spec(
+      "name: farm\nsource: Main\ninflight: 8\n"
+      "defaults: {kernel: compute, threads: 1}\nstages:\n"
+      "  - {name: Main, work_ms: 0}\n  - {name: W, work_ms: 100}\n"
+      "  - {name: Out, work_ms: 1, kernel: sleep, ordered: true}\n"
+      "edges:\n  - Main -> W\n  - W -> Out\n  - Out -> Main\n",
+      "<farm>");
+  const auto plat = free_platform();
+  const auto hosts = block_hosts(4, 4);
+  const auto start =
+      advise_placements(spec, plat, hosts, cores(4, 1), objective::throughput, {}, 10);
+  ASSERT_FALSE(start.empty());
+  EXPECT_NEAR(start.front().items_per_s, 10.0, 1e-9);  // one replica: 1000 / 100 ms
+  advise_stats st;
+  const auto grown = grow_replicas(spec, start, plat, hosts, cores(4, 1), objective::throughput,
+                                   {}, 8, 3, &st);
+  ASSERT_FALSE(grown.empty());
+  const auto& best = grown.front();
+  EXPECT_EQ(best.replicas, "W=4");  // the budget: one replica per rank, 8 asked
+  EXPECT_NEAR(best.items_per_s, 40.0, 1e-9);
+  ASSERT_EQ(best.where.replica_ranks[1].size(), 4u);
+  EXPECT_EQ(std::set<int>(best.where.replica_ranks[1].begin(), best.where.replica_ranks[1].end()),
+            (std::set<int>{0, 1, 2, 3}));
+  EXPECT_GT(st.evaluated, 0u);
+  for (const auto& a : grown) {
+    EXPECT_EQ(a.replicas.find("Out"), std::string::npos) << "ordered stage grown: " << a.replicas;
+    EXPECT_EQ(a.replicas.find("Main"), std::string::npos) << "source grown: " << a.replicas;
+  }
+  // On one 1-core host, a second replica gives nothing: cores limit, so nothing is added.
+  const auto one = block_hosts(4, 1);
+  const auto flat = grow_replicas(
+      spec, advise_placements(spec, plat, one, cores(4, 1), objective::throughput, {}, 10), plat,
+      one, cores(4, 1), objective::throughput, {}, 8, 3);
+  ASSERT_FALSE(flat.empty());
+  EXPECT_EQ(flat.front().replicas, "");
+  EXPECT_NEAR(flat.front().items_per_s, 10.0, 1e-9);
+}
