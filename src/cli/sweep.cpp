@@ -1,0 +1,557 @@
+// `mpipe sweep`: a grid of settings run R times per point in shuffled rounds inside one MPI job,
+// with statistics per point, and `--break-even`: the work per item at which a distributed
+// placement pays. The grid comes from the command line or a YAML file (jobs/sweeps/).
+#include "mpipe/sweep.hpp"
+
+#include <mpi.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/mpi/collectives.hpp>
+#include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/hdf5_output.hpp"
+#include "mpipe/platform.hpp"
+#include "mpipe/runtime.hpp"
+#include "mpipe/spec.hpp"
+#include "mpipe/stats.hpp"
+#include "mpipe/version.hpp"
+
+namespace mpipe::cli {
+
+namespace {
+
+struct sweep_args {
+  std::string grid_file;
+  std::string spec_file, scenario;
+  std::vector<double> work_scale;
+  std::vector<std::string> payload_bytes;  // "64", "64K", "spec"
+  std::vector<std::string> placement, serialization, emulate_link, replicas, transport;
+  std::vector<int> threads;
+  int repeat = 5, warmup = 1, max_repeat = 20, min_repeat = 3, resamples = 2000;
+  double target_ci = 0.0;
+  std::uint64_t seed = 0;
+  std::uint64_t items = 3, inflight = 0;
+  double time_scale = 1.0;
+  std::string kernel, wait = "auto", objective = "latency";
+  int cores_per_rank = 0;
+  bool serial_stages = false, no_serial_stages = false;
+  bool break_even = false;
+  double work_min = 0.01, work_max = 10000.0;
+  int points_per_decade = 2;
+  std::string platform, out = "results/mpipe.h5";
+  bool keep_runs = false, no_progress = false, dry_run = false;
+};
+
+// The grid file, parsed identically on every rank from the text rank 0 read.
+struct grid_file {
+  std::string dir;  // relative paths inside are relative to the file
+  std::optional<std::string> spec, scenario, kernel, wait, objective;
+  std::optional<std::uint64_t> items, inflight, seed;
+  std::optional<int> repeat, warmup, cores_per_rank, max_repeat;
+  std::optional<bool> serial_stages;
+  std::optional<double> time_scale, target_ci;
+  sweep_grid grid;
+  std::set<std::string> given;  // grid dimensions the file sets
+  std::map<double, double> reference;
+};
+
+const std::vector<std::string> grid_keys = {"work_scale",    "payload_bytes", "placement",
+                                            "serialization", "emulate_link",  "replicas",
+                                            "threads",       "transport"};
+const std::vector<std::string> top_keys = {
+    "spec",         "scenario",   "items",          "inflight",
+    "repeat",       "warmup",     "seed",           "kernel",
+    "wait",         "time_scale", "cores_per_rank", "target_ci",
+    "max_repeat",   "objective",  "grid",           "reference_slower_pct",
+    "serial_stages"};
+
+// "64", "64K", "1M", "spec" -> bytes, -1 for the spec's own.
+std::int64_t parse_bytes(const std::string& text, const std::string& where) {
+  if (text == "spec" || text.empty()) return -1;
+  std::int64_t unit = 1;
+  std::string num = text;
+  if (!num.empty() && (num.back() == 'K' || num.back() == 'M')) {
+    unit = num.back() == 'K' ? 1024 : 1024 * 1024;
+    num.pop_back();
+  }
+  char* end = nullptr;
+  const long long v = std::strtoll(num.c_str(), &end, 10);
+  if (num.empty() || *end != '\0' || v < 0)
+    throw spec_error(where, 0, "payload_bytes",
+                     "expected bytes like 64, 64K or 1M, got '" + text + "'");
+  return v * unit;
+}
+
+grid_file parse_grid_file(const std::string& text, const std::string& file) {
+  grid_file g;
+  g.dir = std::filesystem::path(file).parent_path().string();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw spec_error(file, e.mark.line + 1, "yaml", e.msg);
+  }
+  if (!root.IsMap()) throw spec_error(file, 1, "(top)", "expected a map of sweep settings");
+  const auto line = [](const YAML::Node& n) { return n.Mark().line + 1; };
+  const auto where = [&](const YAML::Node& n) { return file + ":" + std::to_string(line(n)); };
+  const auto scalar = [&](const YAML::Node& n, const std::string& field) {
+    if (!n.IsScalar()) throw spec_error(file, line(n), field, "expected a single value");
+    return n.Scalar();
+  };
+  const auto number = [&](const YAML::Node& n, const std::string& field) {
+    const std::string s = scalar(n, field);
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !std::isfinite(v))
+      throw spec_error(file, line(n), field, "expected a number, got '" + s + "'");
+    return v;
+  };
+  const auto whole = [&](const YAML::Node& n, const std::string& field, double lo, double hi) {
+    const double v = number(n, field);
+    if (v != std::floor(v) || v < lo || v > hi)
+      throw spec_error(
+          file, line(n), field,
+          "expected a whole number from " + std::to_string(static_cast<long long>(lo)) + " to " +
+              std::to_string(static_cast<long long>(hi)) + ", got '" + scalar(n, field) + "'");
+    return v;
+  };
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    if (std::find(top_keys.begin(), top_keys.end(), key) == top_keys.end())
+      throw spec_error(file, line(kv.first), key,
+                       "unknown key (known: spec, scenario, items, inflight, repeat, warmup, seed, "
+                       "kernel, wait, time_scale, cores_per_rank, serial_stages, target_ci, "
+                       "max_repeat, objective, grid, reference_slower_pct)");
+    const YAML::Node& v = kv.second;
+    if (key == "spec") g.spec = scalar(v, key);
+    if (key == "scenario") g.scenario = scalar(v, key);
+    if (key == "kernel") g.kernel = scalar(v, key);
+    if (key == "wait") g.wait = scalar(v, key);
+    if (key == "objective") g.objective = scalar(v, key);
+    if (key == "items") g.items = static_cast<std::uint64_t>(whole(v, key, 1, 1e7));
+    if (key == "inflight") g.inflight = static_cast<std::uint64_t>(whole(v, key, 1, 1e6));
+    if (key == "seed") g.seed = static_cast<std::uint64_t>(whole(v, key, 0, 9e15));
+    if (key == "repeat") g.repeat = static_cast<int>(whole(v, key, 1, 10000));
+    if (key == "warmup") g.warmup = static_cast<int>(whole(v, key, 0, 10000));
+    if (key == "max_repeat") g.max_repeat = static_cast<int>(whole(v, key, 1, 10000));
+    if (key == "cores_per_rank") g.cores_per_rank = static_cast<int>(whole(v, key, 0, 4096));
+    if (key == "time_scale") g.time_scale = number(v, key);
+    if (key == "serial_stages") {
+      const std::string b = scalar(v, key);
+      if (b != "true" && b != "false")
+        throw spec_error(file, line(v), key, "expected true or false, got '" + b + "'");
+      g.serial_stages = b == "true";
+    }
+    if (key == "target_ci") g.target_ci = number(v, key);
+    if (key == "reference_slower_pct") {
+      if (!v.IsMap()) throw spec_error(file, line(v), key, "expected a map work_scale: percent");
+      for (const auto& r : v)
+        g.reference[number(r.first, key + " key")] = number(r.second, key + "." + r.first.Scalar());
+    }
+    if (key != "grid") continue;
+    if (!v.IsMap())
+      throw spec_error(file, line(v), "grid", "expected a map of dimension: [values]");
+    for (const auto& d : v) {
+      const std::string dim = d.first.Scalar();
+      const std::string field = "grid." + dim;
+      if (std::find(grid_keys.begin(), grid_keys.end(), dim) == grid_keys.end())
+        throw spec_error(file, line(d.first), field,
+                         "unknown dimension (known: work_scale, payload_bytes, placement, "
+                         "serialization, emulate_link, replicas, threads, transport)");
+      std::vector<YAML::Node> values;
+      if (d.second.IsSequence()) {
+        for (const auto& x : d.second) values.push_back(x);
+      } else {
+        values.push_back(d.second);
+      }
+      if (values.empty()) throw spec_error(file, line(d.second), field, "needs at least one value");
+      auto& origin = g.grid.origin[dim];
+      g.given.insert(dim);
+      if (dim == "work_scale") g.grid.work_scale.clear();
+      if (dim == "payload_bytes") g.grid.payload_bytes.clear();
+      if (dim == "placement") g.grid.placement.clear();
+      if (dim == "serialization") g.grid.serialization.clear();
+      if (dim == "emulate_link") g.grid.emulate_link.clear();
+      if (dim == "replicas") g.grid.replicas.clear();
+      if (dim == "threads") g.grid.threads.clear();
+      if (dim == "transport") g.grid.transport.clear();
+      for (const auto& x : values) {
+        origin.push_back(where(x));
+        const std::string s = x.IsNull() ? "" : scalar(x, field);
+        const std::string none = s == "none" || s == "spec" ? "" : s;
+        if (dim == "work_scale") g.grid.work_scale.push_back(number(x, field));
+        if (dim == "payload_bytes") g.grid.payload_bytes.push_back(parse_bytes(s, where(x)));
+        if (dim == "placement") g.grid.placement.push_back(none);
+        if (dim == "serialization") g.grid.serialization.push_back(none);
+        if (dim == "emulate_link") g.grid.emulate_link.push_back(none);
+        if (dim == "replicas") g.grid.replicas.push_back(none);
+        if (dim == "threads")
+          g.grid.threads.push_back(none.empty() ? 0 : static_cast<int>(whole(x, field, 1, 1024)));
+        if (dim == "transport") g.grid.transport.push_back(s);
+      }
+    }
+  }
+  if (g.spec && g.scenario) throw spec_error(file, 0, "spec", "give spec or scenario, not both");
+  return g;
+}
+
+int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
+  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  boost::mpi::communicator world;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  const int rank = world.rank();
+  if (env.thread_level() < boost::mpi::threading::funneled) {
+    if (rank == 0)
+      std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
+    return 2;
+  }
+  const auto given = [&](const char* name) { return cmd.count(name) > 0; };
+
+  sweep_options o;
+  pipeline_spec spec;
+  try {
+    // 1. The grid file (rank 0 reads, every rank parses the same text).
+    grid_file f;
+    if (!a.grid_file.empty()) {
+      std::string text, problem;
+      if (rank == 0) {
+        try {
+          text = read_text(a.grid_file);
+        } catch (const std::exception& e) {
+          problem = e.what();
+        }
+      }
+      boost::mpi::broadcast(world, problem, 0);
+      if (!problem.empty()) throw io_error(problem);
+      boost::mpi::broadcast(world, text, 0);
+      f = parse_grid_file(text, a.grid_file);
+      o.grid = f.grid;
+      o.grid_file = a.grid_file;
+      o.grid_text = text;
+      o.reference_slower_pct = f.reference;
+    }
+    // 2. The spec: command line, else the file's (relative to it), else the built-in seed.
+    std::string spec_file = a.spec_file, scenario = a.scenario;
+    if (spec_file.empty() && scenario.empty()) {
+      if (f.spec) spec_file = (std::filesystem::path(f.dir) / *f.spec).string();
+      if (f.scenario) scenario = *f.scenario;
+    }
+    spec = load_on_all(world, spec_file, scenario);
+
+    // 3. Scalars: the command line wins over the file, the file over the defaults.
+    o.items = given("--items") ? a.items : f.items.value_or(a.break_even ? 2 : a.items);
+    o.inflight = given("--inflight") ? a.inflight : f.inflight.value_or(a.inflight);
+    o.time_scale = given("--time-scale") ? a.time_scale : f.time_scale.value_or(a.time_scale);
+    const std::string kernel = given("--kernel") ? a.kernel : f.kernel.value_or("");
+    if (!kernel.empty()) {
+      if (kernel != "sleep" && kernel != "spin" && kernel != "compute")
+        throw spec_error(a.grid_file, 0, "kernel",
+                         "must be sleep, spin or compute, got '" + kernel + "'");
+      o.kernel = parse_kernel(kernel);
+    }
+    const std::string wait = given("--wait") ? a.wait : f.wait.value_or(a.wait);
+    if (wait != "auto" && wait != "block" && wait != "yield" && wait != "spin")
+      throw spec_error(a.grid_file, 0, "wait", "must be auto, block, yield or spin");
+    o.wait = parse_wait(wait);
+    o.objective = given("--objective") ? a.objective : f.objective.value_or(a.objective);
+    o.cores_per_rank = given("--cores-per-rank") ? a.cores_per_rank : f.cores_per_rank.value_or(0);
+    o.serial_stages =
+        a.serial_stages || (!a.no_serial_stages && f.serial_stages.value_or(a.break_even));
+    o.plan.repeat = given("--repeat") ? a.repeat : f.repeat.value_or(a.repeat);
+    o.plan.warmup = given("--warmup") ? a.warmup : f.warmup.value_or(a.warmup);
+    o.plan.max_repeat = given("--max-repeat") ? a.max_repeat : f.max_repeat.value_or(a.max_repeat);
+    o.plan.min_repeat = std::min(a.min_repeat, o.plan.max_repeat);
+    o.plan.target_ci_pct = given("--target-ci") ? a.target_ci : f.target_ci.value_or(0.0);
+    o.plan.resamples = a.resamples;
+    if (!(o.plan.target_ci_pct >= 0.0) || o.plan.target_ci_pct > 1000.0)
+      throw spec_error("<command line>", 0, "--target-ci", "must be a percentage > 0");
+    // The seed: given, else from the clock on rank 0; printed and stored either way.
+    std::uint64_t seed = given("--seed") ? a.seed : f.seed.value_or(0);
+    if (!given("--seed") && !f.seed)
+      seed =
+          static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
+          1'000'000'007ULL;
+    boost::mpi::broadcast(world, seed, 0);
+    o.plan.seed = seed;
+
+    // 4. Grid dimensions from the command line replace the file's.
+    const auto strings = [](const std::vector<std::string>& v) {
+      std::vector<std::string> out;
+      for (const auto& s : v) out.push_back(s == "none" || s == "spec" ? "" : s);
+      return out;
+    };
+    auto& g = o.grid;
+    if (given("--work-scale")) g.work_scale = a.work_scale, g.origin.erase("work_scale");
+    if (given("--payload-bytes")) {
+      g.payload_bytes.clear();
+      g.origin.erase("payload_bytes");
+      for (const auto& s : a.payload_bytes)
+        g.payload_bytes.push_back(parse_bytes(s, "<command line>"));
+    }
+    if (given("--placement")) g.placement = strings(a.placement), g.origin.erase("placement");
+    if (given("--serialization"))
+      g.serialization = strings(a.serialization), g.origin.erase("serialization");
+    if (given("--emulate-link"))
+      g.emulate_link = strings(a.emulate_link), g.origin.erase("emulate_link");
+    if (given("--replicas")) g.replicas = strings(a.replicas), g.origin.erase("replicas");
+    if (given("--threads")) g.threads = a.threads, g.origin.erase("threads");
+    if (given("--transport")) g.transport = a.transport, g.origin.erase("transport");
+
+    // 5. --break-even: two placements (pack, spread unless given) over a log grid of work per
+    // stage, expressed as work scales of this spec.
+    if (a.break_even) {
+      o.break_even = true;
+      if (!given("--placement") && !f.given.count("placement")) g.placement = {"pack", "spread"};
+      if (given("--work-scale") || f.given.count("work_scale"))
+        throw spec_error("<command line>", 0, "--work-scale",
+                         "--break-even makes the work grid itself (--work-min, --work-max, "
+                         "--points-per-decade)");
+      if (!(a.work_min > 0) || !(a.work_max > a.work_min))
+        throw spec_error("<command line>", 0, "--work-min",
+                         "need 0 < --work-min < --work-max (ms per stage)");
+      double sum = 0.0;
+      int with = 0;
+      for (const auto& st : spec.stages)
+        if (st.work_ms > 0) sum += st.work_ms, ++with;
+      if (with == 0)
+        throw spec_error(spec.file, 0, "stages", "--break-even needs stages with work_ms > 0");
+      const double unit = sum / with;  // mean work per stage at scale 1
+      g.work_scale.clear();
+      for (double w : stats::log_grid(a.work_min, a.work_max, a.points_per_decade))
+        g.work_scale.push_back(w / unit);
+    }
+
+    // 6. The platform the model predicts on: --platform, the newest calibration in --out, or the
+    // shipped laptop-shm.yaml (next to the working directory or the binary).
+    if (!a.platform.empty()) {
+      o.predict_with = load_platform(a.platform);
+      o.platform_note = o.predict_with->name + " (" + a.platform + ")";
+    } else if (auto cal = newest_calibration(a.out)) {
+      o.predict_with = cal;
+      o.platform_note = cal->name + " (" + cal->file + ")";
+    } else {
+      namespace fs = std::filesystem;
+      const fs::path exe = fs::path(argv[0]).parent_path();
+      for (const fs::path& p : {fs::path("jobs/platforms/laptop-shm.yaml"),
+                                exe / "../jobs/platforms/laptop-shm.yaml"}) {
+        std::error_code ec;
+        if (!fs::exists(p, ec)) continue;
+        o.predict_with = load_platform(p.string());
+        o.platform_note = o.predict_with->name + " (" + p.string() + ", the fallback)";
+        break;
+      }
+    }
+    o.items = o.items ? o.items : 3;
+    o.keep_runs = a.keep_runs;
+    o.out = a.out;
+    o.progress = !a.no_progress;
+    o.command_line = joined(argc, argv);
+
+    // 7. Every point checked before anything runs.
+    validate_sweep(spec, o, world.size());
+    if (!a.dry_run) check_writable_on_all(world, a.out);
+  } catch (const error& e) {
+    if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
+  }
+
+  const auto points = expand_grid(o.grid);
+  const std::string here = current_transport();
+  std::size_t mine = 0;
+  for (const auto& p : points) mine += p.transport == here;
+  if (rank == 0) {
+    std::cout << "mpipe " << version << ": sweep of pipeline '" << spec.name << "' (" << spec.file
+              << ") on " << world.size() << " rank(s), transport " << here << ": " << points.size()
+              << " point(s), " << mine << " in this job; "
+              << (o.plan.target_ci_pct > 0
+                      ? "repeats until the CI half-width is <= " + fixed(o.plan.target_ci_pct, 2) +
+                            " % (" + std::to_string(o.plan.min_repeat) + ".." +
+                            std::to_string(o.plan.max_repeat) + ")"
+                      : std::to_string(o.plan.repeat) + " repeats")
+              << " after " << o.plan.warmup << " warm-up(s), " << o.items
+              << " item(s) per run, shuffled with seed " << o.plan.seed << "; results -> "
+              << (a.dry_run ? std::string("(dry run)") : a.out) << "\n";
+    if (o.kernel) std::cout << "kernel " << to_string(*o.kernel) << " for every stage; ";
+    if (o.serial_stages)
+      std::cout << "serial stages (each rank works on one stage at a time: a single-threaded "
+                   "service process per rank); ";
+    std::cout << "cores: "
+              << (o.cores_per_rank > 0
+                      ? std::to_string(o.cores_per_rank) +
+                            " per rank (each rank's threads confined, as if each rank were a "
+                            "machine of that many cores)"
+                      : std::string("not confined"))
+              << "; time scale " << o.time_scale
+              << "; model platform: " << (o.predict_with ? o.platform_note : std::string("none"))
+              << std::endl;
+    for (std::size_t i = 0; i < points.size(); ++i)
+      if (a.dry_run || points.size() <= 12)
+        std::cout << "  point " << i << ": " << points[i].label
+                  << (points[i].transport == here ? "" : "  (needs its own job)") << "\n";
+  }
+  if (mine == 0) {
+    if (rank == 0)
+      std::cerr << "mpipe: error: no point of this grid uses this job's transport (" << here
+                << "); start it with MPIPE_TRANSPORT=<transport> scripts/mpirun.sh or use "
+                   "jobs/sweep-transports.sh"
+                << std::endl;
+    return 2;
+  }
+  if (a.dry_run) return 0;
+
+  try {
+    auto r = run_sweep(world, spec, o);
+    if (rank == 0) {
+      print_sweep(std::cout, r, o);
+      std::cout << "\nSweep took " << fixed(r.seconds, 1) << " s (" << r.record.sweep_repeats.size()
+                << " runs)" << std::endl;
+      const std::string id = append_run(a.out, std::move(r.record));
+      std::cout << "Appended sweep " << id << " to " << a.out << std::endl;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  return 0;
+}
+
+}  // namespace
+
+}  // namespace mpipe::cli
+
+CLI::App* add_sweep_command(CLI::App& app, mpipe::cli::command_action& action) {
+  auto args = std::make_shared<mpipe::cli::sweep_args>();
+  auto* c = app.add_subcommand(
+      "sweep",
+      "Run a grid of settings R times per point (shuffled rounds, one MPI job) with median, IQR, "
+      "p95 and a bootstrap CI per point; --break-even: the work per item at which a distributed "
+      "placement pays, measured and predicted");
+  auto& a = *args;
+  c->add_option("--grid", a.grid_file,
+                "Sweep file (YAML, see jobs/sweeps/): spec, settings and grid: {dimension: "
+                "[values]}; options given here override it");
+  auto* spec = c->add_option("--spec", a.spec_file,
+                             "Pipeline spec (YAML); default: the grid file's, else the built-in "
+                             "reference pipeline");
+  c->add_option("--scenario", a.scenario, "A built-in pipeline by name, instead of --spec")
+      ->excludes(spec);
+  c->add_option("--work-scale", a.work_scale,
+                "Grid: factors on every stage's work (times --time-scale), e.g. 0.1 1 10")
+      ->expected(1, -1);
+  c->add_option("--payload-bytes", a.payload_bytes,
+                "Grid: bytes every stage sends, e.g. 64 64K 1M ('spec': the spec's)")
+      ->expected(1, -1);
+  c->add_option("--placement", a.placement,
+                "Grid: placements, e.g. pack spread 'A=0,B=1' ('spec': the spec's map, else "
+                "spread); with --break-even the first is local, the second distributed "
+                "(default pack spread)")
+      ->expected(1, -1);
+  c->add_option("--serialization", a.serialization, "Grid: boost datatype raw ('spec')")
+      ->expected(1, -1);
+  c->add_option("--emulate-link", a.emulate_link,
+                "Grid: emulated links, e.g. none 'latency=5ms' 'latency=1ms,bandwidth=1Gbit/s'")
+      ->expected(1, -1);
+  c->add_option("--replicas", a.replicas, "Grid: replicas, e.g. none 'C3=2' 'C3=2,B=2'")
+      ->expected(1, -1);
+  c->add_option("--threads", a.threads, "Grid: OpenMP threads of every stage, e.g. 1 2")
+      ->expected(1, -1)
+      ->check(CLI::Range(1, 1024));
+  c->add_option("--transport", a.transport,
+                "Grid: shm tcp. One MPI job has one transport: it runs the points of its own "
+                "(tcp under MPIPE_TRANSPORT=tcp scripts/mpirun.sh) and lists the others; "
+                "jobs/sweep-transports.sh runs one job per transport")
+      ->expected(1, -1)
+      ->check(CLI::IsMember({"shm", "tcp"}));
+  c->add_option("--repeat", a.repeat, "Counted runs per point")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  c->add_option("--warmup", a.warmup,
+                "Warm-up runs per point, before the counted ones (not counted)")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str();
+  c->add_option("--target-ci", a.target_ci,
+                "Repeat each point until its median's CI half-width is <= P % of the median (at "
+                "least 3 runs, at most --max-repeat); replaces --repeat")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--max-repeat", a.max_repeat, "Cap on runs per point with --target-ci")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  c->add_option("--seed", a.seed,
+                "Seed of the shuffled order and the bootstrap (default: from the clock; printed "
+                "and stored, give it to repeat a sweep's order)");
+  c->add_option("--resamples", a.resamples, "Bootstrap resamples per CI")
+      ->check(CLI::Range(100, 1000000))
+      ->capture_default_str();
+  c->add_option("--items", a.items,
+                "Items per run (each run's value is its mean item latency; default 3, 2 with "
+                "--break-even)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  c->add_option("--inflight", a.inflight, "Items in flight (overrides the spec)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  c->add_option("--time-scale", a.time_scale,
+                "Multiply every point's work (and --break-even's grid), e.g. 0.01")
+      ->capture_default_str();
+  c->add_option("--kernel", a.kernel, "Override every stage's kernel (default: the spec's)")
+      ->check(CLI::IsMember({"sleep", "spin", "compute"}));
+  c->add_option("--wait", a.wait, "How idle ranks wait: auto block yield spin (as mpipe run)")
+      ->check(CLI::IsMember({"auto", "block", "yield", "spin"}))
+      ->capture_default_str();
+  c->add_option("--cores-per-rank", a.cores_per_rank,
+                "Confine each rank's threads to K cores (rank i of a host gets cores i*K.., "
+                "modulo the host's), as if each rank were a machine of K cores (for spin/compute "
+                "kernels); 0: no confinement")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  auto* serial = c->add_flag(
+      "--serial-stages", a.serial_stages,
+      "Each rank works on one stage at a time (the others queue): a rank is a single-threaded "
+      "service process, so packing stages on one rank costs their parallelism (default with "
+      "--break-even)");
+  c->add_flag("--no-serial-stages", a.no_serial_stages,
+              "Stages of a rank run side by side, each in its own thread (as mpipe run)")
+      ->excludes(serial);
+  c->add_option("--objective", a.objective, "What --break-even compares: latency or throughput")
+      ->check(CLI::IsMember({"latency", "throughput"}))
+      ->capture_default_str();
+  c->add_flag("--break-even", a.break_even,
+              "Vary the work per stage over a log grid (--work-min .. --work-max, times "
+              "--time-scale) for two placements and report the work at which the distributed "
+              "one's latency equals the local one's, is within 10 %, and reaches 50 % efficiency, "
+              "with CIs, beside the model's prediction");
+  c->add_option("--work-min", a.work_min, "--break-even: smallest work per stage, ms")
+      ->capture_default_str();
+  c->add_option("--work-max", a.work_max, "--break-even: largest work per stage, ms")
+      ->capture_default_str();
+  c->add_option("--points-per-decade", a.points_per_decade, "--break-even: grid density")
+      ->check(CLI::Range(1, 50))
+      ->capture_default_str();
+  c->add_option("--platform", a.platform,
+                "Platform file for the model's predictions; default: the newest calibration in "
+                "--out, else jobs/platforms/laptop-shm.yaml");
+  c->add_option("--out", a.out,
+                "HDF5 results file: the sweep is appended as one run (kind = sweep)")
+      ->capture_default_str();
+  c->add_flag("--keep-runs", a.keep_runs,
+              "Also append every repeat's full run to --out (sweep_repeats.run_id names it)");
+  c->add_flag("--no-progress", a.no_progress, "No progress lines");
+  c->add_flag("--dry-run", a.dry_run, "Check the grid and print its points; run nothing");
+  action = [args, c](int argc, char** argv) { return mpipe::cli::do_sweep(*args, *c, argc, argv); };
+  return c;
+}

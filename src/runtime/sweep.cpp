@@ -1,0 +1,864 @@
+// Sweeps (sweep.hpp): the grid's points run in shuffled rounds through run_pipeline, their
+// repeats summarized, and two placements over a range of work compared: where the distributed
+// one pays, measured and predicted.
+#include "mpipe/sweep.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <boost/mpi/collectives.hpp>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "mpi_info.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/graph.hpp"
+#include "mpipe/hdf5_output.hpp"
+#include "util.hpp"
+
+namespace mpipe {
+
+namespace {
+
+constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+
+std::string number_text(double v) {
+  std::ostringstream o;
+  o << std::setprecision(6) << v;
+  return o.str();
+}
+
+std::string fixed_text(double v, int digits) {
+  if (std::isnan(v)) return "-";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
+}
+
+// Three significant digits for values spanning decades (work per stage from us to s).
+std::string sig3(double v) {
+  if (std::isnan(v)) return "-";
+  if (std::isinf(v)) return "inf";
+  std::ostringstream o;
+  const double a = std::abs(v);
+  const int digits = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : a >= 0.1 ? 3 : a >= 0.01 ? 4 : 6;
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
+}
+
+std::string origin_of(const sweep_grid& g, const std::string& dim, std::size_t i) {
+  const auto it = g.origin.find(dim);
+  if (it != g.origin.end() && i < it->second.size()) return it->second[i];
+  return "<command line>";
+}
+
+// Mean work of the stages that have work, and all stages' work (one after another).
+std::pair<double, double> work_of(const pipeline_spec& spec) {
+  double sum = 0.0;
+  int with = 0;
+  for (const auto& st : spec.stages) {
+    sum += st.work_ms;
+    if (st.work_ms > 0) ++with;
+  }
+  return {with > 0 ? sum / with : 0.0, sum};
+}
+
+run_options options_for(const sweep_point& p, const sweep_options& o) {
+  run_options r;
+  r.placement = p.placement;
+  r.items = o.items;
+  if (o.inflight) r.inflight = o.inflight;
+  r.replicas = p.replicas;
+  r.detail_items = 100;
+  r.time_scale = p.work_scale * o.time_scale;
+  r.kernel = o.kernel;
+  r.wait = o.wait;
+  if (p.payload_bytes >= 0) r.payload_bytes = static_cast<std::uint64_t>(p.payload_bytes);
+  if (!p.serialization.empty()) {
+    r.serialization = p.serialization == "raw"        ? serialization_kind::raw
+                      : p.serialization == "datatype" ? serialization_kind::datatype
+                                                      : serialization_kind::boost;
+  }
+  if (!p.emulate_link.empty()) r.emulate = parse_emulated_link(p.emulate_link);
+  if (p.threads > 0) r.threads = p.threads;
+  r.serial_stages = o.serial_stages;
+  r.progress = false;
+  return r;
+}
+
+// Rank r's first core when each rank gets K of the host's C: its index among the ranks of its
+// host, times K, modulo C.
+std::vector<int> first_cores(const std::vector<std::string>& hosts, int k, int host_cores) {
+  std::map<std::string, int> seen;
+  std::vector<int> out;
+  for (const auto& h : hosts) out.push_back((seen[h]++ * k) % std::max(1, host_cores));
+  return out;
+}
+
+}  // namespace
+
+std::vector<sweep_point> expand_grid(const sweep_grid& g) {
+  std::vector<sweep_point> out;
+  const auto varies = [](std::size_t n) { return n > 1; };
+  // Placement varies fastest, so the points that differ only in placement sit side by side.
+  for (const auto& tr : g.transport)
+    for (double ws : g.work_scale)
+      for (auto pb : g.payload_bytes)
+        for (const auto& se : g.serialization)
+          for (const auto& em : g.emulate_link)
+            for (const auto& re : g.replicas)
+              for (int th : g.threads)
+                for (const auto& pl : g.placement) {
+                  sweep_point p{tr, ws, pb, pl, se, em, re, th, ""};
+                  std::string l;
+                  const auto add = [&](const std::string& k, const std::string& v) {
+                    l += (l.empty() ? "" : " ") + k + "=" + (v.empty() ? "-" : v);
+                  };
+                  if (varies(g.transport.size())) add("transport", tr);
+                  if (varies(g.work_scale.size())) add("work_scale", number_text(ws));
+                  if (varies(g.payload_bytes.size()))
+                    add("payload", pb < 0 ? "" : std::to_string(pb) + "B");
+                  if (varies(g.placement.size())) add("placement", pl);
+                  if (varies(g.serialization.size())) add("serialization", se);
+                  if (varies(g.emulate_link.size())) add("link", em);
+                  if (varies(g.replicas.size())) add("replicas", re);
+                  if (varies(g.threads.size())) add("threads", th > 0 ? std::to_string(th) : "");
+                  p.label = l.empty() ? "(one point)" : l;
+                  out.push_back(std::move(p));
+                }
+  return out;
+}
+
+std::string current_transport() {
+  // mpi_transport() names the BTLs asked for, e.g. "... btl='self,tcp'" for --mca btl self,tcp:
+  // TCP between every pair of ranks only when shared memory (vader, sm) is not in that list.
+  const std::string t = mpi_transport();
+  const auto at = t.find("btl='");
+  if (at == std::string::npos) return "shm";
+  const auto end = t.find('\'', at + 5);
+  const std::string list =
+      t.substr(at + 5, end == std::string::npos ? std::string::npos : end - at - 5);
+  if (!list.empty() && list[0] != '^' && list.find("tcp") != std::string::npos &&
+      list.find("vader") == std::string::npos && list.find("sm") == std::string::npos)
+    return "tcp";
+  return "shm";
+}
+
+void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world_size) {
+  const auto& g = o.grid;
+  const auto bad = [&](const std::string& dim, std::size_t i, const std::string& why) {
+    const std::string where = origin_of(g, dim, i);
+    const auto colon = where.rfind(':');
+    int line = 0;
+    std::string file = where;
+    if (colon != std::string::npos && colon + 1 < where.size() &&
+        std::all_of(where.begin() + static_cast<std::ptrdiff_t>(colon + 1), where.end(),
+                    ::isdigit)) {
+      line = std::stoi(where.substr(colon + 1));
+      file = where.substr(0, colon);
+    }
+    return spec_error(file, line, "grid." + dim, why);
+  };
+  const auto empty = [&](const char* dim, std::size_t n) {
+    if (n == 0) throw bad(dim, 0, "needs at least one value");
+  };
+  empty("transport", g.transport.size());
+  empty("work_scale", g.work_scale.size());
+  empty("payload_bytes", g.payload_bytes.size());
+  empty("placement", g.placement.size());
+  empty("serialization", g.serialization.size());
+  empty("emulate_link", g.emulate_link.size());
+  empty("replicas", g.replicas.size());
+  empty("threads", g.threads.size());
+  for (std::size_t i = 0; i < g.transport.size(); ++i)
+    if (g.transport[i] != "shm" && g.transport[i] != "tcp")
+      throw bad("transport", i, "must be shm or tcp, got '" + g.transport[i] + "'");
+  for (std::size_t i = 0; i < g.work_scale.size(); ++i) {
+    const double t = g.work_scale[i] * o.time_scale;
+    if (!std::isfinite(g.work_scale[i]) || !(g.work_scale[i] > 0) || !(t > 0) || t > 1000.0)
+      throw bad(
+          "work_scale", i,
+          "must be > 0 and, times --time-scale, at most 1000; got " + number_text(g.work_scale[i]));
+  }
+  for (std::size_t i = 0; i < g.payload_bytes.size(); ++i)
+    if (g.payload_bytes[i] < -1 || g.payload_bytes[i] > (std::int64_t{1} << 30))
+      throw bad(
+          "payload_bytes", i,
+          "must be between 0 and 1073741824 bytes, got " + std::to_string(g.payload_bytes[i]));
+  for (std::size_t i = 0; i < g.serialization.size(); ++i) {
+    const auto& s = g.serialization[i];
+    if (!s.empty() && s != "boost" && s != "datatype" && s != "raw")
+      throw bad("serialization", i, "must be boost, datatype or raw, got '" + s + "'");
+  }
+  for (std::size_t i = 0; i < g.threads.size(); ++i)
+    if (g.threads[i] < 0 || g.threads[i] > 1024)
+      throw bad("threads", i, "must be between 1 and 1024, got " + std::to_string(g.threads[i]));
+  for (std::size_t i = 0; i < g.emulate_link.size(); ++i) {
+    try {
+      if (!g.emulate_link[i].empty()) parse_emulated_link(g.emulate_link[i]);
+    } catch (const spec_error& e) {
+      throw bad("emulate_link", i, e.message());
+    }
+  }
+  // Every combination of placement and replicas (the only dimensions that interact) against
+  // the spec and this job's size, with one representative of the others.
+  for (std::size_t pi = 0; pi < g.placement.size(); ++pi) {
+    for (std::size_t ri = 0; ri < g.replicas.size(); ++ri) {
+      sweep_point p;
+      p.placement = g.placement[pi];
+      p.replicas = g.replicas[ri];
+      p.work_scale = g.work_scale.front();
+      run_options r = options_for(p, o);
+      pipeline_spec s;
+      try {
+        s = apply_overrides(spec, r);
+      } catch (const spec_error& e) {
+        throw bad("replicas", ri, "'" + p.replicas + "': " + e.message());
+      }
+      try {
+        resolve_placement(s, p.placement, world_size);
+      } catch (const spec_error& e) {
+        throw bad("placement", pi,
+                  "'" + p.placement + "'" +
+                      (p.replicas.empty() ? "" : " with replicas " + p.replicas) + " on " +
+                      std::to_string(world_size) + " rank(s): " + e.message());
+      }
+    }
+  }
+  for (std::size_t i = 0; i < g.threads.size(); ++i) {
+    sweep_point p;
+    p.threads = g.threads[i];
+    p.placement = g.placement.front();
+    try {
+      apply_overrides(spec, options_for(p, o));
+    } catch (const spec_error& e) {
+      throw bad("threads", i, e.message());
+    }
+  }
+  if (o.cores_per_rank < 0 || o.cores_per_rank > 4096)
+    throw spec_error(
+        "<command line>", 0, "--cores-per-rank",
+        "must be between 0 (no confinement) and 4096, got " + std::to_string(o.cores_per_rank));
+  if (o.plan.repeat < 1 || o.plan.warmup < 0 || o.plan.max_repeat < 1 || o.plan.min_repeat < 1)
+    throw spec_error("<command line>", 0, "--repeat",
+                     "needs --repeat >= 1, --warmup >= 0, --max-repeat >= 1");
+  if (o.objective != "latency" && o.objective != "throughput")
+    throw spec_error("<command line>", 0, "--objective", "must be latency or throughput");
+  if (o.break_even && g.placement.size() != 2)
+    throw spec_error("<command line>", 0, "--placement",
+                     "--break-even compares exactly two placements (local, distributed), got " +
+                         std::to_string(g.placement.size()));
+}
+
+// --- The model with cores --------------------------------------------------------------------
+
+double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
+                       const std::vector<std::string>& hosts, const link_emulation& emulate,
+                       int cores_per_rank, int host_cores, bool free_communication,
+                       bool serial_stages) {
+  const auto pred = predict_latency(spec, where, plat, hosts, emulate);
+  bool simple = spec.inflight == 1;
+  for (const auto& st : spec.stages) simple = simple && st.replicas == 1;
+  if (!simple) return free_communication ? pred.free_ms : pred.item_ms;
+
+  const graph g(spec);
+  const auto n = spec.stages.size();
+  const int src = g.source();
+  // Core group of each stage: ranks sharing cores share a key; capacity = cores in the group.
+  std::vector<std::string> group(n);
+  std::map<std::string, double> capacity;
+  const auto firsts = first_cores(hosts, std::max(1, cores_per_rank), host_cores);
+  for (std::size_t s = 0; s < n; ++s) {
+    const int r = where.rank_of[s];
+    const auto& host = hosts[static_cast<std::size_t>(r)];
+    if (serial_stages) {
+      group[s] = "rank " + std::to_string(r);
+      capacity[group[s]] = 1;
+    } else if (cores_per_rank > 0) {
+      group[s] = host + "#" + std::to_string(firsts[static_cast<std::size_t>(r)]);
+      capacity[group[s]] = std::min(cores_per_rank, std::max(1, host_cores));
+    } else {
+      group[s] = host;
+      capacity[group[s]] = std::max(1, host_cores);
+    }
+  }
+  // Each busy stage is `threads` jobs of CPU (spin: work each; compute: work / threads); sleep
+  // is a timer that needs no core.
+  struct job {
+    std::size_t stage;
+    double left;
+    bool cpu;         // shares its group (serial_stages: every job with work does)
+    std::size_t seq;  // start order: serial groups serve the oldest first
+  };
+  std::vector<job> running;
+  std::vector<int> jobs_left(n, 0), inputs_left(n, 0);
+  std::vector<double> ready_at(n, 0.0);
+  for (std::size_t s = 0; s < n; ++s)
+    inputs_left[s] = static_cast<int>(g.inputs(static_cast<int>(s)).size());
+  int returns_left = inputs_left[static_cast<std::size_t>(src)];
+  double item_end = 0.0;
+  std::multimap<double, std::size_t> pending;  // ready time -> stage
+  std::size_t started = 0;
+  const auto start = [&](std::size_t s) {
+    const auto& st = spec.stages[s];
+    if (st.work_ms <= 0.0) {
+      jobs_left[s] = 0;
+      return false;
+    }
+    const bool cpu = serial_stages || st.kernel != kernel_kind::sleep;
+    const int threads = serial_stages ? 1 : cpu ? std::max(1, st.threads) : 1;
+    // compute work is in ms of one core, shared by its threads; spin and sleep take work_ms.
+    const double each =
+        st.kernel == kernel_kind::compute ? st.work_ms / std::max(1, st.threads) : st.work_ms;
+    for (int t = 0; t < threads; ++t) running.push_back({s, each, cpu, started++});
+    jobs_left[s] = threads;
+    return true;
+  };
+  double now = 0.0;
+  std::vector<std::size_t> finished;
+  const auto finish = [&](std::size_t s) {
+    for (const int e : g.outputs(static_cast<int>(s))) {
+      const auto to =
+          static_cast<std::size_t>(spec.stage_index(spec.edges[static_cast<std::size_t>(e)].to));
+      const double arrive =
+          now + (free_communication ? 0.0 : pred.edges[static_cast<std::size_t>(e)].cost_ms);
+      if (static_cast<int>(to) == src) {
+        item_end = std::max(item_end, arrive);
+        --returns_left;
+        continue;
+      }
+      ready_at[to] = std::max(ready_at[to], arrive);
+      if (--inputs_left[to] == 0) pending.emplace(ready_at[to], to);
+    }
+  };
+  if (!start(static_cast<std::size_t>(src))) finish(static_cast<std::size_t>(src));
+  for (int guard = 0; guard < 100000; ++guard) {
+    // Rates: processor sharing within each core group.
+    std::map<std::string, int> busy;
+    std::map<std::string, std::size_t> oldest;
+    for (const auto& j : running) {
+      if (!j.cpu) continue;
+      const auto& key = group[j.stage];
+      oldest[key] = busy[key]++ == 0 ? j.seq : std::min(oldest[key], j.seq);
+    }
+    const auto rate = [&](const job& j) {
+      if (!j.cpu) return 1.0;
+      if (serial_stages) return j.seq == oldest[group[j.stage]] ? 1.0 : 0.0;
+      return std::min(1.0, capacity[group[j.stage]] / busy[group[j.stage]]);
+    };
+    double dt = std::numeric_limits<double>::infinity();
+    for (const auto& j : running)
+      if (rate(j) > 0) dt = std::min(dt, j.left / rate(j));
+    const double next_ready =
+        pending.empty() ? std::numeric_limits<double>::infinity() : pending.begin()->first - now;
+    if (std::isinf(dt) && std::isinf(next_ready)) break;
+    const double step = std::max(0.0, std::min(dt, next_ready));
+    for (auto& j : running) j.left -= step * rate(j);
+    now += step;
+    // Completions (within rounding), then stages that became ready.
+    finished.clear();
+    for (auto it = running.begin(); it != running.end();) {
+      if (it->left <= 1e-12) {
+        if (--jobs_left[it->stage] == 0) finished.push_back(it->stage);
+        it = running.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (std::size_t s : finished) finish(s);
+    while (!pending.empty() && pending.begin()->first <= now + 1e-12) {
+      const std::size_t s = pending.begin()->second;
+      pending.erase(pending.begin());
+      if (!start(s)) finish(s);
+    }
+  }
+  return returns_left == 0 ? std::max(item_end, now) : pred.item_ms;
+}
+
+// --- Running ---------------------------------------------------------------------------------
+
+sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spec& spec,
+                       const sweep_options& o) {
+  const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
+  const int rank = comm.rank();
+  sweep_result res;
+  res.points = expand_grid(o.grid);
+  res.this_transport = current_transport();
+  res.world_size = comm.size();
+  std::vector<std::size_t> todo;  // indices into points that this job runs
+  std::set<std::string> others;
+  for (std::size_t i = 0; i < res.points.size(); ++i) {
+    const bool mine = res.points[i].transport == res.this_transport;
+    res.ran.push_back(mine);
+    if (mine)
+      todo.push_back(i);
+    else
+      others.insert(res.points[i].transport);
+  }
+  res.other_transports.assign(others.begin(), others.end());
+
+  std::vector<std::string> hosts;
+  boost::mpi::all_gather(comm, host_name(), hosts);
+  const int host_cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+
+  // Confine this rank's threads (those run_pipeline starts inherit the mask) to its cores.
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  const bool confine = o.cores_per_rank > 0;
+  if (confine) {
+    sched_getaffinity(0, sizeof saved, &saved);
+    const int first =
+        first_cores(hosts, o.cores_per_rank, host_cores)[static_cast<std::size_t>(rank)];
+    cpu_set_t mask;
+    CPU_ZERO(&mask);
+    for (int j = 0; j < std::min(o.cores_per_rank, host_cores); ++j)
+      CPU_SET((first + j) % host_cores, &mask);
+    if (sched_setaffinity(0, sizeof mask, &mask) != 0)
+      throw error("--cores-per-rank: sched_setaffinity failed on rank " + std::to_string(rank));
+  }
+
+  // What each point runs, with the model's view of it.
+  struct prepared {
+    run_options run;
+    pipeline_spec spec;
+    placement where;
+    double per_stage = 0, per_item = 0, predicted = nan_v, ideal = nan_v, weight = 0;
+  };
+  const platform free_platform;  // zero costs: for the ideal (free communication)
+  std::vector<prepared> prep;
+  for (std::size_t i : todo) {
+    prepared p;
+    p.run = options_for(res.points[i], o);
+    p.spec = apply_overrides(spec, p.run);
+    p.where = resolve_placement(p.spec, p.run.placement, comm.size());
+    std::tie(p.per_stage, p.per_item) = work_of(p.spec);
+    const link_emulation emu = p.run.emulate.value_or(link_emulation{});
+    p.ideal = predict_item_ms(p.spec, p.where, free_platform, hosts, emu, o.cores_per_rank,
+                              host_cores, true, o.serial_stages);
+    if (o.predict_with)
+      p.predicted = predict_item_ms(p.spec, p.where, *o.predict_with, hosts, emu, o.cores_per_rank,
+                                    host_cores, false, o.serial_stages);
+    // Expected seconds of one run, for the ETA: the items plus ~0.1 s of clock sync and set-up.
+    const double per_item_ms = std::isnan(p.predicted) ? p.ideal : p.predicted;
+    p.weight = 0.1 + static_cast<double>(p.spec.items) * per_item_ms / 1e3 /
+                         static_cast<double>(std::max<std::uint64_t>(1, p.spec.inflight));
+    prep.push_back(std::move(p));
+  }
+
+  run_record& rec = res.record;
+  const auto t_start = std::chrono::steady_clock::now();
+  const auto since = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+  const std::string utc_start = utc_now_iso();
+  const int per_point = o.plan.target_ci_pct > 0 ? o.plan.max_repeat : o.plan.repeat;
+  double total_weight = 0.0;
+  for (const auto& p : prep) total_weight += p.weight * (per_point + o.plan.warmup);
+  const std::size_t total_runs = prep.size() * static_cast<std::size_t>(per_point + o.plan.warmup);
+  double done_weight = 0.0, last_print = 0.0;
+  std::size_t runs_done = 0;
+  std::vector<double> seconds(prep.size(), 0.0), thr_first(prep.size(), nan_v);
+  std::vector<std::vector<double>> throughput(prep.size());
+
+  const auto measure = [&](const stats::scheduled_run& r) -> double {
+    auto& p = prep[r.point];
+    run_options ro = p.run;
+    ro.command_line = o.command_line + "  # sweep point " + std::to_string(todo[r.point]) +
+                      (r.warmup ? " warm-up " : " repeat ") + std::to_string(r.repeat);
+    const double t0 = since();
+    auto out = run_pipeline(comm, spec, ro);
+    const double t1 = since();
+    double v[4] = {nan_v, nan_v, nan_v, nan_v};
+    if (rank == 0) {
+      const auto num = [&](const char* name) {
+        const auto* a = out.record.get(name);
+        return a && std::holds_alternative<double>(*a) ? std::get<double>(*a) : nan_v;
+      };
+      v[0] = num("latency_mean_ms");
+      v[1] = num("latency_min_ms");
+      v[2] = num("latency_max_ms");
+      v[3] = num("throughput_items_per_s");
+      sweep_repeat_row row;
+      row.point = static_cast<std::int32_t>(todo[r.point]);
+      row.round = r.round;
+      row.repeat = r.repeat;
+      row.warmup = r.warmup ? 1 : 0;
+      row.order = static_cast<std::int64_t>(r.order);
+      row.latency_mean_ms = v[0];
+      row.latency_min_ms = v[1];
+      row.latency_max_ms = v[2];
+      row.throughput_items_per_s = v[3];
+      row.started_s = t0;
+      row.duration_s = t1 - t0;
+      if (o.keep_runs) row.run_id = append_run(o.out, std::move(out.record));
+      rec.sweep_repeats.push_back(row);
+      if (std::isnan(thr_first[r.point])) thr_first[r.point] = out.bound_items_per_s;
+    }
+    boost::mpi::broadcast(comm, v, 4, 0);
+    seconds[r.point] += t1 - t0;
+    if (!r.warmup && !std::isnan(v[3])) throughput[r.point].push_back(v[3]);
+    ++runs_done;
+    done_weight += p.weight;
+    if (rank == 0 && o.progress && (since() - last_print >= 5.0 || runs_done == total_runs)) {
+      last_print = since();
+      const double eta =
+          done_weight > 0 ? since() / done_weight * std::max(0.0, total_weight - done_weight) : 0;
+      std::cout << "sweep: " << runs_done << "/" << total_runs << " runs"
+                << (o.plan.target_ci_pct > 0 ? " (at most)" : "") << ", round " << r.round
+                << ", elapsed " << fixed_text(since(), 0) << " s, ETA " << fixed_text(eta, 0)
+                << " s" << std::endl;
+    }
+    return o.objective == "throughput" ? v[3] : v[0];
+  };
+
+  std::vector<stats::scheduled_run> schedule;
+  try {
+    schedule = stats::run_schedule(prep.size(), o.plan, measure);
+  } catch (...) {
+    if (confine) sched_setaffinity(0, sizeof saved, &saved);
+    throw;
+  }
+  if (confine) sched_setaffinity(0, sizeof saved, &saved);
+  res.seconds = since();
+  if (rank != 0) return res;
+
+  // Per point: latency statistics over the counted repeats.
+  std::vector<std::vector<double>> latency(prep.size());
+  for (const auto& row : rec.sweep_repeats) {
+    if (row.warmup) continue;
+    const auto it = std::find(todo.begin(), todo.end(), static_cast<std::size_t>(row.point));
+    latency[static_cast<std::size_t>(it - todo.begin())].push_back(row.latency_mean_ms);
+  }
+  for (std::size_t k = 0; k < prep.size(); ++k) {
+    const auto& pt = res.points[todo[k]];
+    const auto& p = prep[k];
+    const auto s = stats::summarize(latency[k], stats::derive_seed(o.plan.seed, 3000017ULL + k),
+                                    o.plan.resamples, o.plan.confidence);
+    const auto t = stats::summarize(throughput[k], stats::derive_seed(o.plan.seed, 4000037ULL + k),
+                                    o.plan.resamples, o.plan.confidence);
+    sweep_point_row row;
+    row.point = static_cast<std::int32_t>(todo[k]);
+    row.transport = pt.transport;
+    row.placement = pt.placement.empty() ? p.where.mode : pt.placement;
+    row.placement_resolved = p.where.to_string(p.spec);
+    row.work_scale = pt.work_scale;
+    row.time_scale = p.run.time_scale;
+    row.work_per_stage_ms = p.per_stage;
+    row.work_per_item_ms = p.per_item;
+    row.payload_bytes = pt.payload_bytes;
+    row.serialization = pt.serialization;
+    row.emulated_link = pt.emulate_link;
+    row.replicas = pt.replicas;
+    row.threads = pt.threads;
+    row.repeats = static_cast<std::int32_t>(s.n);
+    row.warmup = o.plan.warmup;
+    row.stopped_early = o.plan.target_ci_pct > 0 && static_cast<int>(s.n) < o.plan.max_repeat;
+    row.latency_median_ms = s.median;
+    row.latency_mean_ms = s.mean;
+    row.latency_q1_ms = s.q1;
+    row.latency_q3_ms = s.q3;
+    row.latency_iqr_ms = s.iqr;
+    row.latency_p95_ms = s.p95;
+    row.latency_min_ms = s.min;
+    row.latency_max_ms = s.max;
+    row.latency_ci_low_ms = s.ci.low;
+    row.latency_ci_high_ms = s.ci.high;
+    row.throughput_median_items_per_s = t.n ? t.median : nan_v;
+    row.throughput_ci_low_items_per_s = t.ci.low;
+    row.throughput_ci_high_items_per_s = t.ci.high;
+    row.critical_path_ms = graph(p.spec).critical_path_ms();
+    row.predicted_latency_ms = p.predicted;
+    row.ideal_latency_ms = p.ideal;
+    row.seconds = seconds[k];
+    rec.sweep_points.push_back(row);
+  }
+
+  // Two placements, everything else fixed but the work: the break-even rows.
+  const auto& g = o.grid;
+  const bool curve = g.placement.size() == 2 && g.work_scale.size() >= 2 &&
+                     g.payload_bytes.size() == 1 && g.serialization.size() == 1 &&
+                     g.emulate_link.size() == 1 && g.replicas.size() == 1 &&
+                     g.threads.size() == 1 && todo.size() == res.points.size();
+  if (curve) {
+    // Points in grid order: placement varies fastest, so (k, k+1) is (local, distributed) at
+    // one work; sorted by work in case the grid was not.
+    std::vector<std::size_t> at;
+    for (std::size_t k = 0; k + 1 < prep.size(); k += 2) at.push_back(k);
+    std::sort(at.begin(), at.end(),
+              [&](std::size_t a, std::size_t b) { return prep[a].per_stage < prep[b].per_stage; });
+    std::vector<double> x, x_item, scales;
+    std::vector<std::vector<double>> local, dist, ideal;
+    for (std::size_t k : at) {
+      x.push_back(prep[k].per_stage);
+      x_item.push_back(prep[k].per_item);
+      scales.push_back(res.points[todo[k]].work_scale);
+      if (o.objective == "latency") {
+        local.push_back(latency[k]);
+        dist.push_back(latency[k + 1]);
+        ideal.push_back({prep[k + 1].ideal});
+      } else {
+        local.push_back(throughput[k]);
+        dist.push_back(throughput[k + 1]);
+        ideal.push_back({thr_first[k + 1]});  // the distributed run's throughput bound
+      }
+    }
+    const double item_per_stage = x.front() > 0 ? x_item.front() / x.front() : nan_v;
+    // The model on a fine grid over the same range (20 points per decade).
+    std::vector<double> mx, m_ratio, m_eff;
+    if (o.objective == "latency" && o.predict_with) {
+      for (double s : stats::log_grid(scales.front(), scales.back(), 20)) {
+        sweep_point a = res.points[todo[at[0]]], b = res.points[todo[at[0] + 1]];
+        a.work_scale = b.work_scale = s;
+        const auto pa = options_for(a, o), pb = options_for(b, o);
+        const auto sa = apply_overrides(spec, pa), sb = apply_overrides(spec, pb);
+        const auto wa = resolve_placement(sa, pa.placement, comm.size());
+        const auto wb = resolve_placement(sb, pb.placement, comm.size());
+        const link_emulation emu = pa.emulate.value_or(link_emulation{});
+        mx.push_back(work_of(sa).first);
+        const double ideal_b = predict_item_ms(sb, wb, free_platform, hosts, emu, o.cores_per_rank,
+                                               host_cores, true, o.serial_stages);
+        const double la = predict_item_ms(sa, wa, *o.predict_with, hosts, emu, o.cores_per_rank,
+                                          host_cores, false, o.serial_stages);
+        const double lb = predict_item_ms(sb, wb, *o.predict_with, hosts, emu, o.cores_per_rank,
+                                          host_cores, false, o.serial_stages);
+        m_ratio.push_back(lb / la);
+        m_eff.push_back(lb / ideal_b);
+      }
+    }
+    const std::string lname = g.placement[0].empty() ? "spec" : g.placement[0];
+    const std::string dname = g.placement[1].empty() ? "spec" : g.placement[1];
+    // Each quantity: where median(num) / median(den) comes down to the level.
+    //   latency:    equal: dist / local <= 1; efficiency: dist / ideal <= 2;
+    //   throughput: equal: local / dist <= 1; efficiency: bound / dist <= 2.
+    const bool lat = o.objective == "latency";
+    struct want {
+      const char* quantity;
+      double level;
+      const std::vector<std::vector<double>>* num;
+      const std::vector<std::vector<double>>* den;
+      const std::vector<double>* model;
+    };
+    const std::vector<want> wants = {
+        {lat ? "latency equal" : "throughput equal", 1.0, lat ? &dist : &local,
+         lat ? &local : &dist, &m_ratio},
+        {"slowdown 10 %", 1.1, lat ? &dist : &local, lat ? &local : &dist, &m_ratio},
+        {"efficiency 50 %", 2.0, lat ? &dist : &ideal, lat ? &ideal : &dist, &m_eff},
+    };
+    std::uint64_t k = 0;
+    for (const auto& w : wants) {
+      const auto be = stats::break_even(x, *w.num, *w.den, w.level,
+                                        stats::derive_seed(o.plan.seed, 5000011ULL + k++),
+                                        o.plan.resamples, o.plan.confidence);
+      break_even_row row;
+      row.quantity = w.quantity;
+      row.local = lname;
+      row.distributed = dname;
+      row.status = stats::to_string(be.point.status);
+      row.work_per_stage_ms = be.point.x;
+      row.ci_low_ms = be.ci.low;
+      row.ci_high_ms = be.ci.high;
+      row.work_per_item_ms = be.point.x * item_per_stage;
+      row.found_fraction = be.found_fraction;
+      if (!w.model->empty()) {
+        const auto c = stats::settled_crossing(mx, *w.model, w.level);
+        row.predicted_status = stats::to_string(c.status);
+        row.predicted_work_per_stage_ms = c.x;
+        row.predicted_work_per_item_ms = c.x * item_per_stage;
+      } else {
+        row.predicted_status = lat ? "no platform" : "not modelled (the model predicts latency)";
+        row.predicted_work_per_stage_ms = row.predicted_work_per_item_ms = nan_v;
+      }
+      rec.break_even.push_back(row);
+    }
+  }
+
+  // The run's attributes.
+  rec.set("kind", std::string("sweep"));
+  set_provenance(rec, o.command_line, comm.size(), hosts, utc_start, utc_now_iso());
+  rec.set("spec_name", spec.name);
+  rec.set("spec_text", spec.text);
+  rec.set("spec_file", spec.file);
+  rec.set("grid_file", o.grid_file);
+  rec.set("grid_text", o.grid_text);
+  std::ostringstream grid;
+  const auto list = [&](const char* name, const auto& v, auto show) {
+    grid << (grid.tellp() > 0 ? "; " : "") << name << "=";
+    for (std::size_t i = 0; i < v.size(); ++i) grid << (i ? "|" : "") << show(v[i]);
+  };
+  const auto str = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  list("transport", g.transport, str);
+  list("work_scale", g.work_scale, [](double v) { return number_text(v); });
+  list("payload_bytes", g.payload_bytes,
+       [](std::int64_t v) { return v < 0 ? std::string("-") : std::to_string(v); });
+  list("placement", g.placement, str);
+  list("serialization", g.serialization, str);
+  list("emulate_link", g.emulate_link, str);
+  list("replicas", g.replicas, str);
+  list("threads", g.threads, [](int v) { return v > 0 ? std::to_string(v) : std::string("-"); });
+  rec.set("grid", grid.str());
+  rec.set("points", static_cast<std::int64_t>(res.points.size()));
+  rec.set("points_run", static_cast<std::int64_t>(todo.size()));
+  rec.set("sweep_transport", res.this_transport);
+  std::string other;
+  for (const auto& t : res.other_transports) other += (other.empty() ? "" : ",") + t;
+  rec.set("other_transports", other);
+  rec.set("seed", static_cast<std::int64_t>(o.plan.seed));
+  rec.set("shuffle", std::string("rounds: warm-ups first, then one repeat of every active point "
+                                 "per round, each round a Fisher-Yates permutation on "
+                                 "mt19937_64(splitmix64(seed, round))"));
+  rec.set("repeat", static_cast<std::int64_t>(o.plan.repeat));
+  rec.set("warmup", static_cast<std::int64_t>(o.plan.warmup));
+  rec.set("target_ci_pct", o.plan.target_ci_pct > 0 ? o.plan.target_ci_pct : nan_v);
+  rec.set("min_repeat", static_cast<std::int64_t>(o.plan.min_repeat));
+  rec.set("max_repeat", static_cast<std::int64_t>(o.plan.max_repeat));
+  rec.set("bootstrap_resamples", static_cast<std::int64_t>(o.plan.resamples));
+  rec.set("confidence", o.plan.confidence);
+  rec.set("items", static_cast<std::int64_t>(o.items));
+  rec.set("inflight", static_cast<std::int64_t>(o.inflight));
+  rec.set("time_scale", o.time_scale);
+  rec.set("kernel_override", o.kernel ? std::string(to_string(*o.kernel)) : "");
+  rec.set("wait", std::string(to_string(o.wait)));
+  rec.set("cores_per_rank", static_cast<std::int64_t>(o.cores_per_rank));
+  rec.set("serial_stages", o.serial_stages);
+  rec.set("objective", o.objective);
+  rec.set("break_even", o.break_even);
+  rec.set("prediction_platform", o.platform_note);
+  rec.set("runs", static_cast<std::int64_t>(schedule.size()));
+  rec.set("noise_floor_pct", stats::noise_floor_pct(latency));
+  rec.set("duration_s", res.seconds);
+  rec.set("complete", true);
+  return res;
+}
+
+// --- Printing ----------------------------------------------------------------------------------
+
+void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& o) {
+  const auto& rec = r.record;
+  const auto pct = static_cast<int>(std::lround(o.plan.confidence * 100));
+  out << "\nPoints (per run: its mean item latency over " << o.items << " item(s); median [" << pct
+      << " % bootstrap CI] over the repeats)\n";
+  out << "  " << std::right << std::setw(3) << "#"
+      << "  " << std::left << std::setw(34) << "settings" << std::right << std::setw(12)
+      << "work/stage" << std::setw(4) << "n" << std::setw(11) << "median ms" << std::setw(23)
+      << "CI ms" << std::setw(10) << "IQR ms" << std::setw(10) << "p95 ms" << std::setw(10)
+      << "min ms" << std::setw(10) << "max ms" << std::setw(12) << "items/s" << std::setw(12)
+      << "model ms"
+      << "\n";
+  for (const auto& p : rec.sweep_points) {
+    const auto& pt = r.points[static_cast<std::size_t>(p.point)];
+    out << "  " << std::setw(3) << p.point << "  " << std::left << std::setw(34) << pt.label
+        << std::right << std::setw(12) << (sig3(p.work_per_stage_ms) + " ms") << std::setw(4)
+        << p.repeats << std::setw(11) << sig3(p.latency_median_ms) << std::setw(23)
+        << ("[" + sig3(p.latency_ci_low_ms) + ", " + sig3(p.latency_ci_high_ms) + "]")
+        << std::setw(10) << sig3(p.latency_iqr_ms) << std::setw(10) << sig3(p.latency_p95_ms)
+        << std::setw(10) << sig3(p.latency_min_ms) << std::setw(10) << sig3(p.latency_max_ms)
+        << std::setw(12) << sig3(p.throughput_median_items_per_s) << std::setw(12)
+        << sig3(p.predicted_latency_ms) << "\n";
+  }
+  std::vector<std::vector<double>> per_point;
+  for (const auto& p : rec.sweep_points) {
+    per_point.emplace_back();
+    for (const auto& row : rec.sweep_repeats)
+      if (!row.warmup && row.point == p.point) per_point.back().push_back(row.latency_mean_ms);
+  }
+  out << "Noise floor: identical repeats scatter by a median IQR of "
+      << fixed_text(stats::noise_floor_pct(per_point), 2)
+      << " % of their median; smaller differences are not resolved here\n";
+
+  // Two placements: the second against the first, point by point.
+  const auto& g = o.grid;
+  if (g.placement.size() == 2 && rec.sweep_points.size() >= 2) {
+    const std::string a = g.placement[0].empty() ? "spec" : g.placement[0];
+    const std::string b = g.placement[1].empty() ? "spec" : g.placement[1];
+    out << "\n"
+        << b << " against " << a << " (latency: median " << b << " / median " << a << " - 1; "
+        << pct << " % bootstrap CI)\n";
+    const bool ref = !o.reference_slower_pct.empty();
+    out << "  " << std::left << std::setw(34) << "settings" << std::right << std::setw(12)
+        << "work/stage" << std::setw(12) << (a + " ms") << std::setw(12) << (b + " ms")
+        << std::setw(11) << "slower %" << std::setw(22) << "CI %";
+    if (ref) out << std::setw(13) << "reference %" << std::setw(10) << "diff pp";
+    out << "\n";
+    for (std::size_t k = 0; k + 1 < rec.sweep_points.size(); k += 2) {
+      const auto& pa = rec.sweep_points[k];
+      const auto& pb = rec.sweep_points[k + 1];
+      const auto ratio = stats::median_ratio(per_point[k + 1], per_point[k],
+                                             stats::derive_seed(o.plan.seed, 6000001ULL + k),
+                                             o.plan.resamples, o.plan.confidence);
+      std::string label = r.points[static_cast<std::size_t>(pa.point)].label;
+      if (const auto at = label.find("placement="); at != std::string::npos) {
+        const auto end = label.find(' ', at);
+        label.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
+      }
+      const double slower = 100.0 * (ratio.ratio - 1.0);
+      out << "  " << std::left << std::setw(34) << (label.empty() ? "-" : label) << std::right
+          << std::setw(12) << (sig3(pa.work_per_stage_ms) + " ms") << std::setw(12)
+          << sig3(pa.latency_median_ms) << std::setw(12) << sig3(pb.latency_median_ms)
+          << std::setw(11) << fixed_text(slower, 2) << std::setw(22)
+          << ("[" + fixed_text(100.0 * (ratio.ci.low - 1.0), 2) + ", " +
+              fixed_text(100.0 * (ratio.ci.high - 1.0), 2) + "]");
+      if (ref) {
+        const auto it = o.reference_slower_pct.find(pa.work_scale);
+        if (it != o.reference_slower_pct.end())
+          out << std::setw(13) << fixed_text(it->second, 2) << std::setw(10)
+              << fixed_text(slower - it->second, 2);
+      }
+      out << "\n";
+    }
+  }
+
+  if (!rec.break_even.empty()) {
+    const auto& first = rec.break_even.front();
+    out << "\nBreak-even: " << first.distributed << " (distributed) against " << first.local
+        << " (local), " << o.objective << "; work per stage = the mean work of the stages that "
+        << "have work (work per item = all stages' work, one after another)\n";
+    for (const auto& b : rec.break_even) {
+      out << "  " << std::left << std::setw(17) << b.quantity << std::right;
+      if (b.status == "found") {
+        out << sig3(b.work_per_stage_ms) << " ms per stage (" << sig3(b.work_per_item_ms)
+            << " ms per item), " << pct << " % CI [" << sig3(b.ci_low_ms) << ", "
+            << sig3(b.ci_high_ms) << "] ms per stage (crossed inside the grid in "
+            << fixed_text(100.0 * b.found_fraction, 0) << " % of resamples)";
+      } else if (b.status == "below range") {
+        out << "at or below the smallest work measured (" << sig3(b.work_per_stage_ms)
+            << " ms per stage)";
+      } else {
+        out << "not reached within the grid";
+      }
+      out << "; model: ";
+      if (b.predicted_status == "found")
+        out << sig3(b.predicted_work_per_stage_ms) << " ms per stage ("
+            << sig3(b.predicted_work_per_item_ms) << " ms per item)";
+      else if (b.predicted_status == "below range")
+        out << "at or below " << sig3(b.predicted_work_per_stage_ms) << " ms per stage";
+      else
+        out << b.predicted_status;
+      out << "\n";
+    }
+    out << "  (latency equal: " << first.distributed << "'s median latency comes down to "
+        << first.local << "'s; slowdown 10 %: to within 10 % of it, the article's rule of "
+        << "thumb; efficiency 50 %: the model's free-communication latency on these cores / "
+        << "measured reaches 1/2, Task Bench's METG)\n";
+  }
+  if (!r.other_transports.empty()) {
+    out << "\nNot run in this job (transport " << r.this_transport
+        << "): the points with transport";
+    for (const auto& t : r.other_transports) out << " " << t;
+    out << ". Run them in their own job, e.g.\n";
+    for (const auto& t : r.other_transports)
+      out << "  MPIPE_TRANSPORT=" << t << " scripts/mpirun.sh -np " << r.world_size
+          << " ... sweep <same options> --transport " << t << "\n";
+    out << "or all at once with jobs/sweep-transports.sh\n";
+  }
+}
+
+}  // namespace mpipe
