@@ -1,0 +1,479 @@
+"""Loading an mpipe results file and selecting runs.
+
+``load(path)`` reads the run list of a results file (doc/results-schema.md) and returns a
+:class:`Results`: a list of :class:`Run`, oldest first. A run's datasets are read lazily, the
+first time they are asked for, as pandas DataFrames with string columns decoded to ``str``.
+
+Tables of a :class:`Run` (columns in file order, then the derived columns listed):
+
+``events``    one row per item per stage. File columns ``item, stage, replica, rank,
+              received_ns, started_ns, finished_ns, sent_ns`` (timestamps, ns on rank 0's
+              clock since the run's start). Derived: ``name`` (stage name), ``service_ms``
+              (finished - started, ms), ``queued_ms`` (started - received, ms; meaningless for
+              the source, whose row spans the whole item), ``is_source`` (bool).
+``messages``  one row per item crossing ranks. File columns ``item, edge, src_rank, dst_rank,
+              bytes, send_start_ns, serialize_ns, posted_ns, received_ns, deserialize_ns,
+              transfer_ns, clock_error_ns, below_clock_error``. Derived: ``from_name``,
+              ``to_name``, ``edge_name`` ("A->B"), ``serialize_us``, ``wire_us`` (transfer),
+              ``deserialize_us`` (all µs).
+``items``     one row per item: ``item, emitted_ns, completed_ns, latency_ns``; derived
+              ``latency_ms``.
+``stages``    ``id, name, kernel, work_ms (ms, scaled), threads, payload_bytes (B), rank,
+              replicas, dispatch, ordered, ranks``.
+``edges``     ``id, from, to, from_name, to_name, from_rank, to_rank, tier, transport,
+              serialization, payload_bytes (B)``; derived ``name`` ("A->B").
+``ranks``     ``rank, host, pid, omp_max_threads, hardware_threads, clock_offset_ns,
+              clock_offset_end_ns, clock_drift_ppm, clock_error_ns, clock_rtt_ns, stages``.
+``bench``     (bench/calibration runs) ``tier, method, size_bytes (B), reps, latency_us (µs),
+              latency_p95_us, bandwidth_mb_s (10^6 B/s), latency_ratio, bandwidth_ratio,
+              serialize_us, deserialize_us``.
+``calibration`` (calibration runs) ``tier, method, points, alpha_us (µs), ns_per_byte (ns/B),
+              bandwidth_mb_s, r2, serialize_us, serialize_ns_per_byte, deserialize_us,
+              deserialize_ns_per_byte``.
+
+Any other dataset of a run group (e.g. a sweep's) is available as ``run.table(name)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import h5py
+import numpy as np
+import pandas as pd
+
+__all__ = ["load", "Results", "Run", "select", "table_of"]
+
+
+def table_of(group: h5py.Group, name: str) -> pd.DataFrame:
+    """Dataset ``name`` of an h5py run group as a DataFrame, strings decoded (empty if absent)."""
+    if name not in group:
+        return pd.DataFrame()
+    data = group[name][()]
+    if data.dtype.names is None:
+        return pd.DataFrame({name: data})
+    frame = pd.DataFrame(data)
+    for column in data.dtype.names:
+        if h5py.check_string_dtype(data.dtype[column]) is not None:
+            frame[column] = [
+                v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in frame[column]
+            ]
+    return frame
+
+
+def _plain(value):
+    """numpy scalars to Python ones, so attributes print and compare simply."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+@dataclass
+class Run:
+    """One run of a results file: its attributes and (lazily) its datasets."""
+
+    path: str
+    id: str
+    attrs: dict
+    datasets: tuple
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # --- raw access -----------------------------------------------------------------------
+    def table(self, name: str) -> pd.DataFrame:
+        """Dataset ``name`` as stored (strings decoded); an empty frame when absent."""
+        if name not in self._cache:
+            with h5py.File(self.path, "r") as f:
+                self._cache[name] = table_of(f["runs"][self.id], name)
+        return self._cache[name]
+
+    def attr(self, name: str, default=None):
+        return self.attrs.get(name, default)
+
+    # --- what kind of run ------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """``run`` (pipeline), ``bench``, ``calibration``, ``sweep``, ... (attribute ``kind``)."""
+        return str(self.attrs.get("kind", "run"))
+
+    @property
+    def is_pipeline(self) -> bool:
+        return self.kind == "run"
+
+    @property
+    def scenario(self) -> str:
+        """The spec's name (``seed``, ``render-farm``, ...); empty for benchmark runs."""
+        return str(self.attrs.get("spec_name", ""))
+
+    @property
+    def placement_mode(self) -> str:
+        return str(self.attrs.get("placement_mode", ""))
+
+    @property
+    def world_size(self) -> int:
+        return int(self.attrs.get("world_size", 1))
+
+    @property
+    def host_list(self) -> list:
+        hosts = str(self.attrs.get("hosts", ""))
+        return [h for h in hosts.split(",") if h]
+
+    @property
+    def emulated_link(self) -> str:
+        return str(self.attrs.get("emulated_link", ""))
+
+    @property
+    def time_scale(self) -> float:
+        return float(self.attrs.get("time_scale", 1.0))
+
+    @property
+    def transport(self) -> str:
+        """What carried the run's cross-rank edges (``edges.transport``, e.g. ``ob1/vader``),
+        comma separated; ``in-memory`` when every edge stayed on one rank; for benchmark runs
+        the ``transport`` attribute."""
+        if not self.is_pipeline:
+            return str(self.attrs.get("transport", ""))
+        edges = self.edges
+        if edges.empty:
+            return "in-memory"
+        remote = sorted(set(edges.loc[edges.tier != "same-rank", "transport"]))
+        return ",".join(remote) if remote else "in-memory"
+
+    @property
+    def serialization(self) -> str:
+        """``--serialization`` when given, else the serializations of the cross-rank edges
+        (``in-memory`` when there are none)."""
+        override = str(self.attrs.get("serialization_override", ""))
+        if override:
+            return override
+        edges = self.edges
+        if edges.empty:
+            return ""
+        remote = sorted(set(edges.loc[edges.tier != "same-rank", "serialization"]))
+        return ",".join(remote) if remote else "in-memory"
+
+    @property
+    def tier(self) -> str:
+        """The widest tier any edge crossed: ``same-rank`` (local: one rank, in memory),
+        ``same-host`` (distributed over ranks of one host) or ``cross-host``."""
+        edges = self.edges
+        tiers = set(edges.tier) if not edges.empty else {"same-rank"}
+        for t in ("cross-host", "same-host"):
+            if t in tiers:
+                return t
+        return "same-rank"
+
+    @property
+    def is_local(self) -> bool:
+        """True when every stage ran on one rank (no message crossed ranks)."""
+        return self.tier == "same-rank"
+
+    @property
+    def replicas(self) -> int:
+        """The largest stage replica count (the farm's width); 1 without farms."""
+        stages = self.stages
+        return int(stages.replicas.max()) if not stages.empty else 1
+
+    @property
+    def label(self) -> str:
+        """A short human label, e.g. ``spread 4 ranks, 1 host, link latency=1ms``."""
+        if not self.is_pipeline:
+            return f"{self.kind} {self.world_size} ranks, {len(set(self.host_list))} host(s)"
+        hosts = len(set(self.host_list)) or 1
+        parts = [f"{self.placement_mode} {self.world_size} rank{'s' if self.world_size > 1 else ''}"]
+        if hosts > 1:
+            parts.append(f"{hosts} hosts")
+        if self.replicas > 1:
+            parts.append(f"x{self.replicas} replicas")
+        if self.emulated_link:
+            parts.append(f"link {self.emulated_link}")
+        if "tcp" in self.transport:
+            parts.append("tcp")
+        override = str(self.attrs.get("serialization_override", ""))
+        if override:
+            parts.append(override)
+        return ", ".join(parts)
+
+    def pipeline_key(self, replicas: bool = True) -> tuple:
+        """Runs with equal keys ran the same pipeline: spec name and each stage's name, kernel,
+        scaled work, threads and payload (and replicas unless ``replicas=False``)."""
+        stages = self.stages
+        rows = tuple(
+            (r.name, r.kernel, round(float(r.work_ms), 6), int(r.threads), int(r.payload_bytes))
+            + ((int(r.replicas),) if replicas else ())
+            for r in stages.itertuples()
+        )
+        return (self.scenario, rows)
+
+    # --- tables with derived columns ------------------------------------------------------
+    @property
+    def stages(self) -> pd.DataFrame:
+        return self.table("stages")
+
+    @property
+    def ranks(self) -> pd.DataFrame:
+        return self.table("ranks")
+
+    @property
+    def bench(self) -> pd.DataFrame:
+        return self.table("bench")
+
+    @property
+    def calibration(self) -> pd.DataFrame:
+        return self.table("calibration")
+
+    @property
+    def edges(self) -> pd.DataFrame:
+        key = "_edges"
+        if key not in self._cache:
+            edges = self.table("edges").copy()
+            if not edges.empty:
+                edges["name"] = edges.from_name + "->" + edges.to_name
+            self._cache[key] = edges
+        return self._cache[key]
+
+    @property
+    def source(self):
+        """Stage id of the source (the stage every item starts from), or None."""
+        edges, stages = self.edges, self.stages
+        if stages.empty:
+            return None
+        if edges.empty:
+            return int(stages.id.iloc[0])
+        # The source's event row spans the whole item (started = emitted, received =
+        # completed; doc/results-schema.md, events), which no other stage's does.
+        ev, items = self.table("events"), self.table("items")
+        if not ev.empty and not items.empty:
+            done = dict(zip(items.item, items.completed_ns))
+            emitted = dict(zip(items.item, items.emitted_ns))
+            mask = [
+                done.get(i) == r and emitted.get(i) == s
+                for i, r, s in zip(ev.item, ev.received_ns, ev.started_ns)
+            ]
+            cands = ev.loc[mask, "stage"].value_counts()
+            if not cands.empty:
+                return int(cands.index[0])
+        return int(stages.id.iloc[0])
+
+    @property
+    def events(self) -> pd.DataFrame:
+        key = "_events"
+        if key not in self._cache:
+            ev = self.table("events").copy()
+            if not ev.empty:
+                names = dict(zip(self.stages.id, self.stages.name))
+                ev["name"] = ev.stage.map(names)
+                ev["service_ms"] = (ev.finished_ns - ev.started_ns) / 1e6
+                ev["queued_ms"] = (ev.started_ns - ev.received_ns) / 1e6
+                ev["is_source"] = ev.stage == self.source
+            self._cache[key] = ev
+        return self._cache[key]
+
+    @property
+    def messages(self) -> pd.DataFrame:
+        key = "_messages"
+        if key not in self._cache:
+            m = self.table("messages").copy()
+            if not m.empty:
+                edges = self.edges.set_index("id")
+                m["from_name"] = m.edge.map(edges.from_name)
+                m["to_name"] = m.edge.map(edges.to_name)
+                m["edge_name"] = m.from_name + "->" + m.to_name
+                m["serialize_us"] = m.serialize_ns / 1e3
+                m["wire_us"] = m.transfer_ns / 1e3
+                m["deserialize_us"] = m.deserialize_ns / 1e3
+            self._cache[key] = m
+        return self._cache[key]
+
+    @property
+    def items(self) -> pd.DataFrame:
+        key = "_items"
+        if key not in self._cache:
+            it = self.table("items").copy()
+            if not it.empty:
+                it["latency_ms"] = it.latency_ns / 1e6
+            self._cache[key] = it
+        return self._cache[key]
+
+    # --- headline numbers -------------------------------------------------------------------
+    def number(self, name: str) -> float:
+        """A float attribute, NaN when absent."""
+        try:
+            return float(self.attrs.get(name, math.nan))
+        except (TypeError, ValueError):
+            return math.nan
+
+    @property
+    def latency_ms(self) -> float:
+        """Mean item latency over every item (attribute ``latency_mean_ms``), ms."""
+        v = self.number("latency_mean_ms")
+        if math.isnan(v) and not self.items.empty:
+            v = float(self.items.latency_ms.mean())
+        return v
+
+    @property
+    def throughput(self) -> float:
+        """Steady-state throughput, items/s (NaN when the window was empty)."""
+        return self.number("throughput_items_per_s")
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, {self.kind}, {self.scenario or '-'}: {self.label})"
+
+
+class Results(list):
+    """The runs of one results file, oldest first (a list of :class:`Run`)."""
+
+    path: str = ""
+
+    def by_id(self, run_id: str) -> Run:
+        for r in self:
+            if r.id == run_id:
+                return r
+        raise KeyError(f"no run {run_id!r} in {self.path} (runs: {', '.join(r.id for r in self)})")
+
+    def select(self, **criteria) -> "Results":
+        """Runs matching every criterion; see :func:`select`."""
+        out = Results(select(self, **criteria))
+        out.path = self.path
+        return out
+
+    def pipeline_runs(self) -> "Results":
+        return self.select(kind="run")
+
+    def bench_runs(self) -> "Results":
+        """``mpipe bench`` and ``mpipe calibrate`` runs (both have ``bench`` rows)."""
+        out = Results(r for r in self if r.kind in ("bench", "calibration"))
+        out.path = self.path
+        return out
+
+    def groups(self, replicas: bool = True) -> list:
+        """Pipeline runs grouped by :meth:`Run.pipeline_key`: [[run, ...], ...], each group in
+        file order, groups in order of their first run."""
+        groups: dict = {}
+        for r in self.pipeline_runs():
+            groups.setdefault(r.pipeline_key(replicas), []).append(r)
+        return list(groups.values())
+
+    def summary(self) -> pd.DataFrame:
+        """One row per run: id, kind, scenario, label, placement, ranks, hosts, tier, transport,
+        serialization, emulated link, items, latency_ms (mean), critical_path_ms,
+        predicted_ms, throughput (items/s), bound (items/s), complete."""
+        rows = []
+        for r in self:
+            rows.append(
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "scenario": r.scenario,
+                    "label": r.label,
+                    "placement": r.attr("placement", ""),
+                    "ranks": r.world_size,
+                    "hosts": len(set(r.host_list)),
+                    "tier": r.tier if r.is_pipeline else "",
+                    "transport": r.transport,
+                    "serialization": r.serialization if r.is_pipeline else "",
+                    "emulated_link": r.emulated_link,
+                    "items": r.attr("items", math.nan),
+                    "latency_ms": r.latency_ms if r.is_pipeline else math.nan,
+                    "critical_path_ms": r.number("critical_path_ms"),
+                    "predicted_ms": r.number("predicted_latency_ms"),
+                    "throughput": r.throughput,
+                    "bound": r.number("throughput_bound_items_per_s"),
+                    "complete": r.attr("complete", None),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        return f"Results({self.path!r}, {len(self)} runs)"
+
+
+def load(path: str | os.PathLike) -> Results:
+    """The runs of a results file (attributes read now, datasets on first use), oldest first."""
+    path = os.fspath(path)
+    out = Results()
+    out.path = path
+    with h5py.File(path, "r") as f:
+        if "runs" not in f:
+            raise ValueError(f"{path}: not an mpipe results file (no /runs group)")
+        ids = list(f["runs"].keys())
+
+        def order(run_id: str):
+            base, _, suffix = run_id.partition("Z-")
+            return (base, int(suffix) if suffix.isdigit() else 0)
+
+        for run_id in sorted(ids, key=order):
+            group = f["runs"][run_id]
+            attrs = {k: _plain(v) for k, v in group.attrs.items()}
+            out.append(Run(path=path, id=run_id, attrs=attrs, datasets=tuple(group.keys())))
+    return out
+
+
+def _matches(value: str, wanted) -> bool:
+    if wanted is None:
+        return True
+    if callable(wanted):
+        return bool(wanted(value))
+    if isinstance(wanted, (list, tuple, set)):
+        return any(_matches(value, w) for w in wanted)
+    return str(wanted) == value or (str(wanted) != "" and str(wanted) in value.split(","))
+
+
+def select(
+    runs: Iterable[Run],
+    *,
+    kind: str | None = None,
+    scenario=None,
+    placement=None,
+    transport=None,
+    serialization=None,
+    emulated_link=None,
+    world_size=None,
+    local: bool | None = None,
+) -> list:
+    """Runs matching every given criterion (None: any). Strings match exactly or as one item
+    of a comma-separated value; a list matches any of its items; a callable is a predicate.
+
+    - ``kind``: ``run`` (pipeline), ``bench``, ``calibration``, ``sweep``
+    - ``scenario``: the spec's name (``seed``, ``render-farm``, ``api-calls``, ...)
+    - ``placement``: the placement mode (``pack``, ``spread``, ``map``) or the resolved map
+    - ``transport``: ``in-memory``, ``ob1/vader``, ``ob1/tcp``, ... or a substring like ``tcp``
+    - ``serialization``: ``boost``, ``datatype``, ``raw``, ``in-memory``
+    - ``emulated_link``: the ``--emulate-link`` text; ``""`` selects measured (not emulated) runs
+    - ``world_size``: ranks; ``local``: True for runs on one rank's memory only
+    """
+    out = []
+    for r in runs:
+        if kind is not None and not _matches(r.kind, kind):
+            continue
+        if scenario is not None and not _matches(r.scenario, scenario):
+            continue
+        if placement is not None and not (
+            _matches(r.placement_mode, placement) or _matches(str(r.attr("placement", "")), placement)
+        ):
+            continue
+        if transport is not None:
+            t = r.transport
+            if not (_matches(t, transport) or (isinstance(transport, str) and transport in t)):
+                continue
+        if serialization is not None and not _matches(r.serialization, serialization):
+            continue
+        if emulated_link is not None and not (
+            r.emulated_link == emulated_link if isinstance(emulated_link, str)
+            else _matches(r.emulated_link, emulated_link)
+        ):
+            continue
+        if world_size is not None and r.world_size != int(world_size):
+            continue
+        if local is not None and r.is_pipeline and r.is_local != local:
+            continue
+        out.append(r)
+    return out

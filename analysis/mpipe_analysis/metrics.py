@@ -1,0 +1,506 @@
+"""The numbers behind the verdict: per-edge costs, compute/communication ratios, the article's
+rule of thumb, Amdahl with communication and the alpha-beta message model.
+
+The article (../shared/seed/parallel-vs-distributed.md): a hop whose compute/communication
+ratio is above 10 makes distribution pay, below 5 it hurts, in between it is marginal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .load import Run
+
+__all__ = [
+    "PAYS",
+    "HURTS",
+    "verdict",
+    "fmt_ratio",
+    "critical_path",
+    "edge_costs",
+    "amdahl",
+    "amdahl_message",
+    "AmdahlInputs",
+    "amdahl_inputs",
+    "MessageModel",
+    "message_model",
+    "compare",
+    "Comparison",
+]
+
+PAYS = 10.0  # ratio above which the article says distribution pays
+HURTS = 5.0  # ratio below which it hurts
+
+
+def verdict(ratio: float) -> str:
+    """The article's rule of thumb for a compute/communication ratio."""
+    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+        return "n/a"
+    if ratio > PAYS:
+        return "distribution pays"
+    if ratio < HURTS:
+        return "distribution hurts"
+    return "marginal"
+
+
+def fmt_ratio(ratio: float) -> str:
+    """A ratio for people: 3 significant digits, "<0.01" for tiny ones, "-" for NaN."""
+    if ratio is None or math.isnan(ratio):
+        return "-"
+    if ratio < 0.01:
+        return "<0.01"
+    return f"{ratio:.0f}" if ratio >= 1000 else f"{ratio:.3g}"
+
+
+def critical_path(run: Run) -> tuple:
+    """(ms, [stage names]) of the heaviest source-to-source path, summing stages' scaled
+    ``work_ms`` (as the run attribute ``critical_path_ms``); the source is listed first and
+    last."""
+    stages, edges = run.stages, run.edges
+    if stages.empty:
+        return (math.nan, [])
+    src = run.source
+    work = dict(zip(stages.id, stages.work_ms))
+    name = dict(zip(stages.id, stages.name))
+    succ: dict = {}
+    for f, t in zip(edges["from"], edges["to"]):
+        succ.setdefault(int(f), []).append(int(t))
+    best: dict = {}
+
+    def longest(s):  # longest path from s (after s's own work) back to the source
+        if s in best:
+            return best[s]
+        options = []
+        for t in succ.get(s, []):
+            if t == src:
+                options.append((0.0, [name[src]]))
+            else:
+                w, p = longest(t)
+                options.append((work[t] + w, [name[t]] + p))
+        best[s] = max(options, key=lambda o: o[0]) if options else (0.0, [])
+        return best[s]
+
+    w, p = longest(src)
+    return (work[src] + w, [name[src]] + p)
+
+
+def edge_costs(run: Run) -> pd.DataFrame:
+    """One row per edge: what its hop cost on average and whether distributing it pays.
+
+    Columns: ``edge`` (id), ``name`` ("A->B"), ``from_name``, ``to_name``, ``tier``,
+    ``transport``, ``serialization``, ``payload_bytes`` (B), ``wire_bytes`` (B, mean size on the
+    wire; NaN in memory), ``hops`` (item hand-offs measured), ``remote`` (how many crossed
+    ranks), then means in µs: ``handoff_us`` (producer done to the communication thread taking it,
+    or the in-memory hand-over: everything but the next three), ``serialize_us``, ``wire_us``,
+    ``deserialize_us``, ``overhead_us`` (their sum: producer done to input available at the
+    consumer, as `mpipe run` prints it), ``queue_us`` (input available to the consumer starting;
+    a join also waits here for its other inputs; NaN into the source); ``work_ms`` (the
+    measured mean service time the hop serves: the consumer's, or on a return edge into the
+    source the producer's), ``ratio`` (work / overhead) and ``verdict`` (the article's rule; ``in
+    memory`` for edges that never left a rank)."""
+    edges, ev, msgs = run.edges, run.events, run.messages
+    cols = [
+        "edge", "name", "from_name", "to_name", "tier", "transport", "serialization",
+        "payload_bytes", "wire_bytes", "hops", "remote", "handoff_us", "serialize_us", "wire_us",
+        "deserialize_us", "overhead_us", "queue_us", "work_ms", "ratio", "verdict",
+        "clock_error_us", "unreliable",
+    ]
+    if edges.empty or ev.empty:
+        return pd.DataFrame(columns=cols)
+    src = run.source
+    by_key = ev.set_index(["item", "stage"])
+    service = ev.groupby("stage").service_ms.mean()
+    rows = []
+    for e in edges.to_dict("records"):
+        frm, to, eid = int(e["from"]), int(e["to"]), int(e["id"])
+        items = ev.loc[ev.stage == frm, "item"].to_numpy()
+        prod = by_key.loc[[(i, frm) for i in items]]
+        frame = pd.DataFrame(
+            {
+                "item": items,
+                "prod_finished": prod.finished_ns.to_numpy(),
+                "prod_sent": prod.sent_ns.to_numpy(),
+            }
+        )
+        m = msgs.loc[msgs.edge == eid] if not msgs.empty else pd.DataFrame()
+        if not m.empty:
+            mm = m.set_index("item")
+            frame = frame.join(
+                mm[["received_ns", "deserialize_ns", "serialize_ns", "transfer_ns", "bytes",
+                    "clock_error_ns", "below_clock_error"]],
+                on="item",
+            )
+        else:
+            for c in ("received_ns", "deserialize_ns", "serialize_ns", "transfer_ns", "bytes",
+                  "clock_error_ns", "below_clock_error"):
+                frame[c] = np.nan
+        remote = frame.received_ns.notna()
+        available = np.where(
+            remote, frame.received_ns + frame.deserialize_ns, frame.prod_sent
+        ).astype(float)
+        overhead = (available - frame.prod_finished) / 1e3
+        ser = frame.serialize_ns.fillna(0) / 1e3
+        wire = frame.transfer_ns.fillna(0) / 1e3
+        deser = frame.deserialize_ns.fillna(0) / 1e3
+        if to != src:
+            cons = by_key.reindex([(i, to) for i in items])
+            queue = (cons.started_ns.to_numpy() - available) / 1e3
+            queue_us = float(np.nanmean(queue)) if len(queue) else math.nan
+        else:
+            queue_us = math.nan
+        work_ms = float(service.get(frm if to == src else to, math.nan))
+        over = float(overhead.mean()) if len(overhead) else math.nan
+        ratio = work_ms * 1e3 / over if over and over > 0 else math.nan
+        n_remote = int(remote.sum())
+        rows.append(
+            {
+                "edge": eid,
+                "name": e["name"],
+                "from_name": e["from_name"],
+                "to_name": e["to_name"],
+                "tier": e["tier"],
+                "transport": e["transport"],
+                "serialization": e["serialization"] if n_remote else "in-memory",
+                "payload_bytes": int(e["payload_bytes"]),
+                "wire_bytes": float(frame.bytes.mean()) if n_remote else math.nan,
+                "hops": len(frame),
+                "remote": n_remote,
+                "handoff_us": float((overhead - ser - wire - deser).mean()),
+                "serialize_us": float(ser.mean()),
+                "wire_us": float(wire.mean()),
+                "deserialize_us": float(deser.mean()),
+                "overhead_us": over,
+                "queue_us": queue_us,
+                "work_ms": work_ms,
+                "ratio": ratio,
+                "verdict": verdict(ratio) if n_remote else "in memory",
+                "clock_error_us": float(frame.clock_error_ns.mean()) / 1e3 if n_remote else 0.0,
+                "unreliable": bool(n_remote and frame.below_clock_error.mean() > 0.5),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- Amdahl ------------------------------------------------------------------------------------
+
+
+def amdahl(p: float, n, c: float = 0.0):
+    """The article's speed-up 1 / [(1-P) + P/N + C*N] (C = 0: plain Amdahl). ``n`` may be an
+    array."""
+    n = np.asarray(n, dtype=float)
+    return 1.0 / ((1.0 - p) + p / n + c * n)
+
+
+def amdahl_message(p: float, n, t1_ms: float, message_ms: float):
+    """Speed-up with one message per extra worker, as `mpipe predict`'s per-message column
+    (src/spec/model.cpp): T1 / (T1(1-P) + T1 P/N + (N-1) x message)."""
+    n = np.asarray(n, dtype=float)
+    return t1_ms / (t1_ms * (1.0 - p) + t1_ms * p / n + (n - 1.0) * message_ms)
+
+
+@dataclass
+class AmdahlInputs:
+    """T1 (ms: every stage's work, one after another), the critical path (ms), P = 1 -
+    critical/T1, the mean payload (B) and the commonest serialization of the pipeline's edges."""
+
+    t1_ms: float
+    critical_ms: float
+    p: float
+    bytes: float
+    serialization: str
+
+
+def amdahl_inputs(run: Run) -> AmdahlInputs:
+    """As `mpipe predict` computes them (src/spec/model.cpp, pipeline_amdahl)."""
+    stages, edges = run.stages, run.edges
+    t1 = float(stages.work_ms.sum()) if not stages.empty else math.nan
+    crit = run.number("critical_path_ms")
+    if math.isnan(crit):
+        crit = critical_path(run)[0]
+    p = min(max(1.0 - crit / t1, 0.0), 1.0) if t1 > 0 else 0.0
+    if not edges.empty:
+        payload = dict(zip(stages.id, stages.payload_bytes))
+        nbytes = float(np.mean([payload[int(f)] for f in edges["from"]]))
+        counts = edges.serialization.value_counts()
+        order = {"boost": 0, "datatype": 1, "raw": 2}
+        ser = sorted(counts.index, key=lambda s: (-counts[s], order.get(s, 9)))[0]
+    else:
+        nbytes, ser = 0.0, "boost"
+    return AmdahlInputs(t1, crit, p, nbytes, ser)
+
+
+# --- the alpha-beta message model --------------------------------------------------------------
+
+
+def _weighted_line(x, y):
+    """(intercept, slope) of y = a + b x, least squares weighted by 1/y^2 (relative error, as
+    mpipe calibrate fits); slope NaN with fewer than two points."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (y > 0)
+    x, y = x[ok], y[ok]
+    if len(x) == 0:
+        return (math.nan, math.nan)
+    if len(x) == 1 or np.ptp(x) == 0:
+        return (float(y.mean()), math.nan)
+    w = 1.0 / y**2
+    A = np.vstack([np.ones_like(x), x]).T * np.sqrt(w)[:, None]
+    a, b = np.linalg.lstsq(A, y * np.sqrt(w), rcond=None)[0]
+    return (float(a), float(b))
+
+
+@dataclass
+class MessageModel:
+    """Hockney's alpha-beta for one tier plus a serialization's encode/decode:
+    message_us(bytes) = alpha_us + bytes x ns_per_byte / 1000 + serialize + deserialize, each of
+    the last two per message + per byte. ``source`` says where the numbers came from."""
+
+    tier: str
+    serialization: str
+    alpha_us: float
+    ns_per_byte: float
+    serialize_us: float
+    serialize_ns_per_byte: float
+    deserialize_us: float
+    deserialize_ns_per_byte: float
+    source: str
+
+    def message_us(self, nbytes):
+        nbytes = np.asarray(nbytes, dtype=float)
+
+        def z(v):
+            return 0.0 if v is None or math.isnan(v) else v
+
+        return (
+            z(self.alpha_us)
+            + nbytes * z(self.ns_per_byte) / 1e3
+            + z(self.serialize_us)
+            + nbytes * z(self.serialize_ns_per_byte) / 1e3
+            + z(self.deserialize_us)
+            + nbytes * z(self.deserialize_ns_per_byte) / 1e3
+        )
+
+    def message_ms(self, nbytes):
+        return self.message_us(nbytes) / 1e3
+
+
+def message_model(run: Run, tier: str | None = None, serialization: str = "boost"):
+    """The alpha-beta model of a ``calibration`` run (its fits) or a ``bench`` run (fitted here as
+    mpipe calibrate does: alpha = raw MPI's latency at the smallest size, beta = the weighted
+    least-squares cost per byte over sizes >= 4 KiB, encode/decode per message + per byte over
+    all sizes). ``tier``: the widest MPI tier the run measured when None. None when the run has
+    no MPI tier."""
+    bench = run.bench
+    if bench.empty:
+        return None
+    tiers = [t for t in ("cross-host", "same-host") if (bench.tier == t).any()]
+    if tier is None:
+        if not tiers:
+            return None
+        tier = tiers[0]
+    cal = run.calibration
+    if not cal.empty:
+        link = cal[(cal.tier == tier) & (cal.method == "raw-mpi")]
+        codec = cal[(cal.tier == tier) & (cal.method == serialization)]
+        if not link.empty:
+            lk = link.iloc[0]
+            cd = codec.iloc[0] if not codec.empty else None
+            return MessageModel(
+                tier, serialization, float(lk.alpha_us), float(lk.ns_per_byte),
+                float(cd.serialize_us) if cd is not None else math.nan,
+                float(cd.serialize_ns_per_byte) if cd is not None else math.nan,
+                float(cd.deserialize_us) if cd is not None else math.nan,
+                float(cd.deserialize_ns_per_byte) if cd is not None else math.nan,
+                f"calibration run {run.id}",
+            )
+    raw = bench[(bench.tier == tier) & (bench.method == "raw-mpi")].sort_values("size_bytes")
+    if raw.empty:
+        return None
+    alpha = float(raw.latency_us.iloc[0])
+    big = raw[raw.size_bytes >= 4096]
+    fit = big if len(big) >= 2 else raw
+    _, beta_us = _weighted_line(fit.size_bytes, fit.latency_us)
+    codec = bench[(bench.tier == tier) & (bench.method == serialization)]
+    s0, s1 = _weighted_line(codec.size_bytes, codec.serialize_us) if not codec.empty else (math.nan,) * 2
+    d0, d1 = _weighted_line(codec.size_bytes, codec.deserialize_us) if not codec.empty else (math.nan,) * 2
+    return MessageModel(
+        tier, serialization, alpha, beta_us * 1e3, s0, s1 * 1e3, d0, d1 * 1e3,
+        f"{run.kind} run {run.id} (fitted here)",
+    )
+
+
+# --- comparing runs of one pipeline --------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Runs of one pipeline, local against distributed: ``baseline`` (the best local run, or
+    None), ``rows`` (one dict per run: run, label, latency_ms, throughput, latency_change_pct,
+    throughput_change_pct, outcome, why), ``headline`` (one sentence), ``bullets`` (one
+    sentence or two per run, for a list) and ``text`` (headline and bullets as one paragraph)."""
+
+    scenario: str
+    baseline: Run | None
+    rows: list
+    headline: str
+    bullets: list
+    text: str
+
+
+def _pct(new: float, old: float) -> float:
+    if old is None or math.isnan(old) or old == 0 or math.isnan(new):
+        return math.nan
+    return (new - old) / old * 100.0
+
+
+def _fmt_ms(v: float) -> str:
+    if math.isnan(v):
+        return "n/a"
+    return f"{v:.3g} ms" if v < 100 else f"{v:.0f} ms"
+
+
+def why(run: Run) -> str:
+    """Why a distributed run costs what it costs: its hops on the critical path, their measured
+    mean cost and their compute/communication ratio with the article's verdict."""
+    costs = edge_costs(run)
+    if costs.empty:
+        return ""
+    crit_ms, path = critical_path(run)
+    on_path = set(zip(path[:-1], path[1:]))
+    remote = costs[costs.remote > 0]
+    if remote.empty:
+        return "every hop stayed in memory on one rank."
+    crit = remote[[(a, b) in on_path for a, b in zip(remote.from_name, remote.to_name)]]
+    parts = []
+    if not crit.empty:
+        total = crit.overhead_us.sum() / 1e3
+        parts.append(
+            f"{len(crit)} hop(s) of the critical path cross ranks "
+            f"({', '.join(crit.name)}), costing {total:.3g} ms per item together against "
+            f"{crit_ms:.3g} ms of work on that path"
+        )
+    med = float(np.nanmedian(remote.ratio)) if remote.ratio.notna().any() else math.nan
+    worst = remote.sort_values("ratio").iloc[0]
+    parts.append(
+        f"median compute/communication ratio of the {len(remote)} remote edge(s) is "
+        f"{fmt_ratio(med)} ({verdict(med)}); lowest {worst['name']} at "
+        f"{fmt_ratio(worst['ratio'])}"
+    )
+    return "; ".join(parts) + "."
+
+
+def compare(runs: list, tolerance_pct: float = 3.0) -> Comparison:
+    """Compare the runs of one pipeline (one :meth:`Results.groups` group): the best local run
+    (lowest mean latency; the first run when none is local) against every other. A run
+    "helped" when its mean item latency is more than ``tolerance_pct`` lower than the baseline's
+    (with several items in flight: its throughput higher), "hurt" when that much worse, else
+    "no clear difference"."""
+    runs = list(runs)
+    scenario = runs[0].scenario if runs else ""
+    local = [r for r in runs if r.is_local]
+    base = min(local, key=lambda r: r.latency_ms) if local else None
+    stream = any(int(r.attr("inflight", 1)) > 1 for r in runs)
+    rows = []
+    for r in runs:
+        lat_pct = _pct(r.latency_ms, base.latency_ms) if base is not None else math.nan
+        thr_pct = _pct(r.throughput, base.throughput) if base is not None else math.nan
+        if r is base:
+            outcome = "baseline (local)"
+        elif base is None:
+            outcome = "no local run to compare with"
+        else:
+            key = -thr_pct if stream and not math.isnan(thr_pct) else lat_pct
+            if math.isnan(key):
+                outcome = "n/a"
+            elif key < -tolerance_pct:
+                outcome = "helped"
+            elif key > tolerance_pct:
+                outcome = "hurt"
+            else:
+                outcome = "no clear difference"
+        rows.append(
+            {
+                "run": r,
+                "label": r.label,
+                "latency_ms": r.latency_ms,
+                "throughput": r.throughput,
+                "latency_change_pct": lat_pct,
+                "throughput_change_pct": thr_pct,
+                "outcome": outcome,
+                "why": "" if r.is_local else why(r),
+            }
+        )
+    dist = [row for row in rows if not row["run"].is_local]
+    measured = [row for row in dist if not row["run"].emulated_link]
+    what_if = [row for row in dist if row["run"].emulated_link]
+    metric = "throughput" if stream else "item latency"
+    crit = runs[0].number("critical_path_ms") if runs else math.nan
+    if base is None:
+        headline = f"{scenario}: no local run (all stages on one rank) to compare against."
+    elif not dist:
+        headline = f"{scenario}: only local runs; distribute it (e.g. --placement spread) to compare."
+    else:
+        judged = measured or what_if
+        helped = [row for row in judged if row["outcome"] == "helped"]
+        hurt = [row for row in judged if row["outcome"] == "hurt"]
+        if helped and not hurt:
+            answer = "distribution HELPED"
+        elif hurt and not helped:
+            answer = "distribution HURT"
+        elif helped and hurt:
+            answer = "distribution helped in some runs and hurt in others"
+        else:
+            answer = "distribution made NO CLEAR DIFFERENCE"
+        kind = "" if measured else " (emulated links only)"
+        headline = f"{scenario}: {answer}{kind} ({metric}, against {base.label})."
+    sentences = []
+    if base is not None:
+        sentences.append(
+            f"Local ({base.label}): {_fmt_ms(base.latency_ms)} mean item latency"
+            + (f", {base.throughput:.3g} items/s" if not math.isnan(base.throughput) else "")
+            + (f"; the critical-path bound is {_fmt_ms(crit)}" if not math.isnan(crit) else "")
+            + "."
+        )
+    for row in dist:
+        r = row["run"]
+        s = f"{row['label']}: {_fmt_ms(row['latency_ms'])}"
+        if not math.isnan(row["latency_change_pct"]):
+            s += f" ({row['latency_change_pct']:+.1f} %)"
+        if not math.isnan(row["throughput"]):
+            s += f", {row['throughput']:.3g} items/s"
+            if not math.isnan(row["throughput_change_pct"]):
+                s += f" ({row['throughput_change_pct']:+.1f} %)"
+        s += f" - {row['outcome']}"
+        if r.emulated_link:
+            s += " (what-if: emulated link)"
+        s += "."
+        if row["why"]:
+            s += " Why: " + row["why"]
+            rule = verdict(_median_remote_ratio(r))
+            if (row["outcome"] == "helped" and rule == "distribution hurts") or (
+                row["outcome"] == "hurt" and rule == "distribution pays"
+            ):
+                s += (" The measurement and the rule of thumb disagree: repeat the runs (or use "
+                      "mpipe sweep) before trusting a difference this size on a busy machine.")
+            elif (row["outcome"] != "helped" and rule == "distribution pays" and base is not None
+                  and not math.isnan(crit) and base.latency_ms <= crit * 1.05):
+                s += (" The hops are cheap next to the work (the rule says distribution would "
+                      "pay), but the local run already sits at the critical-path bound: its stages "
+                      "overlap as threads on one rank, so spreading them adds hops, not "
+                      "parallelism. Distribute for cores or memory one machine lacks.")
+        sentences.append(s)
+    if what_if and measured:
+        sentences.append(
+            "Runs with an emulated link show what the same placement would cost on a slower "
+            "network; the verdict above is from the measured runs."
+        )
+    return Comparison(scenario, base, rows, headline, sentences, " ".join([headline] + sentences))
+
+
+def _median_remote_ratio(run: Run) -> float:
+    c = edge_costs(run)
+    c = c[c.remote > 0]
+    return float(np.nanmedian(c.ratio)) if not c.empty and c.ratio.notna().any() else math.nan

@@ -1,0 +1,590 @@
+"""Figures that answer "should I distribute?". Every function returns a matplotlib Figure
+(made without pyplot: nothing is shown, no display is needed; ``fig.savefig("x.png")``). Figures read in grayscale too:
+categories differ by hatch, marker and line style, not by color alone.
+
+- :func:`timeline` - a Gantt chart per rank of a few items: compute, waiting, serialize /
+  deserialize on the rank's MPI thread, messages as arrows, host boundaries.
+- :func:`edge_overhead` - per edge, the mean cost of a hop split into hand-off, serialize, wire,
+  deserialize and the queue at the consumer (stacked bars, µs), with the compute/communication
+  ratio and the article's verdict.
+- :func:`local_vs_distributed` - item latency and throughput of runs of one pipeline, with the
+  critical-path bound, the throughput bound and the model's prediction.
+- :func:`bench` - `mpipe bench`: one-way latency and bandwidth against message size per tier and
+  method, raw MPI as the baseline (log axes).
+- :func:`amdahl` - measured speed-up against the number of ranks next to Amdahl, the article's
+  1/[(1-P)+P/N+C*N] and the alpha-beta per-message model.
+- :func:`farm` - throughput against replicas for a farm, with its bound and ideal scaling.
+- :func:`break_even` - `mpipe sweep --break-even`: local and distributed against the swept
+  parameter and where they cross (see :mod:`mpipe_analysis.sweep` for the layout it reads).
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import metrics  # noqa: E402
+from .load import Run  # noqa: E402
+
+__all__ = [
+    "timeline",
+    "edge_overhead",
+    "local_vs_distributed",
+    "bench",
+    "amdahl",
+    "farm",
+    "break_even",
+    "STYLE",
+]
+
+# Okabe-Ito colors (color-blind safe) with hatches so the categories survive grayscale.
+STYLE = {
+    "compute": dict(facecolor="#1f3b63", edgecolor="#1f3b63", hatch=""),
+    "waiting": dict(facecolor="#f2f2f2", edgecolor="#7a7a7a", hatch="...."),
+    "handoff": dict(facecolor="#cc79a7", edgecolor="#5a2a48", hatch="--"),
+    "serialize": dict(facecolor="#e69f00", edgecolor="#6b4a00", hatch="////"),
+    "wire": dict(facecolor="#56b4e9", edgecolor="#1d4f6e", hatch="xx"),
+    "deserialize": dict(facecolor="#009e73", edgecolor="#00432f", hatch="\\\\\\\\"),
+    "queue": dict(facecolor="#ffffff", edgecolor="#555555", hatch="oo"),
+}
+LABELS = {
+    "compute": "compute (stage kernel)",
+    "waiting": "waiting (input arrived, stage not started)",
+    "handoff": "hand-off (producer done -> comm. thread / in-memory delivery)",
+    "serialize": "serialize",
+    "wire": "wire (one-way, clock-corrected)",
+    "deserialize": "deserialize",
+    "queue": "queue at consumer (incl. join wait)",
+}
+METHOD_STYLE = {
+    "raw-mpi": dict(color="black", linestyle="-", linewidth=2.4),
+    "boost": dict(color="#d55e00", linestyle="--", linewidth=1.6),
+    "datatype": dict(color="#0072b2", linestyle="-.", linewidth=1.6),
+    "raw": dict(color="#009e73", linestyle=":", linewidth=2.0),
+    "in-memory": dict(color="#7a7a7a", linestyle=(0, (1, 1, 4, 1)), linewidth=1.6),
+}
+TIER_MARKER = {"same-rank": "s", "same-host": "o", "cross-host": "^"}
+
+# Figures are made with matplotlib.figure.Figure, never pyplot: no backend, no display and no
+# global state needed (savefig picks Agg / SVG itself; notebooks show them inline).
+matplotlib.rcParams.update({"hatch.linewidth": 0.6, "font.size": 9, "axes.titlesize": 10})
+
+
+def _fig(w: float, h: float, ncols: int = 1):
+    fig = Figure(figsize=(w, h), dpi=110, layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _legend_patches(keys):
+    return [Patch(label=LABELS[k], **STYLE[k]) for k in keys]
+
+
+def _legend_below(fig, ax, handles=None, ncol=3):
+    """A legend a fixed distance under the axes' tick labels and x label."""
+    from matplotlib.transforms import offset_copy
+
+    kw = dict(handles=handles) if handles is not None else {}
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-30, units="points"),
+              ncol=ncol, fontsize=7.5, frameon=False, **kw)
+
+
+def _bytes(n: int) -> str:
+    for unit, k in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= k and n % k == 0:
+            return f"{n // k} {unit}"
+    return f"{n} B"
+
+
+def _empty(ax, text: str):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# --- timeline ------------------------------------------------------------------------------------
+
+
+def timeline(run: Run, items=None, max_items: int = 3) -> Figure:
+    """Gantt chart of ``items`` (default: the first ``max_items`` items with rows) on every rank.
+
+    Rows, grouped by rank and ranks by host: the rank's MPI thread (serialize and deserialize
+    slices) and one row per stage thread (replica) on the rank (waiting, then compute). Arrows
+    are messages (posted -> received). The source's row marks each item's emission (|>) and
+    completion (<|). x: ms since the first shown item was emitted, on rank 0's clock."""
+    ev, msgs, stages, ranks = run.events, run.messages, run.stages, run.ranks
+    fig, ax = _fig(11, 4)
+    if ev.empty:
+        _empty(ax, f"run {run.id}: no events (a benchmark run?)")
+        return fig
+    all_items = sorted(ev.item.unique())
+    if items is None:
+        items = all_items[:max_items]
+    items = set(int(i) for i in items)
+    ev = ev[ev.item.isin(items)]
+    msgs = msgs[msgs.item.isin(items)] if not msgs.empty else msgs
+    src = run.source
+    t0 = ev.loc[ev.stage == src, "started_ns"].min()
+    if not np.isfinite(t0):
+        t0 = ev.started_ns.min()
+
+    def ms(v):
+        return (np.asarray(v, dtype=float) - t0) / 1e6
+
+    host_of = dict(zip(ranks["rank"], ranks["host"])) if not ranks.empty else {}
+    # Rows: per rank, the MPI thread (only with messages) and each stage instance on it.
+    instances = (
+        ev[["rank", "stage", "replica"]].drop_duplicates().sort_values(["rank", "stage", "replica"])
+    )
+    names = dict(zip(stages.id, stages.name))
+    reps = dict(zip(stages.id, stages.replicas))
+    rank_list = sorted(set(instances["rank"]) | set(msgs.src_rank if not msgs.empty else []) |
+                       set(msgs.dst_rank if not msgs.empty else []))
+    rows, row_of, mpi_row = [], {}, {}
+    for r in rank_list:
+        if not msgs.empty and ((msgs.src_rank == r) | (msgs.dst_rank == r)).any():
+            mpi_row[r] = len(rows)
+            rows.append((r, f"rank {r}  MPI thread"))
+        for inst in instances[instances["rank"] == r].itertuples():
+            label = names[inst.stage] + (f"#{inst.replica}" if reps[inst.stage] > 1 else "")
+            row_of[(r, inst.stage, inst.replica)] = len(rows)
+            rows.append((r, f"rank {r}  {label}"))
+    fig.set_size_inches(11, 1.4 + 0.32 * len(rows))
+    h = 0.7
+    for e in ev.itertuples():
+        y = row_of[(e.rank, e.stage, e.replica)]
+        if e.stage == src:
+            ax.plot(ms(e.started_ns), y, marker=">", color="black", markersize=7, linestyle="")
+            ax.plot(ms(e.received_ns), y, marker="<", color="black", markersize=7, linestyle="")
+            ax.annotate(f"{e.item}", (ms(e.started_ns), y), xytext=(2, 5),
+                        textcoords="offset points", fontsize=7)
+            continue
+        wait = (e.started_ns - e.received_ns) / 1e6
+        if wait > 0:
+            ax.broken_barh([(ms(e.received_ns), wait)], (y - h / 2, h), **STYLE["waiting"])
+        ax.broken_barh([(ms(e.started_ns), (e.finished_ns - e.started_ns) / 1e6)],
+                       (y - h / 2, h), **STYLE["compute"])
+    for m in msgs.itertuples() if not msgs.empty else []:
+        ys, yd = mpi_row[m.src_rank], mpi_row[m.dst_rank]
+        ax.broken_barh([(ms(m.send_start_ns), max(m.serialize_ns, 1) / 1e6)],
+                       (ys - h / 2, h), **STYLE["serialize"])
+        ax.broken_barh([(ms(m.received_ns), max(m.deserialize_ns, 1) / 1e6)],
+                       (yd - h / 2, h), **STYLE["deserialize"])
+        ax.annotate("", xy=(ms(m.received_ns), yd), xytext=(ms(m.posted_ns), ys),
+                    arrowprops=dict(arrowstyle="->", color="#444444", lw=0.6, alpha=0.8))
+    # Host boundaries (thick, labelled) and rank boundaries (thin dashed).
+    prev_rank, prev_host = None, None
+    for i, (r, _) in enumerate(rows):
+        host = host_of.get(r, "?")
+        if prev_rank is not None and r != prev_rank:
+            if host != prev_host:
+                ax.axhline(i - 0.5, color="black", linewidth=2.0)
+            else:
+                ax.axhline(i - 0.5, color="#999999", linewidth=0.6, linestyle="--")
+        if host != prev_host:
+            ax.text(0.998, i - 0.45, f"host {host}", transform=ax.get_yaxis_transform(),
+                    fontsize=8, va="top", ha="right", fontweight="bold",
+                    bbox=dict(facecolor="white", edgecolor="black", linewidth=0.6, pad=1.5))
+        prev_rank, prev_host = r, host
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([label for _, label in rows], fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("time since the first shown item was emitted (ms, rank 0's clock)")
+    ax.set_ylabel("rank and thread")
+    shown = ", ".join(str(i) for i in sorted(items))
+    ax.set_title(f"Timeline of {run.scenario} - {run.label} (run {run.id}), items {shown}\n"
+                 f"clock error bound {run.number('clock_error_max_ns') / 1e3:.3g} µs")
+    ax.grid(axis="x", color="#dddddd", linewidth=0.5)
+    handles = _legend_patches(["compute", "waiting", "serialize", "deserialize"])
+    from matplotlib.lines import Line2D
+
+    handles += [
+        Line2D([], [], color="#444444", lw=0.8, marker=">", markersize=4, label="message (posted -> received)"),
+        Line2D([], [], color="black", marker=">", linestyle="", label="item emitted"),
+        Line2D([], [], color="black", marker="<", linestyle="", label="item completed"),
+    ]
+    _legend_below(fig, ax, handles=handles, ncol=4)
+    return fig
+
+
+# --- per-edge overhead ---------------------------------------------------------------------------
+
+
+def edge_overhead(run: Run) -> Figure:
+    """Per edge, the mean cost of one hop as stacked horizontal bars (µs): hand-off, serialize,
+    wire, deserialize (negative one-way times, i.e. clock error, drawn as 0), labelled with the
+    edge's compute/communication ratio and the article's verdict; beside it, on its own axis, the
+    queue at the consumer (input available to the stage starting; a join waits there for its
+    slowest input, which would dwarf the hop itself)."""
+    costs = metrics.edge_costs(run)
+    fig = Figure(figsize=(12, 1.9 + 0.38 * max(len(costs), 1)), dpi=110, layout="constrained")
+    ax, aq = fig.subplots(1, 2, sharey=True, width_ratios=[3, 1])
+    if costs.empty:
+        _empty(ax, f"run {run.id}: no edges")
+        _empty(aq, "")
+        return fig
+    parts = ["handoff", "serialize", "wire", "deserialize"]
+    cols = {"handoff": "handoff_us", "serialize": "serialize_us", "wire": "wire_us",
+            "deserialize": "deserialize_us"}
+    y = np.arange(len(costs))
+    left = np.zeros(len(costs))
+    for part in parts:
+        vals = np.clip(costs[cols[part]].fillna(0).to_numpy(dtype=float), 0, None)
+        ax.barh(y, vals, left=left, height=0.7, label=LABELS[part], linewidth=0.6, **STYLE[part])
+        left += vals
+    for yi, row in zip(y, costs.itertuples()):
+        note = f"  ratio {metrics.fmt_ratio(row.ratio)}: {row.verdict}"
+        if row.unreliable:
+            note += f" (!: one-way below clock error ±{row.clock_error_us:.3g} µs)"
+        ax.text(left[yi], yi, note, va="center", fontsize=7.5)
+    queue = np.clip(costs.queue_us.fillna(0).to_numpy(dtype=float), 0, None) / 1e3
+    aq.barh(y, queue, height=0.7, label=LABELS["queue"], linewidth=0.6, **STYLE["queue"])
+    aq.set_xlabel("queue at consumer (ms)")
+    aq.set_title("waiting before the stage starts", fontsize=9)
+    aq.grid(axis="x", color="#dddddd", linewidth=0.5)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{n} ({t}, {s})" for n, t, s in
+                        zip(costs.name, costs.tier, costs.serialization)], fontsize=8)
+    ax.set_ylim(len(costs) - 0.5, -0.5)
+    ax.set_xlim(0, max(left.max(), 1e-9) * (1.9 if costs.unreliable.any() else 1.5))
+    ax.set_xlabel("mean cost of one hop per item (µs): producer done -> input available")
+    ax.set_ylabel("edge (tier, serialization)")
+    ax.set_title(f"Cost of each hop - {run.scenario}, {run.label} (run {run.id})\n"
+                 f"ratio = work the hop serves / hop cost: > {metrics.PAYS:g} distribution pays, "
+                 f"< {metrics.HURTS:g} it hurts (the article's rule of thumb)")
+    ax.grid(axis="x", color="#dddddd", linewidth=0.5)
+    _legend_below(fig, ax, handles=_legend_patches(parts + ["queue"]), ncol=3)
+    return fig
+
+
+# --- local vs distributed ------------------------------------------------------------------------
+
+
+def _run_style(run: Run) -> dict:
+    if run.is_local:
+        return dict(facecolor="#bdbdbd", edgecolor="black", hatch="")
+    if run.emulated_link:
+        return dict(facecolor="white", edgecolor="black", hatch="xxx")
+    return dict(facecolor="#56b4e9", edgecolor="black", hatch="///")
+
+
+def local_vs_distributed(runs) -> Figure:
+    """Runs of one pipeline side by side: mean item latency (bars; whiskers min-max) with the
+    critical-path bound (dashed line) and the model's prediction (diamonds, where stored), and
+    steady-state throughput (bars) with each run's throughput bound (thick ticks). Bar fill
+    says local (gray), distributed (hatched ///) or distributed over an emulated link (xxx)."""
+    runs = list(runs)
+    fig, (a1, a2) = _fig(11, 4.6, 2)
+    if not runs:
+        _empty(a1, "no pipeline runs")
+        _empty(a2, "no pipeline runs")
+        return fig
+    x = np.arange(len(runs))
+    lat = np.array([r.latency_ms for r in runs])
+    lo = np.array([r.number("latency_min_ms") for r in runs])
+    hi = np.array([r.number("latency_max_ms") for r in runs])
+    err = np.vstack([np.nan_to_num(lat - lo), np.nan_to_num(hi - lat)])
+    for xi, r, v in zip(x, runs, lat):
+        a1.bar(xi, v, width=0.65, linewidth=0.8, **_run_style(r))
+    a1.errorbar(x, lat, yerr=err, fmt="none", ecolor="black", capsize=4, linewidth=0.9)
+    crit = runs[0].number("critical_path_ms")
+    if not math.isnan(crit):
+        a1.axhline(crit, color="black", linestyle="--", linewidth=1.2,
+                   label=f"critical-path bound {crit:.3g} ms")
+    pred = np.array([r.number("predicted_latency_ms") for r in runs])
+    if np.isfinite(pred).any():
+        a1.plot(x, pred, marker="D", linestyle="", color="#d55e00", markeredgecolor="black",
+                markersize=7, label="model's prediction")
+    top = np.nanmax(np.concatenate([hi, lat, pred, [crit if not math.isnan(crit) else 0]]))
+    a1.set_ylim(0, (top if np.isfinite(top) and top > 0 else 1) * 1.45)  # room for the legend
+    a1.set_ylabel("item latency (ms): mean, whiskers min-max")
+    a1.set_title("Item latency (lower is better)")
+    thr = np.array([r.throughput for r in runs])
+    bound = np.array([r.number("throughput_bound_items_per_s") for r in runs])
+    for xi, r, v in zip(x, runs, thr):
+        a2.bar(xi, 0 if math.isnan(v) else v, width=0.65, linewidth=0.8, **_run_style(r))
+    fb = np.isfinite(bound)
+    if fb.any():
+        a2.plot(x[fb], bound[fb], marker="_", markersize=28, markeredgewidth=2.5, linestyle="",
+                color="black", label="throughput bound")
+    a2.set_ylabel("steady-state throughput (items/s)")
+    a2.set_title("Throughput (higher is better)")
+    labels = [f"{r.label}\n{r.id[9:15]}" for r in runs]
+    for a in (a1, a2):
+        a.set_xticks(x)
+        a.set_xticklabels(labels, rotation=25, ha="right", fontsize=7.5)
+        a.set_xlabel("run (setting; start time HHMMSS, UTC)")
+        a.grid(axis="y", color="#dddddd", linewidth=0.5)
+    kinds = [Patch(label="local (one rank, in memory)", **_run_style_dummy("local")),
+             Patch(label="distributed (MPI)", **_run_style_dummy("dist")),
+             Patch(label="distributed, emulated link (what-if)", **_run_style_dummy("emu"))]
+    h1, _ = a1.get_legend_handles_labels()
+    a1.legend(handles=h1 + kinds, fontsize=7, loc="upper left")
+    h2, _ = a2.get_legend_handles_labels()
+    if h2:
+        a2.legend(handles=h2, fontsize=7, loc="upper left", framealpha=0.9)
+    a2.set_ylim(0, max(np.nanmax(np.where(np.isfinite(bound), bound, 0)),
+                       np.nanmax(np.nan_to_num(thr)), 1e-9) * 1.35)
+    fig.suptitle(f"Local vs distributed: {runs[0].scenario} "
+                 f"(time scale {runs[0].time_scale:g}, {len(runs)} runs)")
+    return fig
+
+
+def _run_style_dummy(kind: str) -> dict:
+    return {
+        "local": dict(facecolor="#bdbdbd", edgecolor="black", hatch=""),
+        "dist": dict(facecolor="#56b4e9", edgecolor="black", hatch="///"),
+        "emu": dict(facecolor="white", edgecolor="black", hatch="xxx"),
+    }[kind]
+
+
+# --- bench ---------------------------------------------------------------------------------------
+
+
+def bench(run: Run) -> Figure:
+    """`mpipe bench` results: one-way latency (µs) and streaming bandwidth (MB/s) against message
+    size (B), log axes (0 B drawn at the left edge of a symmetric-log axis). One line per tier x
+    method: line style and color by method (raw MPI thick solid black), marker by tier
+    (square same-rank, circle same-host, triangle cross-host)."""
+    b = run.bench
+    fig, (a1, a2) = _fig(11, 4.6, 2)
+    if b.empty:
+        _empty(a1, f"run {run.id}: no bench rows")
+        _empty(a2, "")
+        return fig
+    nonzero = b.size_bytes[b.size_bytes > 0]
+    zero_at = float(nonzero.min()) / 8 if not nonzero.empty else 1.0  # where 0 B is drawn
+
+    def xs(sizes):
+        return np.where(np.asarray(sizes, float) > 0, np.asarray(sizes, float), zero_at)
+
+    for (tier, method), g in b.groupby(["tier", "method"], sort=False):
+        g = g.sort_values("size_bytes")
+        style = dict(METHOD_STYLE.get(method, {}))
+        style.update(marker=TIER_MARKER.get(tier, "x"), markersize=5, label=f"{tier} / {method}")
+        a1.plot(xs(g.size_bytes), g.latency_us, **style)
+        bw = g[g.size_bytes > 0]
+        a2.plot(bw.size_bytes, bw.bandwidth_mb_s.where(bw.bandwidth_mb_s > 0), **style)
+    for a in (a1, a2):
+        a.set_xscale("log", base=2)
+        a.set_yscale("log")
+        a.grid(True, which="major", color="#dddddd", linewidth=0.5)
+    ticks = [zero_at] + sorted(set(int(v) for v in nonzero))
+    a1.set_xticks(ticks)
+    a1.set_xticklabels(["0"] + [_bytes(int(t)) for t in ticks[1:]], fontsize=7.5)
+    a2.set_xticks(ticks[1:])
+    a2.set_xticklabels([_bytes(int(t)) for t in ticks[1:]], fontsize=7.5)
+    a1.set_xlabel("message size (log; 0 B drawn at the left)")
+    a2.set_xlabel("message size (log)")
+    a1.set_ylabel("one-way latency (µs, median)")
+    a1.set_title("Latency per message (lower is better)")
+    a2.set_ylabel("bandwidth (MB/s = 10^6 B/s)")
+    a2.set_title("Streaming bandwidth (higher is better)")
+    a1.legend(fontsize=7, ncol=1, loc="upper left")
+    fig.suptitle(f"Communication benchmark: run {run.id}, {run.world_size} ranks, "
+                 f"transport {run.attr('transport', '?')}", fontsize=9)
+    return fig
+
+
+# --- Amdahl --------------------------------------------------------------------------------------
+
+
+def amdahl(runs, model: "metrics.MessageModel | None" = None, n_max: int = 32) -> Figure:
+    """Speed-up against N. N of a run = the ranks its stages occupied; its measured speed-up =
+    T1 (every stage's work one after another) / mean item latency. Curves: plain Amdahl
+    1/[(1-P)+P/N]; the article's 1/[(1-P)+P/N+C*N] with C = a hop's measured mean cost / T1 (from
+    the runs' remote edges; the alpha-beta message when none crossed ranks); the per-message
+    alpha-beta model T1/(T1(1-P)+T1 P/N+(N-1) message) of `mpipe predict` when ``model`` (from a
+    bench or calibration run) is given; and the ceiling 1/(1-P) = T1 / critical path."""
+    runs = [r for r in runs if r.is_pipeline]
+    fig, ax = _fig(8, 4.8)
+    if not runs:
+        _empty(ax, "no pipeline runs")
+        return fig
+    inp = metrics.amdahl_inputs(runs[0])
+    n = np.unique(np.round(np.logspace(0, math.log10(n_max), 60)).astype(int))
+    ax.plot(n, metrics.amdahl(inp.p, n), color="black", linestyle="-", linewidth=1.6,
+            label=f"Amdahl 1/[(1-P)+P/N], P = {inp.p:.2f}")
+    hop_us = []
+    for r in runs:
+        c = metrics.edge_costs(r)
+        c = c[(c.remote > 0) & (c.overhead_us > 0)]
+        hop_us += list(c.overhead_us)
+    message_ms = float(np.mean(hop_us)) / 1e3 if hop_us else math.nan
+    source = "measured mean hop"
+    if math.isnan(message_ms) and model is not None:
+        message_ms, source = float(model.message_ms(inp.bytes)), "alpha-beta message"
+    if not math.isnan(message_ms) and inp.t1_ms > 0:
+        c = message_ms / inp.t1_ms
+        ax.plot(n, metrics.amdahl(inp.p, n, c), color="#d55e00", linestyle="--", linewidth=1.6,
+                label=f"article: +C*N, C = {source} {message_ms:.3g} ms / T1 = {c:.2g}")
+    if model is not None and inp.t1_ms > 0:
+        mm = float(model.message_ms(inp.bytes))
+        ax.plot(n, metrics.amdahl_message(inp.p, n, inp.t1_ms, mm), color="#0072b2",
+                linestyle="-.", linewidth=1.6,
+                label=f"alpha-beta per message ({model.tier}, {model.serialization}, "
+                      f"{inp.bytes:.0f} B: {mm * 1e3:.3g} µs)")
+    if inp.p < 1:
+        ax.axhline(1 / (1 - inp.p), color="#7a7a7a", linestyle=":", linewidth=1.4,
+                   label=f"ceiling 1/(1-P) = T1/critical path = {1 / (1 - inp.p):.2f}x")
+    markers = {"local": ("s", "#bdbdbd"), "dist": ("o", "#56b4e9"), "emu": ("^", "white")}
+    seen = set()
+    for r in runs:
+        used = len(set(r.events["rank"])) if not r.events.empty else r.world_size
+        sp = inp.t1_ms / r.latency_ms if r.latency_ms > 0 else math.nan
+        kind = "local" if r.is_local else ("emu" if r.emulated_link else "dist")
+        mk, col = markers[kind]
+        lab = {"local": "measured, local", "dist": "measured, distributed",
+               "emu": "measured, emulated link"}[kind]
+        ax.plot(used, sp, marker=mk, color=col, markeredgecolor="black", markersize=9,
+                linestyle="", label=None if kind in seen else lab, zorder=5)
+        seen.add(kind)
+        ax.annotate(r.placement_mode, (used, sp), xytext=(6, -3), textcoords="offset points",
+                    fontsize=7)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("N (ranks the stages occupy)")
+    ax.set_ylabel("speed-up over one-after-another (T1 / latency)")
+    ax.set_title(f"Amdahl with communication: {runs[0].scenario}, T1 = {inp.t1_ms:.3g} ms, "
+                 f"critical path {inp.critical_ms:.3g} ms")
+    ax.grid(True, color="#dddddd", linewidth=0.5)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+# --- farms ---------------------------------------------------------------------------------------
+
+
+def farm(runs) -> Figure:
+    """Throughput (items/s) against the farm's replicas for runs of one pipeline that differ in
+    ``--replicas``: measured (circles, solid), each run's throughput bound (squares, dashed) and
+    ideal linear scaling from the smallest farm (dotted)."""
+    runs = sorted((r for r in runs if r.is_pipeline), key=lambda r: r.replicas)
+    fig, ax = _fig(8, 4.6)
+    if not runs:
+        _empty(ax, "no farm runs")
+        return fig
+    x = np.array([r.replicas for r in runs], dtype=float)
+    y = np.array([r.throughput for r in runs])
+    b = np.array([r.number("throughput_bound_items_per_s") for r in runs])
+    ax.plot(x, y, marker="o", color="black", linestyle="-", linewidth=1.8, markersize=7,
+            label="measured (steady state)")
+    ok = np.isfinite(b)
+    if ok.any():
+        ax.plot(x[ok], b[ok], marker="s", color="#0072b2", linestyle="--", linewidth=1.4,
+                markerfacecolor="white", label="throughput bound")
+    if np.isfinite(y[0]) and x[0] > 0:
+        ax.plot(x, y[0] * x / x[0], color="#7a7a7a", linestyle=":", linewidth=1.6,
+                label="ideal: linear from the smallest farm")
+    for xi, yi, bi in zip(x, y, b):
+        if np.isfinite(yi) and np.isfinite(bi) and bi > 0:
+            ax.annotate(f"{yi / bi * 100:.0f} % of bound", (xi, yi), xytext=(5, -12),
+                        textcoords="offset points", fontsize=7)
+    ax.set_xticks(x)
+    ax.set_xlabel("replicas of the farmed stage")
+    ax.set_ylabel("throughput (items/s)")
+    ax.set_title(f"Farm scaling: {runs[0].scenario} ({len(runs)} runs)")
+    ax.grid(True, color="#dddddd", linewidth=0.5)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+# --- break-even ----------------------------------------------------------------------------------
+
+
+def break_even(run: Run) -> Figure:
+    """A `mpipe sweep --break-even` run: median item latency of the local and the distributed
+    placement against the work per stage (ms, log axis), each with its bootstrap CI of the median
+    (band) and the model's prediction (thin line, where stored); below, the distributed
+    placement's latency relative to the local one (%, 0 = break-even). The measured break-even
+    (vertical dotted line, CI shaded) and the predicted one (dash-dot) are marked. Layout read:
+    :mod:`mpipe_analysis.sweep`."""
+    from . import sweep
+
+    data = sweep.read(run)
+    fig = Figure(figsize=(9, 6.2), dpi=110, layout="constrained")
+    a1, a2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    if data is None:
+        _empty(a1, f"run {run.id}: no sweep points with the expected columns")
+        _empty(a2, "")
+        return fig
+    pts = data.points
+    styles = {
+        "local": dict(color="black", linestyle="-", marker="s"),
+        "distributed": dict(color="#d55e00", linestyle="--", marker="o"),
+    }
+    others = [dict(color="#0072b2", linestyle="-.", marker="^"),
+              dict(color="#009e73", linestyle=":", marker="v")]
+    curves = {}
+    for k, (variant, g) in enumerate(pts.groupby("variant", sort=False)):
+        g = g.groupby("work_per_stage_ms", as_index=False).median(numeric_only=True)
+        g = g.sort_values("work_per_stage_ms")
+        st = styles.get(variant, others[k % len(others)])
+        name = data.local if variant == "local" else data.distributed if variant == "distributed" else variant
+        a1.plot(g.work_per_stage_ms, g.latency_median_ms, markersize=6, linewidth=1.6,
+                label=f"{variant} ({name}): measured median", **st)
+        if "latency_ci_low_ms" in g and "latency_ci_high_ms" in g:
+            a1.fill_between(g.work_per_stage_ms, g.latency_ci_low_ms, g.latency_ci_high_ms,
+                            facecolor=st["color"], alpha=0.15, edgecolor=st["color"],
+                            hatch=None if variant == "local" else "....", linewidth=0)
+        if "predicted_latency_ms" in g and g.predicted_latency_ms.notna().any():
+            a1.plot(g.work_per_stage_ms, g.predicted_latency_ms, color=st["color"],
+                    linestyle=(0, (1, 2)), linewidth=1.0, label=f"{variant}: model")
+        curves[variant] = g.set_index("work_per_stage_ms").latency_median_ms
+    if "local" in curves and "distributed" in curves:
+        both = pd.concat([curves["local"], curves["distributed"]], axis=1, join="inner")
+        both.columns = ["local", "distributed"]
+        rel = (both.distributed / both.local - 1.0) * 100.0
+        a2.plot(rel.index, rel.values, color="#d55e00", linestyle="--", marker="o",
+                label="distributed vs local (measured)")
+        a2.axhline(0, color="black", linewidth=1.0)
+        a2.fill_between(rel.index, 0, rel.values, where=rel.values > 0, interpolate=True,
+                        facecolor="#f2f2f2",
+                        edgecolor="#999999", hatch="////", linewidth=0, label="distribution hurts")
+    else:
+        _empty(a2, "no local/distributed pair in this sweep")
+    rows = data.break_even.itertuples() if not data.break_even.empty else []
+    predicted_seen = set()
+    for k, be in enumerate(rows):
+        w = getattr(be, "work_per_stage_ms", math.nan)
+        style = [":", "--", (0, (3, 1, 1, 1))][k % 3]
+        if sweep.finite(w):
+            lo, hi = getattr(be, "ci_low_ms", math.nan), getattr(be, "ci_high_ms", math.nan)
+            for a in (a1, a2):
+                a.axvline(w, color="#444444", linestyle=style, linewidth=1.6)
+                if sweep.finite(lo) and sweep.finite(hi):
+                    a.axvspan(lo, hi, facecolor="#dddddd", alpha=0.4, linewidth=0)
+            a1.annotate(f"{be.quantity}: {w:.3g} ms per stage", (w, 0.97 - 0.07 * k),
+                        xycoords=("data", "axes fraction"), xytext=(4, -4),
+                        textcoords="offset points", fontsize=8, va="top")
+        pw = getattr(be, "predicted_work_per_stage_ms", math.nan)
+        if sweep.finite(pw) and round(float(pw), 9) not in predicted_seen:
+            predicted_seen.add(round(float(pw), 9))
+            for a in (a1, a2):
+                a.axvline(pw, color="#0072b2", linestyle="-.", linewidth=1.2)
+            status = str(getattr(be, "predicted_status", "found"))
+            where = f"{pw:.3g} ms" if status == "found" else f"{status} ({pw:.3g} ms)"
+            a1.annotate(f"model ({be.quantity}): {where}", (pw, 0.55 - 0.07 * k),
+                        xycoords=("data", "axes fraction"), xytext=(4, -4),
+                        textcoords="offset points", fontsize=8, va="top", color="#0072b2")
+    w = pts.work_per_stage_ms
+    if (w > 0).all() and w.max() / max(w.min(), 1e-12) > 20:
+        a1.set_xscale("log")
+    a1.set_ylabel("item latency (ms, median)")
+    a1.set_yscale("log" if (pts.latency_median_ms > 0).all() else "linear")
+    a2.set_ylabel("distributed / local - 1 (%)")
+    a2.set_xlabel("work per stage (ms)")
+    for a in (a1, a2):
+        a.grid(True, color="#dddddd", linewidth=0.5)
+    a1.legend(fontsize=7)
+    if a2.get_legend_handles_labels()[0]:
+        a2.legend(fontsize=7)
+    a1.set_title(f"Break-even: {run.attr('spec_name', '')} (sweep run {run.id})")
+    return fig

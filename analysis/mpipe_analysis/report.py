@@ -1,0 +1,391 @@
+"""One-command report: every plot (PNG and SVG) and one self-contained HTML page that says, at the
+top, whether distributing each pipeline helped and why.
+
+    /usr/bin/python3 -m mpipe_analysis.report results/mpipe.h5 [-o DIR] [--force]
+    mpipe report results/mpipe.h5 [-o DIR] [--force]          # the same, from the binary
+
+Without -o the report goes to a new folder next to the results file,
+``report-<UTC time>`` (e.g. results/report-20261124T063500Z); an existing non-empty -o folder is
+refused unless --force (then files of the same names are replaced, others left alone). Prints
+the path of index.html last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as _dt
+import html
+import io
+import math
+import os
+import re
+import sys
+
+__all__ = ["main", "write_report", "default_dir"]
+
+
+def _die(msg: str, code: int = 2):
+    print(f"mpipe report: error: {msg}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _imports():
+    """The heavy imports, with a clear message when a Debian package is missing."""
+    missing = []
+    for mod, pkg in (("numpy", "python3-numpy"), ("pandas", "python3-pandas"),
+                     ("h5py", "python3-h5py"), ("matplotlib", "python3-matplotlib")):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(pkg)
+    if missing:
+        _die(f"{sys.executable} lacks {', '.join(missing)}: apt-get install {' '.join(missing)} "
+             "(or run scripts/setup.sh); use /usr/bin/python3, which sees Debian's packages")
+
+
+def default_dir(results: str, now: _dt.datetime | None = None) -> str:
+    """results/report-<UTC time> next to the results file; -2, -3, ... if it exists."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    base = os.path.join(os.path.dirname(os.path.abspath(results)),
+                        "report-" + now.strftime("%Y%m%dT%H%M%SZ"))
+    out, k = base, 2
+    while os.path.exists(out):
+        out, k = f"{base}-{k}", k + 1
+    return out
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", s).strip("-") or "x"
+
+
+class _Writer:
+    """Saves figures as PNG + SVG and keeps the PNG bytes for embedding."""
+
+    def __init__(self, out: str, formats=("png", "svg")):
+        self.out, self.formats, self.files = out, formats, []
+
+    def save(self, fig, name: str) -> str:
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=110)
+        data = png.getvalue()
+        for fmt in self.formats:
+            path = os.path.join(self.out, f"{name}.{fmt}")
+            if fmt == "png":
+                with open(path, "wb") as f:
+                    f.write(data)
+            else:
+                fig.savefig(path, format=fmt)
+            self.files.append(path)
+        return base64.b64encode(data).decode("ascii")
+
+
+def _e(s) -> str:
+    return html.escape(str(s))
+
+
+def _num(v, digits=3, unit="") -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return _e(v)
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return "∞"
+    s = f"{v:.{digits}g}" if abs(v) < 10 ** digits else f"{v:.0f}"
+    return s + (f" {unit}" if unit else "")
+
+
+def _table(frame, columns: dict, classes: str = "") -> str:
+    head = "".join(f"<th>{_e(label)}</th>" for label in columns.values())
+    rows = []
+    for _, row in frame.iterrows():
+        cells = []
+        for col in columns:
+            v = row[col]
+            cells.append(f"<td>{_num(v) if isinstance(v, float) else _e(v)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="{classes}"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _figure(b64: str, name: str, caption: str) -> str:
+    return (f'<figure><img alt="{_e(name)}" src="data:image/png;base64,{b64}">'
+            f'<figcaption>{caption} <span class="files">({_e(name)}.png, {_e(name)}.svg)'
+            f"</span></figcaption></figure>")
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1250px;margin:1.5em auto;
+padding:0 1em;color:#111;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:2px solid #333;padding-bottom:.15em;margin-top:2em}
+h3{margin-top:1.6em}
+.meta{color:#555;font-size:.9em}
+.verdict{border:2px solid #111;padding:.6em 1em;margin:1em 0;background:#fafafa}
+.verdict p{margin:.4em 0} .headline{font-size:1.1em;font-weight:bold}
+.rule{font-size:.9em;color:#333}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+th,td{border:1px solid #999;padding:.2em .45em;text-align:left;vertical-align:top}
+th{background:#e8e8e8}
+td.pays::before{content:"✔ "} td.hurts::before{content:"✘ "} td.marginal::before{content:"~ "}
+figure{margin:1em 0} figure img{max-width:100%;border:1px solid #ccc}
+figcaption{font-size:.85em;color:#333;max-width:1100px} .files{color:#777}
+.note{font-size:.9em;background:#fff8e0;border-left:4px solid #c90;padding:.3em .7em}
+details{margin:.6em 0} summary{cursor:pointer;font-weight:bold}
+"""
+
+RULE = ("The article's rule of thumb: a hop's <b>compute/communication ratio</b> (the work of the "
+        "service it calls, over the hop's own cost) above <b>10</b> means distribution pays, "
+        "below <b>5</b> it hurts, in between it is marginal.")
+
+
+def _edge_table(run) -> str:
+    from . import metrics
+
+    c = metrics.edge_costs(run)
+    if c.empty:
+        return "<p>No edges.</p>"
+    rows = []
+    for r in c.itertuples():
+        cls = {"distribution pays": "pays", "distribution hurts": "hurts",
+               "marginal": "marginal"}.get(r.verdict, "")
+        note = (f" (one-way times below the clock error ±{_num(r.clock_error_us)} µs)"
+                if r.unreliable else "")
+        rows.append(
+            f"<tr><td>{_e(r.name)}</td><td>{_e(r.tier)}</td><td>{_e(r.transport)}</td>"
+            f"<td>{_e(r.serialization)}</td><td>{r.payload_bytes}</td>"
+            f"<td>{_num(r.serialize_us)}</td><td>{_num(r.wire_us)}</td>"
+            f"<td>{_num(r.deserialize_us)}</td><td>{_num(r.overhead_us)}</td>"
+            f"<td>{_num(r.queue_us)}</td><td>{_num(r.work_ms)}</td>"
+            f"<td>{_e(metrics.fmt_ratio(r.ratio))}</td><td class='{cls}'>{_e(r.verdict)}{_e(note)}</td></tr>"
+        )
+    head = ("<tr><th>edge</th><th>tier</th><th>transport</th><th>serialization</th>"
+            "<th>payload B</th><th>serialize µs</th><th>wire µs</th><th>deserialize µs</th>"
+            "<th>overhead µs</th><th>queue µs</th><th>work served ms</th><th>ratio</th>"
+            "<th>verdict</th></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "svg")) -> str:
+    """Write every plot and index.html into ``out`` (created); returns index.html's path."""
+    from . import metrics, plots, sweep
+    from .load import load
+
+    res = load(results)
+    os.makedirs(out, exist_ok=True)
+    w = _Writer(out, formats)
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    pipeline = res.pipeline_runs()
+    benches = res.bench_runs()
+    sweeps = [r for r in res if sweep.is_sweep(r)]
+    groups = res.groups(replicas=False)
+    comparisons = [metrics.compare(g) for g in groups]
+
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mpipe report: "
+             f"{_e(os.path.basename(results))}</title><style>{CSS}</style></head><body>"]
+    parts.append("<h1>Should I distribute? - mpipe report</h1>")
+    parts.append(f"<p class='meta'>Results file <code>{_e(os.path.abspath(results))}</code>: "
+                 f"{len(res)} runs ({len(pipeline)} pipeline, {len(benches)} benchmark, "
+                 f"{len(sweeps)} sweep). Written {now}.</p>")
+
+    # --- the verdict, first ---------------------------------------------------------------------
+    parts.append("<div class='verdict'><h2 style='margin-top:0'>Verdict</h2>")
+    compared = [c for c in comparisons if c.baseline is not None and len(c.rows) > 1]
+    if not compared:
+        parts.append("<p class='headline'>No pipeline was run both locally (every stage on one "
+                     "rank) and distributed, so there is nothing to compare yet.</p><p>Run the "
+                     "same pipeline with <code>--placement pack</code> and "
+                     "<code>--placement spread</code> into the same file, e.g. "
+                     "<code>scripts/demo.sh</code>.</p>")
+    for c in compared:
+        parts.append(f"<p class='headline'>{_e(c.headline)}</p><ul>"
+                     + "".join(f"<li>{_e(b)}</li>" for b in c.bullets) + "</ul>")
+    others = [c for c in comparisons if c not in compared]
+    if others:
+        parts.append("<p>Not compared: " + " ".join(dict.fromkeys(_e(c.headline) for c in others))
+                     + "</p>")
+    parts.append(f"<p class='rule'>{RULE} Per-edge ratios are measured: the mean service time "
+                 "of the stage a hop feeds over the hop's mean cost (producer done to input "
+                 "available at the consumer).</p></div>")
+
+    # --- every run ------------------------------------------------------------------------------
+    parts.append("<h2>Runs</h2>")
+    summ = res.summary()
+    parts.append(_table(summ, {
+        "id": "run", "kind": "kind", "scenario": "pipeline", "label": "setting",
+        "ranks": "ranks", "hosts": "hosts", "tier": "widest tier", "transport": "transport",
+        "serialization": "serialization", "emulated_link": "emulated link", "items": "items",
+        "latency_ms": "mean latency ms", "critical_path_ms": "critical path ms",
+        "predicted_ms": "predicted ms", "throughput": "items/s", "bound": "bound items/s",
+    }))
+    csv = os.path.join(out, "runs.csv")
+    summ.to_csv(csv, index=False)
+    w.files.append(csv)
+
+    # --- per pipeline ---------------------------------------------------------------------------
+    shown = {r.id for r in pipeline[-max_runs:]}
+    bench_model = None
+    for b in reversed(benches):
+        bench_model = metrics.message_model(b)
+        if bench_model is not None:
+            break
+    for k, (g, c) in enumerate(zip(groups, comparisons), 1):
+        name = f"{k}-{_slug(g[0].scenario)}"
+        parts.append(f"<h2>Pipeline {k}: {_e(g[0].scenario)} "
+                     f"({len(g)} run{'s' if len(g) > 1 else ''}, time scale "
+                     f"{g[0].time_scale:g})</h2>")
+        parts.append(f"<p><b>{_e(c.headline)}</b></p><ul>"
+                     + "".join(f"<li>{_e(b)}</li>" for b in c.bullets) + "</ul>")
+        b64 = w.save(plots.local_vs_distributed(g), f"local-vs-distributed-{name}")
+        parts.append(_figure(b64, f"local-vs-distributed-{name}",
+                             "Item latency (mean, whiskers min-max) and steady-state throughput "
+                             "per run; dashed line: the critical-path bound (free communication); "
+                             "diamonds: the model's prediction where the run stored one; thick "
+                             "ticks: each run's throughput bound. Gray: local, hatched ///: "
+                             "distributed, xxx: emulated link."))
+        b64 = w.save(plots.amdahl(g, bench_model), f"amdahl-{name}")
+        parts.append(_figure(b64, f"amdahl-{name}",
+                             "Measured speed-up (T1 = every stage's work one after another, over "
+                             "the mean item latency) against the ranks the stages occupied, next "
+                             "to Amdahl, the article's 1/[(1-P)+P/N+C·N] and the alpha-beta "
+                             "per-message model (from the newest benchmark run in the file). "
+                             "mpipe runs co-located stages as threads, so even one rank can "
+                             "reach the ceiling 1/(1-P): distribution cannot add parallelism a "
+                             "DAG on one host already has, only communication."))
+        for r in g:
+            if r.id not in shown:
+                continue
+            rid = _slug(r.id)
+            parts.append(f"<h3>Run {_e(r.id)}: {_e(r.label)}</h3>")
+            parts.append(f"<p class='meta'>placement <code>{_e(r.attr('placement', ''))}</code>; "
+                         f"hosts {_e(r.attr('hosts', ''))}; transport {_e(r.transport)}; wait "
+                         f"{_e(r.attr('wait', ''))}; clock error bound "
+                         f"{_num(r.number('clock_error_max_ns') / 1e3)} µs; command "
+                         f"<code>{_e(r.attr('command_line', ''))}</code></p>")
+            parts.append(_edge_table(r))
+            b64 = w.save(plots.timeline(r), f"timeline-{rid}")
+            parts.append(_figure(b64, f"timeline-{rid}",
+                                 "Gantt chart of the first items, one row per stage thread and "
+                                 "one per rank's MPI thread; thick lines separate hosts, dashed "
+                                 "lines ranks. Dark: compute; dotted: waiting; serialize and "
+                                 "deserialize on the MPI threads; arrows: messages."))
+            b64 = w.save(plots.edge_overhead(r), f"overhead-{rid}")
+            parts.append(_figure(b64, f"overhead-{rid}",
+                                 "Mean cost per item of each hop, split into hand-off, "
+                                 "serialize, wire, deserialize and the queue at the consumer "
+                                 "(µs), with the hop's compute/communication ratio and verdict."))
+    hidden = [r for r in pipeline if r.id not in shown]
+    if hidden:
+        parts.append(f"<p class='note'>Timelines and edge tables are drawn for the newest "
+                     f"{max_runs} pipeline runs; {len(hidden)} older run(s) only appear in the "
+                     f"tables and comparisons (--max-runs N for more).</p>")
+
+    # --- farms ----------------------------------------------------------------------------------
+    farms = [g for g in res.groups(replicas=False) if len({r.replicas for r in g}) > 1]
+    parts.append("<h2>Farms: throughput against replicas</h2>")
+    if not farms:
+        parts.append("<p class='note'>No pipeline was run with different <code>--replicas</code> "
+                     "(e.g. <code>--scenario render-farm --replicas Render=1..4</code>).</p>")
+    for k, g in enumerate(farms, 1):
+        name = f"farm-{k}-{_slug(g[0].scenario)}"
+        b64 = w.save(plots.farm(g), name)
+        parts.append(_figure(b64, name, "Steady-state throughput against the replicas of the "
+                             "farmed stage (circles), each run's throughput bound (squares) and "
+                             "ideal linear scaling from the smallest farm (dotted)."))
+
+    # --- benchmark ------------------------------------------------------------------------------
+    parts.append("<h2>Communication benchmark</h2>")
+    if not benches:
+        parts.append("<p class='note'>No <code>mpipe bench</code> run in this file "
+                     "(e.g. <code>mpirun -np 2 build/mpipe bench --quick --out FILE</code>).</p>")
+    for b in list(benches)[-max_runs:]:
+        name = f"bench-{_slug(b.id)}"
+        b64 = w.save(plots.bench(b), name)
+        model = metrics.message_model(b)
+        fit = ""
+        if model is not None:
+            fit = (f" Fitted ({model.tier}): alpha = {_num(model.alpha_us)} µs, beta = "
+                   f"{_num(model.ns_per_byte)} ns/B; boost encode {_num(model.serialize_us)} µs "
+                   f"+ {_num(model.serialize_ns_per_byte)} ns/B, decode "
+                   f"{_num(model.deserialize_us)} µs + {_num(model.deserialize_ns_per_byte)} ns/B.")
+        parts.append(_figure(b64, name, f"{_e(b.kind)} run {_e(b.id)} ({b.world_size} ranks): "
+                             "one-way latency and streaming bandwidth against message size, per "
+                             "tier (marker) and method (line style); raw MPI is the thick black "
+                             "baseline." + _e(fit)))
+
+    # --- break-even -----------------------------------------------------------------------------
+    parts.append("<h2>Break-even (mpipe sweep --break-even)</h2>")
+    drawn = 0
+    for s in sweeps:
+        if sweep.read(s) is None:
+            parts.append(f"<p class='note'>Sweep run {_e(s.id)} has no sweep_points with the "
+                         f"columns this report reads ({', '.join(sweep.REQUIRED_POINT_COLUMNS)}); "
+                         "skipped.</p>")
+            continue
+        name = f"break-even-{_slug(s.id)}"
+        b64 = w.save(plots.break_even(s), name)
+        drawn += 1
+        be = sweep.read(s).break_even
+        text = ""
+        if not be.empty:
+            text = " " + "; ".join(
+                f"{row.get('quantity', '')}: {row.get('status', '')} at "
+                f"{_num(row.get('work_per_stage_ms', math.nan))} ms per stage (CI "
+                f"{_num(row.get('ci_low_ms', math.nan))}–{_num(row.get('ci_high_ms', math.nan))}), "
+                f"predicted {_num(row.get('predicted_work_per_stage_ms', math.nan))} ms"
+                for row in be.to_dict("records"))
+        parts.append(_figure(b64, name, "Median item latency of the local and the distributed "
+                             "placement against the work per stage (bands: bootstrap CI of the "
+                             "median), and their relative difference; the dotted line is where "
+                             "distribution starts to pay." + _e(text)))
+    if not drawn and not sweeps:
+        parts.append("<p class='note'>No sweep run in this file (<code>mpipe sweep "
+                     "--break-even</code> writes one); nothing to draw.</p>")
+
+    parts.append("<h2>Files</h2><ul>" + "".join(
+        f"<li>{_e(os.path.basename(p))}</li>" for p in w.files) + "</ul>")
+    parts.append("<p class='meta'>Written by mpipe_analysis.report; the plots' data and columns "
+                 "are documented in analysis/mpipe_analysis and doc/results-schema.md.</p>")
+    parts.append("</body></html>")
+    index = os.path.join(out, "index.html")
+    with open(index, "w", encoding="utf-8") as f:
+        f.write("\n".join(parts))
+    return index
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="mpipe report",
+        description="Write every plot (PNG + SVG) and one self-contained HTML page (index.html) "
+                    "for an mpipe results file: a verdict per pipeline (did distribution help, "
+                    "and why), per-edge compute/communication ratios, timelines, the benchmark, "
+                    "Amdahl, farms and the break-even sweep.")
+    p.add_argument("results", help="HDF5 results file (mpipe run/bench/sweep --out)")
+    p.add_argument("-o", "--out", help="report folder (default: report-<UTC time> next to the "
+                   "results file); an existing non-empty folder is refused unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing non-empty folder, replacing files of the same names")
+    p.add_argument("--max-runs", type=int, default=12,
+                   help="draw timelines and edge tables for the newest N pipeline runs (default 12)")
+    p.add_argument("--no-svg", action="store_true", help="PNG only")
+    a = p.parse_args(argv)
+    _imports()
+    if not os.path.isfile(a.results):
+        _die(f"{a.results}: no such file")
+    out = a.out or default_dir(a.results)
+    if a.out and os.path.isdir(out) and os.listdir(out) and not a.force:
+        _die(f"{out} exists and is not empty: choose another -o, or --force to write into it "
+             "(files of the same names are replaced)")
+    if a.out and os.path.exists(out) and not os.path.isdir(out):
+        _die(f"{out} exists and is not a folder")
+    try:
+        index = write_report(a.results, out, max_runs=a.max_runs,
+                             formats=("png",) if a.no_svg else ("png", "svg"))
+    except (OSError, ValueError) as e:
+        _die(str(e))
+    print(f"Report: {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

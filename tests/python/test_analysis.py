@@ -1,0 +1,299 @@
+"""The analysis package (analysis/mpipe_analysis) on a results file that the real mpipe produced
+(tests/python/analysis_fixture.py): loading and selection, per-edge costs and verdicts, every
+plot has data and labelled axes, `mpipe report` writes every file and refuses to overwrite, and
+`mpipe export --format chrome-trace` pairs every message with a flow start and end.
+
+Environment: MPIPE_BIN (the binary; default build/mpipe), MPIPE_ANALYSIS_RESULTS (a file made
+by analysis_fixture.py, e.g. by CTest's python.analysis.data step; else the fixture makes one),
+MPIPE_TEST_TMP (scratch). Run with /usr/bin/python3 -m pytest (Debian's h5py, matplotlib).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "analysis"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import analysis_fixture  # noqa: E402
+from mpipe_analysis import load, metrics, plots, sweep  # noqa: E402
+from mpipe_analysis.export import chrome_trace  # noqa: E402
+from mpipe_analysis.report import default_dir  # noqa: E402
+
+
+def binary() -> str:
+    b = os.environ.get("MPIPE_BIN", str(REPO / "build" / "mpipe"))
+    if not Path(b).is_file():
+        pytest.skip(f"no mpipe binary at {b} (set MPIPE_BIN)")
+    return b
+
+
+@pytest.fixture(scope="session")
+def scratch(tmp_path_factory) -> Path:
+    base = os.environ.get("MPIPE_TEST_TMP")
+    if base:
+        d = Path(base) / "analysis"
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        return d
+    return tmp_path_factory.mktemp("analysis")
+
+
+@pytest.fixture(scope="session")
+def results(scratch) -> Path:
+    given = os.environ.get("MPIPE_ANALYSIS_RESULTS")
+    if given and Path(given).is_file():
+        return Path(given)
+    return analysis_fixture.produce(binary(), scratch / "results.h5")
+
+
+@pytest.fixture(scope="session")
+def res(results):
+    return load(results)
+
+
+def test_load_reads_every_run_with_kinds(res):
+    kinds = [r.kind for r in res]
+    assert kinds.count("run") == 4 and kinds.count("bench") == 1
+    assert [r.id for r in res] == sorted(r.id for r in res)
+    summary = res.summary()
+    assert list(summary.id) == [r.id for r in res]
+    for col in ("scenario", "placement", "transport", "serialization", "latency_ms", "throughput"):
+        assert col in summary
+
+
+def test_tables_have_documented_columns_and_units(res):
+    spread = res.select(scenario="seed", placement="spread")[0]
+    ev = spread.events
+    for col in ("item", "stage", "rank", "name", "service_ms", "queued_ms", "is_source"):
+        assert col in ev
+    assert ev.is_source.sum() == spread.attr("items")
+    assert np.allclose(ev.service_ms, (ev.finished_ns - ev.started_ns) / 1e6)
+    m = spread.messages
+    assert len(m) > 0
+    assert set(m.edge_name) <= set(spread.edges.name)
+    assert np.allclose(m.wire_us, m.transfer_ns / 1e3)
+    it = spread.items
+    assert np.allclose(it.latency_ms, it.latency_ns / 1e6)
+    assert isinstance(spread.stages.name.iloc[0], str)  # strings decoded
+
+
+def test_select_by_scenario_placement_transport_serialization_link(res):
+    seed = res.select(scenario="seed")
+    assert [r.placement_mode for r in seed] == ["pack", "spread"]
+    assert len(res.select(placement="pack")) == 1
+    assert [r.is_local for r in seed] == [True, False]
+    local = res.select(local=True, kind="run")  # seed pack + both farms (1 rank each)
+    assert len(local) == 3 and res.select(transport="in-memory") == local
+    assert res.select(scenario="seed", transport="vader") == [seed[1]]
+    assert res.select(scenario="seed", serialization="boost") == [seed[1]]
+    assert len(res.select(kind="run", emulated_link="")) == 4
+    assert res.select(kind="bench")[0].bench.shape[0] > 0
+    assert len(res.groups()) == 3 and len(res.groups(replicas=False)) == 2
+
+
+def test_edge_costs_ratios_and_the_articles_rule(res):
+    assert metrics.verdict(10.5) == "distribution pays"
+    assert metrics.verdict(4.9) == "distribution hurts"
+    assert metrics.verdict(7) == "marginal"
+    spread = res.select(scenario="seed", placement="spread")[0]
+    c = metrics.edge_costs(spread)
+    assert len(c) == len(spread.edges)
+    remote = c[c.remote > 0]
+    assert len(remote) > 0 and (remote.serialization == "boost").all()
+    parts = remote.handoff_us + remote.serialize_us + remote.wire_us + remote.deserialize_us
+    assert np.allclose(parts, remote.overhead_us)
+    assert set(c.verdict) <= {"distribution pays", "distribution hurts", "marginal", "in memory",
+                              "n/a"}
+    pack = metrics.edge_costs(res.select(scenario="seed", placement="pack")[0])
+    assert (pack.verdict == "in memory").all()
+    ms, path = metrics.critical_path(spread)
+    assert ms == pytest.approx(spread.attr("critical_path_ms"))
+    assert path[0] == path[-1] == "Main"
+
+
+def test_compare_says_whether_distribution_helped(res):
+    c = metrics.compare(res.select(scenario="seed"))
+    assert c.baseline.placement_mode == "pack"
+    assert any(w in c.headline for w in ("HELPED", "HURT", "NO CLEAR DIFFERENCE", "some runs"))
+    assert "spread" in c.text and "Why:" in c.text
+
+
+def test_amdahl_formulas_match_mpipe_predict():
+    # README's article example: P = 0.9, N = 10 -> 5.26x; with C = 0.05 at N = 10: 1/(0.19+0.5).
+    assert metrics.amdahl(0.9, 10) == pytest.approx(5.263, rel=1e-3)
+    assert metrics.amdahl(0.9, 10, 0.05) == pytest.approx(1 / 0.69, rel=1e-6)
+    assert metrics.amdahl_message(0.5, 1, 100.0, 5.0) == pytest.approx(1.0)
+
+
+def test_message_model_from_the_bench(res):
+    model = metrics.message_model(res.select(kind="bench")[0])
+    assert model is not None and model.tier == "same-host"
+    assert model.alpha_us > 0 and model.message_us(1024) > model.alpha_us
+
+
+def _has_data(fig):
+    axes = [a for a in fig.axes if a.has_data()]
+    assert axes, "no axes with data"
+    for a in axes:
+        assert a.lines or a.patches or a.collections, "axes without artists"
+    # Panels may share an axis (and its label) with a neighbour.
+    assert any(a.get_xlabel() for a in axes), "x axis unlabelled"
+    assert any(a.get_ylabel() for a in axes), "y axis unlabelled"
+    return axes
+
+
+def test_every_plot_has_data_and_labels(res):
+    seed = res.select(scenario="seed")
+    spread = seed[1]
+    axes = _has_data(plots.timeline(spread))
+    assert len(axes[0].patches) + len(axes[0].collections) >= spread.attr("items")
+    _has_data(plots.edge_overhead(spread))
+    _has_data(plots.local_vs_distributed(seed))
+    bench = res.select(kind="bench")[0]
+    axes = _has_data(plots.bench(bench))
+    assert len(axes[0].lines) == len(bench.bench.groupby(["tier", "method"]))
+    _has_data(plots.amdahl(seed, metrics.message_model(bench)))
+    farm = res.select(scenario="render-farm")
+    assert sorted(r.replicas for r in farm) == [1, 2]
+    _has_data(plots.farm(farm))
+
+
+def _with_sweep(results: Path, dest: Path) -> Path:
+    """A copy of the produced file plus one sweep run in the layout mpipe_analysis.sweep reads
+    (the break-even plot's input; `mpipe sweep` itself is tested by its own tests)."""
+    shutil.copy(results, dest)
+    s = h5py.string_dtype()
+    pts = np.array(
+        [(0, "pack", w, 3 * w + 0.2, 3 * w + 0.1, 3 * w + 0.3, 3 * w) for w in (0.1, 1, 10)]
+        + [(1, "spread", w, 3 * w + 0.9, 3 * w + 0.7, 3 * w + 1.1, 3 * w + 0.8) for w in (0.1, 1, 10)],
+        dtype=[("point", "<i4"), ("placement", s), ("work_per_stage_ms", "<f8"),
+               ("latency_median_ms", "<f8"), ("latency_ci_low_ms", "<f8"),
+               ("latency_ci_high_ms", "<f8"), ("predicted_latency_ms", "<f8")])
+    be = np.array([("latency equal", "pack", "spread", "not in range", np.nan, np.nan, np.inf,
+                    "found", 5.0)],
+                  dtype=[("quantity", s), ("local", s), ("distributed", s), ("status", s),
+                         ("work_per_stage_ms", "<f8"), ("ci_low_ms", "<f8"),
+                         ("ci_high_ms", "<f8"), ("predicted_status", s),
+                         ("predicted_work_per_stage_ms", "<f8")])
+    with h5py.File(dest, "a") as f:
+        g = f["runs"].create_group("29990101T000000.000Z")
+        g.attrs["kind"] = "sweep"
+        g.attrs["run_id"] = "29990101T000000.000Z"
+        g.attrs["spec_name"] = "seed"
+        g["sweep_points"] = pts
+        g["break_even"] = be
+    return dest
+
+
+def test_break_even_plot_reads_a_sweep_and_skips_without_one(res, results, scratch):
+    path = _with_sweep(results, scratch / "with_sweep.h5")
+    runs = load(path)
+    sw = [r for r in runs if sweep.is_sweep(r)]
+    assert len(sw) == 1
+    data = sweep.read(sw[0])
+    assert data.local == "pack" and data.distributed == "spread"
+    _has_data(plots.break_even(sw[0]))
+    # A real `mpipe sweep --break-even` run, when the fixture could make one.
+    real = results.parent / "sweep.h5"
+    if real.is_file():
+        (run,) = [r for r in load(real) if sweep.is_sweep(r)]
+        assert sweep.read(run).break_even.shape[0] >= 1
+        _has_data(plots.break_even(run))
+    # A run without sweep points: a figure that says so, no exception.
+    fig = plots.break_even(res[0])
+    assert fig.axes and sweep.read(res[0]) is None
+
+
+def _mpipe(*args, **kw):
+    return subprocess.run([binary(), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=analysis_fixture.env(), **kw)
+
+
+def test_report_writes_every_file_and_never_overwrites(results, scratch):
+    out = scratch / "report"
+    proc = _mpipe("report", results, "-o", out)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert proc.stdout.strip().endswith(str(out / "index.html"))
+    names = {p.name for p in out.iterdir()}
+    res = load(results)
+    spread = res.select(scenario="seed", placement="spread")[0]
+    bench = res.select(kind="bench")[0]
+    assert {"index.html", "runs.csv"} <= names
+    for stem in ("local-vs-distributed-1-seed", "amdahl-1-seed", "local-vs-distributed-2-render-farm",
+                 "farm-1-render-farm", f"bench-{bench.id}", f"timeline-{spread.id}",
+                 f"overhead-{spread.id}"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Verdict" in page and "distribution" in page
+    assert page.count("data:image/png;base64,") >= 6  # self-contained
+    assert "No sweep run" in page  # the break-even section skips gracefully
+    for verdict in ("distribution pays", "distribution hurts", "marginal", "in memory"):
+        if verdict in set(metrics.edge_costs(spread).verdict):
+            assert verdict in page
+    # A second report into the same folder is refused, with --force it is written.
+    again = _mpipe("report", results, "-o", out)
+    assert again.returncode == 2 and "--force" in again.stderr
+    forced = _mpipe("report", results, "-o", out, "--force", "--no-svg", "--max-runs", "1")
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_report_default_folder_is_new(tmp_path):
+    f = tmp_path / "r.h5"
+    first = default_dir(str(f))
+    assert Path(first).parent == tmp_path and Path(first).name.startswith("report-")
+    Path(first).mkdir()
+    assert default_dir(str(f)) != first
+
+
+def test_report_errors_are_clear(results, scratch):
+    missing = _mpipe("report", scratch / "nope.h5", "-o", scratch / "r2")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    env = dict(analysis_fixture.env(), MPIPE_ANALYSIS_DIR=str(scratch / "nowhere"))
+    proc = subprocess.run([binary(), "report", str(results)], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 2 and "MPIPE_ANALYSIS_DIR" in proc.stderr
+
+
+def test_chrome_trace_pairs_every_message(results, scratch):
+    res = load(results)
+    spread = res.select(scenario="seed", placement="spread")[0]
+    out = scratch / "trace.json"
+    proc = _mpipe("export", "--format", "chrome-trace", results, "--run", spread.id, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads(out.read_text())
+    events = trace["traceEvents"]
+    starts = {e["id"]: e for e in events if e["ph"] == "s"}
+    ends = {e["id"]: e for e in events if e["ph"] == "f"}
+    msgs = spread.messages
+    assert len(starts) == len(ends) == len(msgs) > 0
+    assert set(starts) == set(ends)
+    for k, m in enumerate(msgs.itertuples()):
+        s, f = starts[k], ends[k]
+        assert (s["pid"], f["pid"]) == (m.src_rank, m.dst_rank)
+        assert f["bp"] == "e" and s["cat"] == f["cat"] == "message"
+        # Each flow end point lies inside a slice on its thread (viewers bind arrows to slices).
+        for point in (s, f):
+            assert any(e["ph"] == "X" and e["pid"] == point["pid"] and e["tid"] == point["tid"]
+                       and e["ts"] <= point["ts"] <= e["ts"] + e["dur"] for e in events)
+    assert all(e["ts"] >= 0 for e in events if "ts" in e)
+    procs = {e["pid"] for e in events if e["ph"] == "M" and e["name"] == "process_name"}
+    assert procs == set(range(spread.world_size))
+    compute = [e for e in events if e["ph"] == "X" and e["cat"] == "compute"]
+    assert len(compute) == len(spread.events)
+    assert sum(e["ph"] == "b" for e in events) == spread.attr("items")
+    # The same from the package directly, and the default path refuses to overwrite.
+    assert chrome_trace(spread)["otherData"]["messages"] == len(msgs)
+    again = _mpipe("export", results, "--run", spread.id, "-o", out)
+    assert again.returncode == 2 and "exists" in again.stderr
