@@ -74,6 +74,13 @@ pipeline_spec load_spec(const std::string& path);
 // the source, a join needs round-robin). Errors are spec_error("<command line>", 0, "--replicas").
 void apply_replicas(pipeline_spec& spec, const std::string& text);
 
+// Memory limit on payloads: inflight x the bytes one item carries (each edge carries its
+// producer's payload_bytes) must be at most 16 GiB, so a stray digit is refused before a rank
+// allocates a terabyte. The message naming the numbers and the limit, or "" within it.
+// parse_spec checks it; so must whatever changes inflight or payload_bytes later (--inflight,
+// --payload-bytes).
+std::string payload_in_flight_problem(const pipeline_spec& spec);
+
 // The article's reference pipeline: Main -> A -> B -> C -> {C1..C4} -> D -> Main.
 const std::string& seed_spec_text();
 pipeline_spec seed_spec();

@@ -2,6 +2,7 @@
 // error naming file, line and field, found before any prediction is printed.
 #include "mpipe/platform.hpp"
 
+#include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, which yaml.h leaves out
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -83,6 +84,11 @@ class parser {
     YAML::Node root;
     try {
       root = YAML::Load(text_);
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp says "bad file" for this (found by fuzzing); say what is wrong.
+      throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
+                       "not valid YAML here: lists or maps nested " + std::to_string(e.depth()) +
+                           " levels deep, beyond yaml-cpp's limit");
     } catch (const YAML::ParserException& e) {
       throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
                        "not valid YAML: " + e.msg);

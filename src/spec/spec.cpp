@@ -3,6 +3,7 @@
 // launched 64 ranks costs a queue slot, one found here costs nothing.
 #include "mpipe/spec.hpp"
 
+#include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, which yaml.h leaves out
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -33,7 +34,20 @@ std::string format_spec_error(const std::string& file, int line, const std::stri
   out += ": ";
   if (!field.empty()) out += "field '" + field + "': ";
   out += message;
-  return out;
+  // Messages echo user text (names, scalars, yaml-cpp's "unknown escape character: X"); a spec
+  // with "\e[2J" in a name, or a binary file passed as --spec, must not write control bytes to
+  // the terminal (found by fuzzing), so those are shown as \xNN.
+  std::string shown;
+  for (const char c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      constexpr char hex[] = "0123456789abcdef";
+      shown += {'\\', 'x', hex[u >> 4], hex[u & 15]};
+    } else {
+      shown += c;
+    }
+  }
+  return shown;
 }
 
 }  // namespace
@@ -101,6 +115,9 @@ constexpr double max_replicas = 256;
 constexpr std::size_t max_stages = 10000;
 constexpr std::size_t max_edges = 100000;
 constexpr std::size_t max_name_length = 64;
+// Payload bytes in flight at once (inflight x the bytes one item carries over its edges): each
+// limit above is fine alone, but inflight 1e6 x 1 GiB payloads would ask a rank for a petabyte.
+constexpr double max_payload_in_flight = 17179869184.0;  // 2^34, 16 GiB
 
 const std::vector<std::string> top_keys = {"name",     "source", "items", "inflight",
                                            "defaults", "stages", "edges", "placement"};
@@ -369,6 +386,10 @@ class parser {
     }
 
     check_graph(spec, source);
+    if (const std::string problem = payload_in_flight_problem(spec); !problem.empty()) {
+      const YAML::Node n = root["inflight"];
+      throw spec_error(file_, present(n) ? line_of(n) : 0, "inflight", problem);
+    }
     return spec;
   }
 
@@ -376,8 +397,28 @@ class parser {
   YAML::Node load() const {
     try {
       return YAML::Load(text_);
+    } catch (const YAML::DeepRecursion& e) {
+      // yaml-cpp's own message for this is "bad file" (found by fuzzing: "[[[[..." 2000 deep).
+      throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
+                       "not valid YAML here: lists or maps nested " + std::to_string(e.depth()) +
+                           " levels deep, beyond yaml-cpp's limit");
     } catch (const YAML::ParserException& e) {
       const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+      // A binary file given as --spec (a results .h5, the mpipe binary) failed with
+      // "unknown escape character: <raw byte>" (found by fuzzing): YAML allows no control
+      // bytes but tab, LF and CR, so name the first one instead.
+      const auto bad = std::find_if(text_.begin(), text_.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return (u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7f;
+      });
+      if (bad != text_.end()) {
+        const auto at = static_cast<int>(std::count(text_.begin(), bad, '\n')) + 1;
+        char code[8];
+        std::snprintf(code, sizeof code, "0x%02x", static_cast<unsigned char>(*bad));
+        throw spec_error(file_, at, "yaml",
+                         std::string("not valid YAML: control byte ") + code +
+                             " (YAML text allows tab, LF and CR only; is this a binary file?)");
+      }
       throw spec_error(file_, line, "yaml", "not valid YAML: " + e.msg);
     }
   }
@@ -889,6 +930,26 @@ class parser {
 };
 
 }  // namespace
+
+std::string payload_in_flight_problem(const pipeline_spec& spec) {
+  // In double: inflight (1e6) x edges (1e5) x payload (2^30) would overflow 64 bits.
+  double per_item = 0.0;
+  for (const auto& e : spec.edges) {
+    const int from = spec.stage_index(e.from);
+    if (from >= 0) per_item += static_cast<double>(spec.stages[from].payload_bytes);
+  }
+  const double total = per_item * static_cast<double>(spec.inflight);
+  if (total <= max_payload_in_flight) return {};
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(1);
+  out << "inflight " << spec.inflight << " x " << format_number(per_item)
+      << " bytes per item (payload_bytes summed over its " << spec.edges.size()
+      << " edges) = " << total / 1073741824.0
+      << " GiB of payloads in flight; the limit is 16 GiB (2^34 bytes): lower inflight or "
+         "payload_bytes";
+  return out.str();
+}
 
 pipeline_spec parse_spec(const std::string& yaml_text, const std::string& file_name) {
   try {

@@ -62,6 +62,8 @@ run_limited emulate-link "field '--emulate-link': unknown key 'colour'" "${mpi[@
 run_limited emulate-link-unit "field '--emulate-link': latency must be like 5ms" "${mpi[@]}" "$bin" run --emulate-link latency=5 --out @D@/r.h5
 run_limited serialization "--serialization" "${mpi[@]}" "$bin" run --serialization pickle --out @D@/r.h5
 run_limited cli-unknown-option "--bogus" "${mpi[@]}" "$bin" run --bogus --out @D@/r.h5
+run_limited payload-in-flight "field '--inflight': inflight 100 x 12884901888 bytes per item .* the limit is 16 GiB" \
+  "${mpi[@]}" "$bin" run --inflight 100 --payload-bytes 1073741824 --out @D@/r.h5
 # A regular file where a directory should be: the results file cannot be created there.
 mkdir -p "$tmp/case.out-unwritable" && touch "$tmp/case.out-unwritable/afile"
 run_limited out-unwritable "afile/r.h5.*Not a directory" "${mpi[@]}" "$bin" run --out @D@/afile/r.h5
