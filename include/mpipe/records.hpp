@@ -127,6 +127,77 @@ struct calibration_row {
   double deserialize_ns_per_byte = 0.0;
 };
 
+// One grid point of `mpipe sweep`: its settings and the statistics of its repeats (latency in
+// ms, throughput in items/s). "" / -1 / 0 in a setting column mean "the spec's own".
+struct sweep_point_row {
+  std::int32_t point = 0;
+  std::string transport;           // "shm" or "tcp"
+  std::string placement;           // as given: pack, spread, A=0,B=1,...
+  std::string placement_resolved;  // every stage = rank
+  double work_scale = 1.0;         // the grid's factor on every stage's work
+  double time_scale = 1.0;         // as run: work_scale x --time-scale
+  double work_per_stage_ms = 0.0;  // mean work of the stages that have work, as run
+  double work_per_item_ms = 0.0;   // every stage's work one after another, as run
+  std::int64_t payload_bytes = 0;  // -1: the spec's
+  std::string serialization;       // "": the spec's
+  std::string emulated_link;       // "": none
+  std::string replicas;            // "": the spec's
+  std::int32_t threads = 0;        // 0: the spec's
+  std::int32_t repeats = 0;        // counted runs behind the statistics
+  std::int32_t warmup = 0;         // warm-up runs (not counted)
+  std::int32_t stopped_early = 0;  // 1: --target-ci reached before --max-repeat
+  double latency_median_ms = 0.0;
+  double latency_mean_ms = 0.0;
+  double latency_q1_ms = 0.0;
+  double latency_q3_ms = 0.0;
+  double latency_iqr_ms = 0.0;
+  double latency_p95_ms = 0.0;
+  double latency_min_ms = 0.0;
+  double latency_max_ms = 0.0;
+  double latency_ci_low_ms = 0.0;  // bootstrap CI of the median
+  double latency_ci_high_ms = 0.0;
+  double throughput_median_items_per_s = 0.0;
+  double throughput_ci_low_items_per_s = 0.0;
+  double throughput_ci_high_items_per_s = 0.0;
+  double critical_path_ms = 0.0;      // free communication, enough cores
+  double predicted_latency_ms = 0.0;  // the model; NaN without a platform
+  double ideal_latency_ms = 0.0;      // the model with free communication on the run's cores
+  double seconds = 0.0;               // wall time of the point's runs, warm-ups included
+};
+
+// One run of one sweep point, in the order they ran.
+struct sweep_repeat_row {
+  std::int32_t point = 0;
+  std::int32_t round = 0;   // 0: warm-up round
+  std::int32_t repeat = 0;  // index among the point's counted runs (or its warm-ups)
+  std::int32_t warmup = 0;  // 1: a warm-up, not in the statistics
+  std::int64_t order = 0;   // position in the sweep's run sequence
+  double latency_mean_ms = 0.0;
+  double latency_min_ms = 0.0;
+  double latency_max_ms = 0.0;
+  double throughput_items_per_s = 0.0;
+  double started_s = 0.0;   // since the sweep started
+  double duration_s = 0.0;  // the whole run_pipeline call, clock sync included
+  std::string run_id;       // the full run appended with --keep-runs, else ""
+};
+
+// `mpipe sweep --break-even`: the work at which a distributed placement pays, measured (with a
+// bootstrap CI over the repeats) and predicted by the model.
+struct break_even_row {
+  std::string quantity;     // "latency equal", "efficiency 50 %", ...
+  std::string local;        // placement taken as local
+  std::string distributed;  // placement taken as distributed
+  std::string status;       // found, below range, not in range
+  double work_per_stage_ms = 0.0;
+  double ci_low_ms = 0.0;
+  double ci_high_ms = 0.0;  // +inf: beyond the grid in some resamples
+  double work_per_item_ms = 0.0;
+  double found_fraction = 0.0;  // share of bootstrap resamples that crossed inside the grid
+  std::string predicted_status;
+  double predicted_work_per_stage_ms = 0.0;
+  double predicted_work_per_item_ms = 0.0;
+};
+
 // Attributes of a run group. bool is stored as HDF5's h5py-style boolean enum.
 using attribute_value = std::variant<std::string, std::int64_t, double, bool>;
 using attribute = std::pair<std::string, attribute_value>;
@@ -141,7 +212,10 @@ struct run_record {
   std::vector<stage_row> stages;
   std::vector<edge_row> edges;
   std::vector<bench_row> bench;  // `mpipe bench` and `mpipe calibrate` runs; empty otherwise
-  std::vector<calibration_row> calibration;  // `mpipe calibrate` runs only
+  std::vector<calibration_row> calibration;     // `mpipe calibrate` runs only
+  std::vector<sweep_point_row> sweep_points;    // `mpipe sweep` runs only
+  std::vector<sweep_repeat_row> sweep_repeats;  // `mpipe sweep` runs only
+  std::vector<break_even_row> break_even;       // `mpipe sweep --break-even` runs only
 
   // Replaces an attribute of that name or adds it.
   void set(const std::string& name, attribute_value value);

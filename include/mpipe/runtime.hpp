@@ -13,10 +13,12 @@
 #include <boost/mpi/communicator.hpp>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
 
+#include "mpipe/faults.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/model.hpp"
 #include "mpipe/placement.hpp"
@@ -55,11 +57,23 @@ struct run_options {
   wait_policy wait = wait_policy::automatic;
   std::optional<std::uint64_t> payload_bytes;       // overrides every stage's
   std::optional<serialization_kind> serialization;  // overrides every edge's
-  bool verify = false;                              // receivers check a payload checksum
-  std::optional<emulated_link> emulate;             // what-if link delays
+  std::optional<int> threads;                       // overrides every stage's OpenMP threads
+  // Each rank runs one stage's kernel at a time (the others queue): a rank is then a
+  // single-threaded service process, one worker per machine, whatever the kernel (mpipe sweep).
+  bool serial_stages = false;
+  bool verify = false;                   // receivers check a payload checksum
+  std::optional<emulated_link> emulate;  // what-if link delays
   std::optional<platform> predict_with;  // predict the item latency on it, stored beside the run
   bool progress = true;                  // a progress line on runs longer than a few s
   std::string command_line;              // stored with the run
+  // Stall watchdog (faults.hpp): a stage holding one item this long, or no item completing for
+  // 1.25 x this + 2 s, ends the run naming stage, rank and item. nullopt: default_timeout_s of
+  // the critical path; 0: off.
+  std::optional<double> timeout_s;
+  std::vector<fault> faults;  // injected faults, a testing aid (MPIPE_FAULT)
+  // Rank 0, when the run is cut short (signal, stall, another rank's alarm): stores the partial
+  // record (complete = false) and says where, e.g. "appended as run X to F". Empty: not saved.
+  std::function<std::string(run_record)> save_partial;
 };
 
 struct run_result {

@@ -26,6 +26,7 @@
 #include "mpipe/bench.hpp"
 #include "mpipe/calibrate.hpp"
 #include "mpipe/error.hpp"
+#include "mpipe/faults.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/hdf5_output.hpp"
 #include "mpipe/model.hpp"
@@ -36,6 +37,11 @@
 #include "mpipe/version.hpp"
 
 using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
+
+// Subcommands that live in their own file (src/cli/<command>.cpp).
+CLI::App* add_sweep_command(CLI::App& app, mpipe::cli::command_action& action);
+CLI::App* add_report_command(CLI::App& app, mpipe::cli::command_action& action);
+CLI::App* add_export_command(CLI::App& app, mpipe::cli::command_action& action);
 
 namespace {
 
@@ -58,8 +64,20 @@ struct run_args {
   std::string serialization;
   bool verify = false;
   std::string emulate;
-  std::string platform;  // predict the run on this platform file
+  std::string platform;        // predict the run on this platform file
+  double timeout = 0.0;        // stall watchdog, s (0: off), when timeout_given
+  bool timeout_given = false;  // else the default from the critical path
+  std::string inject_fault;    // testing aid (faults.hpp); else MPIPE_FAULT
 };
+
+// What became of a run's record: appended to --out, or kept in a rescue file (faults.hpp).
+std::string describe_saved(const mpipe::saved_run& saved, const std::string& out,
+                           const std::string& what) {
+  if (saved.file.empty()) return what + " could not be saved anywhere: " + saved.problem;
+  if (saved.problem.empty()) return what + " " + saved.id + " appended to " + out;
+  return what + " " + saved.id + " kept in rescue file " + saved.file + " (appending to " + out +
+         " failed: " + saved.problem + ")";
+}
 
 int do_run(const run_args& a, int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
@@ -90,10 +108,25 @@ int do_run(const run_args& a, int argc, char** argv) {
   }
   opt.verify = a.verify;
   if (a.payload_given) opt.payload_bytes = a.payload_bytes;
+  // Faults (README "Faults and interrupts"): Ctrl-C / SIGTERM end the run with rank 0 saving
+  // what it has, marked incomplete, into --out or a rescue file.
+  mpipe::install_interrupt_handlers();
+  opt.save_partial = [out = a.out](mpipe::run_record rec) {
+    return describe_saved(mpipe::append_or_rescue(out, rec), out, "partial run (complete = false)");
+  };
 
   mpipe::pipeline_spec spec;
   try {
     // Everything that can be wrong with the input is found here, on every rank, before work.
+    if (a.timeout_given && !(a.timeout >= 0.0 && a.timeout <= 1e7))
+      throw mpipe::spec_error("<command line>", 0, "--timeout",
+                              "must be 0 (off) or a number of seconds up to 1e7");
+    if (a.timeout_given) opt.timeout_s = a.timeout;
+    const char* fault_env = std::getenv("MPIPE_FAULT");
+    if (!a.inject_fault.empty())
+      opt.faults = mpipe::parse_faults(a.inject_fault, "--inject-fault");
+    else if (fault_env != nullptr && *fault_env != '\0')
+      opt.faults = mpipe::parse_faults(fault_env, "MPIPE_FAULT");
     if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
     if (!a.platform.empty()) opt.predict_with = mpipe::load_platform(a.platform);
     // Without --platform, the run predicts itself from the newest calibration run in its own
@@ -114,7 +147,9 @@ int do_run(const run_args& a, int argc, char** argv) {
                 << ") on " << world.size() << " rank(s), placement " << where.mode << ": "
                 << where.to_string(effective) << "\n"
                 << "critical-path bound " << g.critical_path_ms() << " ms; results -> " << a.out
-                << std::endl;
+                << "; stall timeout "
+                << (opt.timeout_s ? *opt.timeout_s : mpipe::default_timeout_s(g.critical_path_ms()))
+                << " s" << std::endl;
       if (opt.emulate)
         std::cout << "EMULATED LINK (what-if, not a measured network): " << opt.emulate->text
                   << std::endl;
@@ -133,8 +168,13 @@ int do_run(const run_args& a, int argc, char** argv) {
     auto result = mpipe::run_pipeline(world, spec, opt);
     if (rank == 0) {
       mpipe::print_summary(std::cout, result);
-      const std::string id = mpipe::append_run(a.out, std::move(result.record));
-      std::cout << "\nAppended run " << id << " to " << a.out << std::endl;
+      const auto saved = mpipe::append_or_rescue(a.out, result.record);
+      if (!saved.problem.empty()) {
+        // The run itself is over on every rank: only rank 0 reports and exits non-zero.
+        std::cerr << "mpipe: error: " << describe_saved(saved, a.out, "run") << std::endl;
+        return 3;
+      }
+      std::cout << "\nAppended run " << saved.id << " to " << a.out << std::endl;
     }
   } catch (const std::exception& e) {
     // Past validation, a failure may be on this rank alone: others could wait for it forever.
@@ -288,6 +328,7 @@ struct advise_args {
   int top = 5;
   std::uint64_t inflight = 0;
   std::string replicas;
+  int max_replicas = 0;  // 0: the number of ranks for throughput, 1 (no search) for latency
   int cores = 0;
   std::string emulate;
   bool verify = false;  // run the top 3 in this MPI job
@@ -299,6 +340,14 @@ struct advise_args {
 int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
                   const std::vector<mpipe::placement_advice>& best, const mpipe::platform& plat,
                   boost::mpi::communicator& world, int argc, char** argv);
+
+// An advice as the user replays it: the placement map, and --replicas when the search chose them.
+std::string advice_text(const mpipe::pipeline_spec& spec, const mpipe::placement_advice& b) {
+  if (b.replicas.empty()) return b.where.to_string(spec);
+  auto grown = spec;
+  mpipe::apply_replicas(grown, b.replicas);
+  return b.where.to_string(grown) + " --replicas " + b.replicas;
+}
 
 // The model over the placements of the spec on --ranks ranks, the best --top printed. No MPI,
 // unless --verify: then it runs under mpirun and measures the first three.
@@ -339,8 +388,18 @@ int do_advise(const advise_args& a, int argc, char** argv) {
       a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const std::vector<int> cores_per_rank(static_cast<std::size_t>(a.ranks), cores);
   mpipe::advise_stats st;
-  const auto best = mpipe::advise_placements(spec, plat, hosts, cores_per_rank, goal, emu, a.top,
-                                             mpipe::search_mode::automatic, &st);
+  auto best = mpipe::advise_placements(spec, plat, hosts, cores_per_rank, goal, emu,
+                                       std::max(a.top, 10), mpipe::search_mode::automatic, &st);
+  // Replicas pay for throughput; for latency they only break ties, so they are searched there
+  // only when asked (--max-replicas).
+  const int max_replicas =
+      a.max_replicas > 0 ? a.max_replicas : (goal == mpipe::objective::throughput ? a.ranks : 1);
+  const std::uint64_t placements_evaluated = st.evaluated;
+  if (max_replicas > 1)
+    best = mpipe::grow_replicas(spec, best, plat, hosts, cores_per_rank, goal, emu, max_replicas,
+                                a.top, &st);
+  else if (best.size() > static_cast<std::size_t>(a.top))
+    best.resize(static_cast<std::size_t>(a.top));
 
   std::cout << "Advice for pipeline '" << spec.name << "' (" << spec.file << ") on " << a.ranks
             << " rank(s) over " << a.hosts << " host(s), " << cores
@@ -363,8 +422,17 @@ int do_advise(const advise_args& a, int argc, char** argv) {
     std::cout << "heuristic (" << a.ranks << "^" << spec.stages.size() - 1
               << " > 2000000): greedy in topological order, then single-stage moves while they "
                  "improve; "
-              << st.evaluated << " placements evaluated; not guaranteed optimal\n";
+              << placements_evaluated << " placements evaluated; not guaranteed optimal\n";
   }
+  if (max_replicas > 1)
+    std::cout << "Replicas: from the best 10, one replica at a time where it helps most (any "
+                 "stage the farm rules allow, any rank), up to "
+              << std::min(max_replicas, a.ranks) << " per stage, while the objective improves; "
+              << st.evaluated - placements_evaluated
+              << " more placements evaluated; a heuristic, not every count\n";
+  else
+    std::cout << "Replicas: as the spec (and --replicas) give them; --max-replicas N searches "
+                 "counts up to N\n";
   std::cout << "\n  " << std::setw(3) << "#" << std::setw(13) << "latency ms" << std::setw(16)
             << "bound items/s"
             << "  placement\n";
@@ -372,7 +440,7 @@ int do_advise(const advise_args& a, int argc, char** argv) {
   for (std::size_t i = 0; i < best.size(); ++i) {
     const auto& b = best[i];
     std::cout << "  " << std::setw(3) << i + 1 << std::setw(13) << fixed(b.item_ms, 3)
-              << std::setw(16) << fixed(b.items_per_s, 3) << "  " << b.where.to_string(spec) << "\n"
+              << std::setw(16) << fixed(b.items_per_s, 3) << "  " << advice_text(spec, b) << "\n"
               << indent << "why: " << b.why << "\n";
   }
   if (best.empty()) return 0;
@@ -412,23 +480,28 @@ int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
   }
   struct outcome {
     std::string placement;
-    double predicted, measured;
+    double predicted, measured;  // item latency, ms
+    double bound, items_per_s;   // throughput bound and steady throughput, items/s
   };
   std::vector<outcome> rows;
   try {
     for (std::size_t i = 0; i < best.size() && i < 3; ++i) {
       mpipe::run_options opt;
-      opt.placement = best[i].where.to_string(spec);
+      auto grown = spec;
+      mpipe::apply_replicas(grown, best[i].replicas);
+      opt.placement = best[i].where.to_string(grown);
+      opt.replicas = best[i].replicas;
       opt.progress = false;
       opt.predict_with = plat;
       opt.command_line = joined(argc, argv) + "  # verify #" + std::to_string(i + 1);
       if (!a.emulate.empty()) opt.emulate = mpipe::parse_emulated_link(a.emulate);
       if (rank == 0)
-        std::cout << "verify #" << i + 1 << ": running " << opt.placement << " (" << spec.items
-                  << " items)" << std::endl;
+        std::cout << "verify #" << i + 1 << ": running " << advice_text(spec, best[i]) << " ("
+                  << spec.items << " items)" << std::endl;
       auto r = mpipe::run_pipeline(world, spec, opt);
       if (rank != 0) continue;
-      rows.push_back({opt.placement, r.predicted_ms, mpipe::mean_latency_ms(r.record)});
+      rows.push_back({advice_text(spec, best[i]), r.predicted_ms, mpipe::mean_latency_ms(r.record),
+                      best[i].items_per_s, r.throughput_items_per_s});
       const std::string id = mpipe::append_run(a.out, std::move(r.record));
       std::cout << "  appended run " << id << " to " << a.out << std::endl;
     }
@@ -437,24 +510,39 @@ int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
     MPI_Abort(MPI_COMM_WORLD, 3);
   }
   if (rank != 0) return 0;
+  // Throughput advice is checked on throughput (the bound against the steady rate), latency
+  // advice on latency: each objective is judged by what it promised.
+  const bool tput = mpipe::parse_objective(a.objective) == mpipe::objective::throughput;
+  const auto measured = [&](const outcome& o) { return tput ? o.items_per_s : o.measured; };
   std::size_t best_measured = 0;
   for (std::size_t i = 1; i < rows.size(); ++i)
-    if (rows[i].measured < rows[best_measured].measured) best_measured = i;
-  std::cout << "\nVerified (mean item latency over " << spec.items << " items):\n  " << std::setw(3)
-            << "#" << std::setw(15) << "predicted ms" << std::setw(14) << "measured ms"
-            << std::setw(10) << "error %"
-            << "  placement\n";
-  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (tput ? measured(rows[i]) > measured(rows[best_measured])
+             : measured(rows[i]) < measured(rows[best_measured]))
+      best_measured = i;
+  std::cout << "\nVerified ("
+            << (tput ? "steady throughput against the bound" : "mean item latency") << " over "
+            << spec.items << " items):\n  " << std::setw(3) << "#" << std::setw(15)
+            << "predicted ms" << std::setw(14) << "measured ms" << std::setw(10) << "error %";
+  if (tput) std::cout << std::setw(16) << "bound items/s" << std::setw(17) << "measured items/s";
+  std::cout << "  placement\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
     std::cout << "  " << std::setw(3) << i + 1 << std::setw(15) << fixed(rows[i].predicted, 3)
               << std::setw(14) << fixed(rows[i].measured, 3) << std::setw(10)
-              << fixed((rows[i].measured - rows[i].predicted) / rows[i].predicted * 100.0, 2)
-              << "  " << rows[i].placement << "\n";
-  if (!rows.empty())
+              << fixed((rows[i].measured - rows[i].predicted) / rows[i].predicted * 100.0, 2);
+    if (tput)
+      std::cout << std::setw(16) << fixed(rows[i].bound, 3) << std::setw(17)
+                << fixed(rows[i].items_per_s, 3);
+    std::cout << "  " << rows[i].placement << "\n";
+  }
+  if (tput)
+    std::cout << "(with items in flight, measured latency includes queueing that the "
+                 "single-item prediction leaves out)\n";
+  if (!rows.empty()) {
+    const double first = measured(rows[0]), top = measured(rows[best_measured]);
     std::cout << "Best measured: #" << best_measured + 1 << "; the first choice is "
-              << fixed((rows[0].measured - rows[best_measured].measured) /
-                           rows[best_measured].measured * 100.0,
-                       2)
-              << " % above it\n";
+              << fixed(std::abs(first - top) / top * 100.0, 2) << " % "
+              << (tput ? "below" : "above") << " it\n";
+  }
   return 0;
 }
 
@@ -692,6 +780,13 @@ int main(int argc, char** argv) {
                   "Predict the item latency with this platform file (jobs/platforms/, or one "
                   "written by mpipe calibrate) and print and store it beside the measurement; "
                   "default: the newest mpipe calibrate run in --out, if any");
+  run->add_option("--timeout", ra.timeout,
+                  "Stall watchdog: a stage holding one item this many seconds (or no item "
+                  "completing for 1.25x this + 2 s) ends the run naming stage, rank and item; "
+                  "0: off; default 10 x the critical path + 60 s");
+  run->add_option("--inject-fault", ra.inject_fault,
+                  "Testing aid: KIND:STAGE:ITEM[,...], KIND stall|crash|fail (also MPIPE_FAULT)")
+      ->group("");  // hidden: for tests, see README "Faults and interrupts"
 
   validate_args va;
   auto* validate = app.add_subcommand(
@@ -841,11 +936,22 @@ int main(int argc, char** argv) {
   advise->add_option("--replicas", aa.replicas,
                      "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas)");
   advise
+      ->add_option("--max-replicas", aa.max_replicas,
+                   "Search replica counts up to N per stage (at most one per rank); default: "
+                   "--ranks for --objective throughput, 1 (no search) for latency")
+      ->check(CLI::Range(1, 256));
+  advise
       ->add_option("--cores", aa.cores,
                    "Cores per host for the throughput bound (default: this machine's)")
       ->check(CLI::Range(1, 1'000'000));
   advise->add_option("--emulate-link", aa.emulate,
                      "What-if link as `mpipe run` takes it, e.g. 'latency=5ms'");
+
+  mpipe::cli::command_action sweep_action;
+  auto* sweep = add_sweep_command(app, sweep_action);
+  mpipe::cli::command_action report_action, export_action;
+  auto* report = add_report_command(app, report_action);
+  auto* export_cmd = add_export_command(app, export_action);
 
   try {
     app.parse(argc, argv);
@@ -857,9 +963,13 @@ int main(int argc, char** argv) {
   }
 
   ra.payload_given = run->count("--payload-bytes") > 0;
+  ra.timeout_given = run->count("--timeout") > 0;
   if (run->parsed()) return do_run(ra, argc, argv);
   if (bench->parsed()) return do_bench(ba, argc, argv);
   if (calibrate->parsed()) return do_calibrate(ca, platform_out, argc, argv);
+  if (sweep->parsed()) return sweep_action(argc, argv);
+  if (report->parsed()) return report_action(argc, argv);
+  if (export_cmd->parsed()) return export_action(argc, argv);
   try {
     if (scenarios->parsed()) return do_scenarios();
     if (predict->parsed()) return do_predict(pa);

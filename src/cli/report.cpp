@@ -57,8 +57,8 @@ int run_python(const std::string& module, const std::vector<std::string>& args) 
                  "MPIPE_PYTHON names another interpreter\n";
     return 2;
   }
-  if (dir.empty() || !std::filesystem::exists(std::filesystem::path(dir) / "mpipe_analysis" /
-                                              "__init__.py")) {
+  if (dir.empty() ||
+      !std::filesystem::exists(std::filesystem::path(dir) / "mpipe_analysis" / "__init__.py")) {
     std::cerr << "mpipe: error: the analysis package (mpipe_analysis) is not in '" << dir
               << "': set MPIPE_ANALYSIS_DIR to the folder that holds mpipe_analysis/ (the "
                  "source tree's analysis/)\n";

@@ -20,6 +20,7 @@
 #include <variant>
 
 #include "h5.hpp"
+#include "lock.hpp"
 #include "mpipe/error.hpp"
 
 namespace mpipe {
@@ -171,6 +172,72 @@ const column<calibration_row> calibration_columns[] = {
     {"serialize_ns_per_byte", &calibration_row::serialize_ns_per_byte},
     {"deserialize_us", &calibration_row::deserialize_us},
     {"deserialize_ns_per_byte", &calibration_row::deserialize_ns_per_byte},
+};
+
+const column<sweep_point_row> sweep_point_columns[] = {
+    {"point", &sweep_point_row::point},
+    {"transport", &sweep_point_row::transport},
+    {"placement", &sweep_point_row::placement},
+    {"placement_resolved", &sweep_point_row::placement_resolved},
+    {"work_scale", &sweep_point_row::work_scale},
+    {"time_scale", &sweep_point_row::time_scale},
+    {"work_per_stage_ms", &sweep_point_row::work_per_stage_ms},
+    {"work_per_item_ms", &sweep_point_row::work_per_item_ms},
+    {"payload_bytes", &sweep_point_row::payload_bytes},
+    {"serialization", &sweep_point_row::serialization},
+    {"emulated_link", &sweep_point_row::emulated_link},
+    {"replicas", &sweep_point_row::replicas},
+    {"threads", &sweep_point_row::threads},
+    {"repeats", &sweep_point_row::repeats},
+    {"warmup", &sweep_point_row::warmup},
+    {"stopped_early", &sweep_point_row::stopped_early},
+    {"latency_median_ms", &sweep_point_row::latency_median_ms},
+    {"latency_mean_ms", &sweep_point_row::latency_mean_ms},
+    {"latency_q1_ms", &sweep_point_row::latency_q1_ms},
+    {"latency_q3_ms", &sweep_point_row::latency_q3_ms},
+    {"latency_iqr_ms", &sweep_point_row::latency_iqr_ms},
+    {"latency_p95_ms", &sweep_point_row::latency_p95_ms},
+    {"latency_min_ms", &sweep_point_row::latency_min_ms},
+    {"latency_max_ms", &sweep_point_row::latency_max_ms},
+    {"latency_ci_low_ms", &sweep_point_row::latency_ci_low_ms},
+    {"latency_ci_high_ms", &sweep_point_row::latency_ci_high_ms},
+    {"throughput_median_items_per_s", &sweep_point_row::throughput_median_items_per_s},
+    {"throughput_ci_low_items_per_s", &sweep_point_row::throughput_ci_low_items_per_s},
+    {"throughput_ci_high_items_per_s", &sweep_point_row::throughput_ci_high_items_per_s},
+    {"critical_path_ms", &sweep_point_row::critical_path_ms},
+    {"predicted_latency_ms", &sweep_point_row::predicted_latency_ms},
+    {"ideal_latency_ms", &sweep_point_row::ideal_latency_ms},
+    {"seconds", &sweep_point_row::seconds},
+};
+
+const column<sweep_repeat_row> sweep_repeat_columns[] = {
+    {"point", &sweep_repeat_row::point},
+    {"round", &sweep_repeat_row::round},
+    {"repeat", &sweep_repeat_row::repeat},
+    {"warmup", &sweep_repeat_row::warmup},
+    {"order", &sweep_repeat_row::order},
+    {"latency_mean_ms", &sweep_repeat_row::latency_mean_ms},
+    {"latency_min_ms", &sweep_repeat_row::latency_min_ms},
+    {"latency_max_ms", &sweep_repeat_row::latency_max_ms},
+    {"throughput_items_per_s", &sweep_repeat_row::throughput_items_per_s},
+    {"started_s", &sweep_repeat_row::started_s},
+    {"duration_s", &sweep_repeat_row::duration_s},
+    {"run_id", &sweep_repeat_row::run_id},
+};
+
+const column<break_even_row> break_even_columns[] = {
+    {"quantity", &break_even_row::quantity},
+    {"local", &break_even_row::local},
+    {"distributed", &break_even_row::distributed},
+    {"status", &break_even_row::status},
+    {"work_per_stage_ms", &break_even_row::work_per_stage_ms},
+    {"ci_low_ms", &break_even_row::ci_low_ms},
+    {"ci_high_ms", &break_even_row::ci_high_ms},
+    {"work_per_item_ms", &break_even_row::work_per_item_ms},
+    {"found_fraction", &break_even_row::found_fraction},
+    {"predicted_status", &break_even_row::predicted_status},
+    {"predicted_work_per_stage_ms", &break_even_row::predicted_work_per_stage_ms},
+    {"predicted_work_per_item_ms", &break_even_row::predicted_work_per_item_ms},
 };
 
 const column<bench_row> bench_columns[] = {
@@ -529,32 +596,6 @@ void create_directory_of(const std::string& path) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Exclusive flock on path + ".lock", held for the whole append. A separate lock file (rather than
-// the results file) because the results file is replaced by rename while the lock is held, and a
-// lock on the old inode would not stop the next writer. Left in place afterwards: deleting it
-// would race with a writer that has just opened it.
-class append_lock {
- public:
-  explicit append_lock(const std::string& path) {
-    // 0666 before the umask so that colleagues sharing a group-writable directory can lock too.
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd_ < 0 && errno == EACCES) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw io_error("cannot open lock file '" + path + "': " + errno_text());
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const std::string reason = errno_text();
-      ::close(fd_);
-      throw io_error("cannot lock '" + path + "': " + reason);
-    }
-  }
-  ~append_lock() { ::close(fd_); }  // closing releases the lock
-  append_lock(const append_lock&) = delete;
-  append_lock& operator=(const append_lock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
 // The copy being written; removed unless it was renamed into place.
 class temp_file {
  public:
@@ -679,6 +720,9 @@ void write_run(hid_t runs, const std::string& id, const run_record& run) {
   write_table<edge_row>(group, "edges", run.edges, edge_columns);
   write_table<bench_row>(group, "bench", run.bench, bench_columns);
   write_table<calibration_row>(group, "calibration", run.calibration, calibration_columns);
+  write_table<sweep_point_row>(group, "sweep_points", run.sweep_points, sweep_point_columns);
+  write_table<sweep_repeat_row>(group, "sweep_repeats", run.sweep_repeats, sweep_repeat_columns);
+  write_table<break_even_row>(group, "break_even", run.break_even, break_even_columns);
 }
 
 h5::handle create_results(const std::string& path) {
@@ -714,6 +758,7 @@ void check_writable(const std::string& path) {
   ::close(fd);
   ::unlink(probe.c_str());
   if (std::error_code ec; fs::exists(target, ec)) check_existing(path);
+  check_free_space(path, 0);  // a full disk is found now, not after the run
 }
 
 std::string append_run(const std::string& path, run_record run) {
@@ -722,7 +767,7 @@ std::string append_run(const std::string& path, run_record run) {
   try {
     if (path.empty()) throw io_error("empty path");
     create_directory_of(path);
-    const append_lock lock(path + ".lock");
+    const append_lock lock(path + ".lock", path);
 
     // Through a symlink, replace the file it points to, not the link.
     fs::path target(path);
@@ -824,6 +869,13 @@ run_record read_run(const std::string& path, const std::string& run_id, run_part
     if (h5::check_tri(H5Lexists(group, "calibration", H5P_DEFAULT),
                       "look up dataset 'calibration'"))
       run.calibration = read_table<calibration_row>(group, "calibration", calibration_columns);
+    // Runs written before `mpipe sweep` existed have no sweep datasets: read them as empty.
+    if (h5::check_tri(H5Lexists(group, "sweep_points", H5P_DEFAULT), "look up 'sweep_points'")) {
+      run.sweep_points = read_table<sweep_point_row>(group, "sweep_points", sweep_point_columns);
+      run.sweep_repeats =
+          read_table<sweep_repeat_row>(group, "sweep_repeats", sweep_repeat_columns);
+      run.break_even = read_table<break_even_row>(group, "break_even", break_even_columns);
+    }
     return run;
   } catch (const io_error& e) {
     throw io_error(context + e.what());

@@ -27,6 +27,7 @@
 #include "mpi_info.hpp"
 #include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
+#include "mpipe/faults.hpp"
 #include "mpipe/kernels.hpp"
 #include "mpipe/model.hpp"
 #include "mpipe/version.hpp"
@@ -66,7 +67,11 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
     st.work_ms *= options.time_scale;
     if (options.kernel) st.kernel = *options.kernel;
     if (options.payload_bytes) st.payload_bytes = *options.payload_bytes;
+    if (options.threads) st.threads = *options.threads;
   }
+  if (options.threads && (*options.threads < 1 || *options.threads > 1024))
+    throw spec_error("<command line>", 0, "threads",
+                     "must be between 1 and 1024, got " + std::to_string(*options.threads));
   if (options.serialization)
     for (auto& e : spec.edges) e.serialization = *options.serialization;
   if (options.inflight) {
@@ -82,6 +87,11 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
                        "stage '" + st.name + "' has " + std::to_string(st.replicas) +
                            " replicas: each would see only its share of the items, so their "
                            "order cannot be restored there; order the stage after it instead");
+  // --inflight / --payload-bytes can push a valid spec past the payload memory limit.
+  if (options.inflight || options.payload_bytes)
+    if (const std::string problem = payload_in_flight_problem(spec); !problem.empty())
+      throw spec_error("<command line>", 0, options.inflight ? "--inflight" : "--payload-bytes",
+                       problem);
   return spec;
 }
 
@@ -225,6 +235,7 @@ struct join_entry {
 struct stage_state {
   int id = 0;
   int replica = 0;
+  std::size_t slot = 0;  // in the stall watchdog
   std::size_t input_count = 0;
   bool ordered = false;
   std::uint64_t next_in_order = 0;
@@ -272,6 +283,12 @@ struct stream_stats {
   std::int64_t window_start_ns = 0, window_end_ns = 0;  // local clock
 };
 
+// The stages and edges datasets of a run (edges with the transports found; others "unknown").
+std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where);
+std::vector<edge_row> edge_rows(const pipeline_spec& spec, const placement& where,
+                                const std::vector<std::string>& hosts,
+                                const std::map<std::size_t, std::string>& transports);
+
 // What carries each edge that leaves a rank, as Open MPI chose it (self/vader/tcp/...).
 struct edge_transport {
   std::int32_t edge;
@@ -288,7 +305,8 @@ class rank_runtime {
         where_(where),
         options_(options),
         transport_(comm),
-        hosts_(std::move(hosts)) {
+        hosts_(std::move(hosts)),
+        alarm_(comm) {
     rank_ = comm.rank();
     source_rank_ = where_.rank_of[static_cast<std::size_t>(graph_.source())];
     for (const auto& e : spec_.edges) {
@@ -308,6 +326,17 @@ class rank_runtime {
               static_cast<std::size_t>(replicas(consumer_of_[static_cast<std::size_t>(e)])), 1);
       local_.emplace(std::make_pair(inst.stage, inst.replica), std::move(st));
     }
+    // The stall watchdog's slots: one per stage instance (the source is watched by completions).
+    std::vector<std::string> slot_names;
+    for (auto& [key, st] : local_) {
+      if (key.first == graph_.source()) continue;
+      st->slot = slot_names.size();
+      const auto& ss = spec_.stages[static_cast<std::size_t>(key.first)];
+      slot_names.push_back(ss.name + (ss.replicas > 1 ? "#" + std::to_string(key.second) : ""));
+    }
+    watchdog_ = std::make_unique<watchdog>(
+        options_.timeout_s.value_or(default_timeout_s(graph_.critical_path_ms())),
+        std::move(slot_names), rank_);
     // Per-item rows for at most detail_items items, evenly spaced; the rest only in aggregates.
     const std::uint64_t cap = std::max<std::uint64_t>(1, options_.detail_items);
     stride_ = std::max<std::uint64_t>(1, (spec_.items + cap - 1) / cap);
@@ -322,6 +351,7 @@ class rank_runtime {
   // and every credit it gave out has come back.
   void run(std::int64_t t0_local) {
     t0_local_ = t0_local;
+    utc_start_ = utc_now_iso();
     std::vector<std::thread> threads;
     for (auto& [key, st] : local_) {
       if (key.first == graph_.source())
@@ -511,19 +541,26 @@ class rank_runtime {
         r = std::move(st.ready.front());
         st.ready.pop_front();
       }
+      watchdog_->busy(st.slot, r.item, now_ns());
       give_credit_back(r.credit, st.replica);
+      if (!options_.faults.empty())
+        inject_fault(options_.faults, spec.name, st.replica, r.item, aborted_);
       event_row ev;
       ev.item = r.item;
       ev.stage = st.id;
       ev.replica = st.replica;
       ev.rank = rank_;
       ev.received_ns = r.received_ns;
+      std::unique_lock<std::mutex> worker;  // serial_stages: one stage's work at a time here
+      if (options_.serial_stages) worker = std::unique_lock(serial_m_);
       ev.started_ns = now_ns();
       run_kernel(spec.kernel, spec.work_ms, spec.threads);
       ev.finished_ns = now_ns();
+      if (worker.owns_lock()) worker.unlock();
       r.inputs.clear();  // consumed: free them before the output is made
       emit(st.id, st.replica, r.item, make_payload(spec.payload_bytes, r.item, st.id));
       ev.sent_ns = now_ns();
+      watchdog_->idle(st.slot);
       if (!detailed(r.item)) continue;
       std::lock_guard lk(rec_m_);
       events.push_back(ev);
@@ -535,6 +572,7 @@ class rank_runtime {
     const int s = graph_.source();
     const stage_spec& spec = spec_.stages[static_cast<std::size_t>(s)];
     start_ns_ = now_ns();
+    watchdog_->progress(start_ns_);
     for (std::uint64_t item = 0; item < spec_.items; ++item) {
       {
         std::unique_lock lk(src_m_);
@@ -592,6 +630,7 @@ class rank_runtime {
     if (completed_ == stats_.warmup) stats_.window_start_ns = done;
     if (stats_.warmup == 0 && completed_ == 1) stats_.window_start_ns = start_ns_;
     if (completed_ == spec_.items - stats_.drain) stats_.window_end_ns = done;
+    watchdog_->progress(now_ns());
     report_progress(done);
     src_cv_.notify_all();
     if (completed_ == spec_.items) {
@@ -632,7 +671,14 @@ class rank_runtime {
   void comm_loop() {
     int idle = 0;
     while (true) {
-      if (aborted_.load()) return;
+      if (aborted_.load()) {
+        // An error on this rank: under the CLI (save_partial), rank 0 stores the partial run
+        // with the error as its reason and the job ends here; elsewhere run() rethrows it.
+        if (options_.save_partial && error_text())
+          end_run("error on rank " + std::to_string(rank_) + ": " + *error_text(), 3);
+        return;
+      }
+      watch();
       bool did = false;
       std::deque<outgoing> batch;
       std::deque<std::pair<int, control_message>> controls;
@@ -700,6 +746,142 @@ class rank_runtime {
       idle = did ? 0 : idle + 1;
       wait_a_little(idle);
     }
+  }
+
+  // The error that aborted this rank, if one did.
+  std::optional<std::string> error_text() {
+    std::lock_guard lk(error_m_);
+    if (!error_) return std::nullopt;
+    try {
+      std::rethrow_exception(error_);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    } catch (...) {
+      return std::string("unknown error");
+    }
+  }
+
+  // Faults (faults.hpp), looked at every 2 ms: a signal, a stage holding an item past the
+  // timeout, no completion on the source's rank, or (rank 0) another rank's alarm ends the run.
+  void watch() {
+    const std::int64_t now = now_ns();
+    if (now - last_watch_ns_ < 2'000'000) return;
+    last_watch_ns_ = now;
+    if (const int sig = pending_signal()) {
+      end_run("interrupted by " + signal_name(sig) + " on rank " + std::to_string(rank_),
+              128 + sig);
+    }
+    if (auto why = watchdog_->stuck_stage(now)) end_run(*why, 3);
+    if (auto quiet = watchdog_->source_stalled(now)) {
+      std::uint64_t oldest = spec_.items;
+      {
+        std::lock_guard lk(src_m_);
+        for (const auto& [item, row] : source_events_) oldest = std::min(oldest, item);
+      }
+      std::ostringstream m;
+      m << "stall: no item completed for " << static_cast<int>(*quiet) << " s (--timeout "
+        << watchdog_->timeout_s() << " s); the oldest item in flight is " << oldest
+        << " and no rank reported a stage holding it (a lost message or a join still waiting for "
+           "an input?)";
+      end_run(m.str(), 3);
+    }
+    if (rank_ == 0)
+      if (auto why = alarm_.poll()) end_run(*why, 3);
+  }
+
+  // The run cannot finish: stop the source and the stages; rank 0 saves what it has, marked
+  // incomplete, and says so; every other rank tells rank 0 why first. Then the job ends
+  // (MPI_Abort): the other ranks may be gone or stuck, so nothing collective is tried.
+  [[noreturn]] void end_run(const std::string& why, int code) {
+    aborted_.store(true);  // the source emits no more, stages take no more items
+    wake_stages();
+    src_cv_.notify_all();
+    credit_cv_.notify_all();
+    if (rank_ != 0) {
+      std::fprintf(stderr, "[rank %d] mpipe: error: %s; telling rank 0 and ending the job\n", rank_,
+                   why.c_str());
+      alarm_.raise(why, 3.0);
+      abort_job(comm_, code);
+    }
+    std::uint64_t done = 0;
+    {
+      std::lock_guard lk(src_m_);
+      done = completed_;
+    }
+    std::string saved = "nothing saved (no results file)";
+    if (options_.save_partial) {
+      try {
+        saved = options_.save_partial(partial_record(why));
+      } catch (const std::exception& e) {
+        saved = std::string("the partial run could not be saved: ") + e.what();
+      }
+    }
+    std::fprintf(stderr, "mpipe: error: %s; %llu of %llu items completed%s; %s\n", why.c_str(),
+                 static_cast<unsigned long long>(done),
+                 static_cast<unsigned long long>(spec_.items),
+                 rank_ == source_rank_ ? "" : " (as far as rank 0 knows: the source is elsewhere)",
+                 saved.c_str());
+    abort_job(comm_, code);
+  }
+
+  // What rank 0 holds when the run is cut short, as a record (complete = false): its own rows
+  // only, on its own clock (rank 0's clock is the run's reference), no message rows.
+  run_record partial_record(const std::string& why) {
+    run_record rec;
+    {
+      std::lock_guard lk(rec_m_);
+      rec.events = events;
+    }
+    stream_stats st;
+    {
+      std::lock_guard lk(src_m_);
+      rec.items = items;
+      st = stats_;
+    }
+    for (auto& e : rec.events)
+      for (std::int64_t* t : {&e.received_ns, &e.started_ns, &e.finished_ns, &e.sent_ns})
+        *t -= t0_local_;
+    for (auto& i : rec.items) {
+      i.emitted_ns -= t0_local_;
+      i.completed_ns -= t0_local_;
+    }
+    std::sort(rec.events.begin(), rec.events.end(), [](const event_row& a, const event_row& b) {
+      return std::tie(a.item, a.stage) < std::tie(b.item, b.stage);
+    });
+    std::sort(rec.items.begin(), rec.items.end(),
+              [](const item_row& a, const item_row& b) { return a.item < b.item; });
+    rank_row me;
+    me.rank = rank_;
+    me.host = hosts_[static_cast<std::size_t>(rank_)];
+    me.pid = static_cast<std::int64_t>(getpid());
+    me.omp_max_threads = omp_get_max_threads();
+    me.hardware_threads = static_cast<std::int32_t>(std::thread::hardware_concurrency());
+    for (int s : where_.stages_on(rank_))
+      me.stages += (me.stages.empty() ? "" : ",") + spec_.stages[static_cast<std::size_t>(s)].name;
+    rec.ranks.push_back(me);
+    rec.stages = stage_rows(spec_, where_);
+    rec.edges = edge_rows(spec_, where_, hosts_, {});
+    rec.set("spec_name", spec_.name);
+    rec.set("spec_text", spec_.text);
+    rec.set("spec_file", spec_.file);
+    rec.set("placement", where_.to_string(spec_));
+    rec.set("placement_mode", where_.mode);
+    set_provenance(rec, options_.command_line, comm_.size(), hosts_, utc_start_, utc_now_iso());
+    rec.set("items", static_cast<std::int64_t>(spec_.items));
+    rec.set("time_scale", options_.time_scale);
+    rec.set("critical_path_ms", graph_.critical_path_ms());
+    rec.set("wait", std::string(to_string(options_.wait)));
+    rec.set("inflight", static_cast<std::int64_t>(spec_.inflight));
+    rec.set("detail_stride", static_cast<std::int64_t>(stride_));
+    rec.set("emulated_link", options_.emulate ? options_.emulate->text : "");
+    rec.set("timeout_s", watchdog_->timeout_s());
+    if (st.completed > 0) {
+      rec.set("latency_mean_ms", st.latency_sum_ns / static_cast<double>(st.completed) / 1e6);
+      rec.set("latency_min_ms", static_cast<double>(st.latency_min_ns) / 1e6);
+      rec.set("latency_max_ms", static_cast<double>(st.latency_max_ns) / 1e6);
+    }
+    mark_incomplete(rec, why, st.completed, std::to_string(rank_));
+    return rec;
   }
 
   void accept(received_message r, std::int64_t arrived) {
@@ -801,10 +983,18 @@ class rank_runtime {
   std::int64_t start_ns_ = 0, last_progress_ns_ = 0;
 
   std::mutex rec_m_;
+  std::mutex serial_m_;  // run_options::serial_stages
   std::atomic<std::size_t> workers_done_{0};
   std::atomic<bool> aborted_{false};
   std::mutex error_m_;
   std::exception_ptr error_;
+
+  // Faults (faults.hpp): the stall watchdog, the channel to rank 0, when the comm thread last
+  // looked, and the wall-clock start a partial record names.
+  alarm_channel alarm_;
+  std::unique_ptr<watchdog> watchdog_;
+  std::int64_t last_watch_ns_ = 0;
+  std::string utc_start_;
 };
 
 // The compute kernel's rate must be measured on a quiet core: ranks of one host calibrating at
@@ -881,6 +1071,37 @@ std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
   if (a == b) return "same-rank";
   return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
                                                                                   : "cross-host";
+}
+
+std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where) {
+  std::vector<stage_row> rows;
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const auto& st = spec.stages[s];
+    std::string ranks;
+    for (int r : where.replica_ranks[s]) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+    rows.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
+                    st.threads, st.payload_bytes, where.rank_of[s], st.replicas,
+                    to_string(st.dispatch), st.ordered ? 1 : 0, ranks});
+  }
+  return rows;
+}
+
+std::vector<edge_row> edge_rows(const pipeline_spec& spec, const placement& where,
+                                const std::vector<std::string>& hosts,
+                                const std::map<std::size_t, std::string>& transports) {
+  std::vector<edge_row> rows;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+    const auto& ed = spec.edges[e];
+    const int from = spec.stage_index(ed.from), to = spec.stage_index(ed.to);
+    const int fr = where.rank_of[static_cast<std::size_t>(from)];
+    const int tr = where.rank_of[static_cast<std::size_t>(to)];
+    const auto found = transports.find(e);
+    const std::string carrier = found != transports.end() ? found->second : "unknown";
+    rows.push_back({static_cast<std::int32_t>(e), from, to, ed.from, ed.to, fr, tr,
+                    tier_of(fr, tr, hosts), carrier, to_string(ed.serialization),
+                    spec.stages[static_cast<std::size_t>(from)].payload_bytes});
+  }
+  return rows;
 }
 
 }  // namespace
@@ -1053,26 +1274,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
       row.stages += (row.stages.empty() ? "" : ",") + spec.stages[static_cast<std::size_t>(s)].name;
     rec.ranks.push_back(row);
   }
-  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
-    const auto& st = spec.stages[s];
-    std::string ranks;
-    for (int r : result.where.replica_ranks[s])
-      ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
-    rec.stages.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
-                          st.threads, st.payload_bytes, result.where.rank_of[s], st.replicas,
-                          to_string(st.dispatch), st.ordered ? 1 : 0, ranks});
-  }
-  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
-    const auto& ed = spec.edges[e];
-    const int from = spec.stage_index(ed.from), to = spec.stage_index(ed.to);
-    const int fr = result.where.rank_of[static_cast<std::size_t>(from)];
-    const int tr = result.where.rank_of[static_cast<std::size_t>(to)];
-    const auto found = transports.find(e);
-    const std::string carrier = found != transports.end() ? found->second : "unknown";
-    rec.edges.push_back({static_cast<std::int32_t>(e), from, to, ed.from, ed.to, fr, tr,
-                         tier_of(fr, tr, hosts), carrier, to_string(ed.serialization),
-                         spec.stages[static_cast<std::size_t>(from)].payload_bytes});
-  }
+  rec.stages = stage_rows(spec, result.where);
+  rec.edges = edge_rows(spec, result.where, hosts, transports);
 
   rec.set("spec_name", spec.name);
   rec.set("spec_text", spec.text);
@@ -1088,7 +1291,9 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.set("serialization_override",
           options.serialization ? std::string(to_string(*options.serialization)) : "");
   rec.set("verify", options.verify);
+  rec.set("serial_stages", options.serial_stages);
   rec.set("emulated_link", options.emulate ? options.emulate->text : "");
+  rec.set("timeout_s", options.timeout_s.value_or(default_timeout_s(g.critical_path_ms())));
   // Where the job came from, so a results file from a cluster names its batch job and array
   // task (empty outside Slurm), and how OpenMP was told to place its threads.
   const auto env = [](const char* name) {

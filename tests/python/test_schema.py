@@ -52,6 +52,9 @@ STRUCT_OF = {
     "edges": "edge_row",
     "bench": "bench_row",
     "calibration": "calibration_row",
+    "sweep_points": "sweep_point_row",
+    "sweep_repeats": "sweep_repeat_row",
+    "break_even": "break_even_row",
 }
 
 
@@ -97,6 +100,9 @@ def parse_doc():
 
 
 FILE_ATTRIBUTES, RUN_ATTRIBUTES, BENCH_ATTRIBUTES, DATASETS = parse_doc()
+SWEEP_ATTRIBUTES = dict(
+    table_rows(sections(DOC.read_text(encoding="utf-8"), 2)["Sweep run attributes"])
+)
 
 
 def parse_records_header():
@@ -359,3 +365,65 @@ def test_bench_run_has_every_dataset_and_only_bench_rows(bench_run):
     assert (bench["reps"] > 0).all()
     assert np.isnan(bench["latency_ratio"]).all()
     assert np.isnan(bench["serialize_us"]).all()
+
+
+# --- a sweep (`mpipe sweep`) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory):
+    """(attributes, {dataset: array}, {dataset: dtype}) of a tiny `mpipe sweep` on one rank:
+    two placements over two work scales, so the break_even rows are there too."""
+    binary = os.environ.get("MPIPE_BIN")
+    if not binary:
+        pytest.skip("MPIPE_BIN is not set: point it at the mpipe binary to check a real file")
+    scratch = os.environ.get("MPIPE_TEST_TMP")
+    base = Path(scratch) if scratch else tmp_path_factory.mktemp("mpipe")
+    work = base / "sweep"
+    work.mkdir(parents=True, exist_ok=True)
+    for leftover in work.iterdir():
+        leftover.unlink()
+    out = work / "sweep.h5"
+    cmd = [binary, "sweep", "--spec", str(SPEC), "--placement", "pack", "spread",
+           "--work-scale", "0.01", "0.02", "--repeat", "2", "--seed", "3", "--no-progress",
+           "--out", str(out)]
+    proc = subprocess.run(cmd, env=mpipe_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)} exited {proc.returncode}\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+    with h5py.File(out, "r") as f:
+        (group,) = f["runs"].values()
+        data = {name: group[name][()] for name in group}
+        dtypes = {name: group[name].dtype for name in group}
+        return dict(group.attrs), data, dtypes
+
+
+def test_sweep_run_has_every_documented_attribute_with_its_type(sweep_run):
+    attrs, _, _ = sweep_run
+    assert set(attrs) == set(SWEEP_ATTRIBUTES), "sweep run attributes differ from the doc"
+    for name, doc_type in SWEEP_ATTRIBUTES.items():
+        assert isinstance(attrs[name], ATTRIBUTE_TYPES[doc_type]), (
+            f"{name} is {type(attrs[name]).__name__}, doc says {doc_type}"
+        )
+    assert attrs["kind"] == "sweep"
+    assert attrs["seed"] == 3 and attrs["points"] == 4 and attrs["runs"] == 4 * (2 + 1)
+
+
+def test_sweep_run_has_every_dataset_and_only_sweep_rows(sweep_run):
+    _, data, dtypes = sweep_run
+    assert set(data) == set(DATASETS)
+    for name, columns in DATASETS.items():
+        assert list(dtypes[name].names) == [c for c, _ in columns], name
+        if name not in ("sweep_points", "sweep_repeats", "break_even"):
+            assert len(data[name]) == 0, name
+    assert len(data["sweep_points"]) == 4
+    assert len(data["sweep_repeats"]) == 12
+    assert [q.decode() for q in data["break_even"]["quantity"]] == [
+        "latency equal", "slowdown 10 %", "efficiency 50 %"]
+
+
+def test_pipeline_runs_have_no_sweep_rows(runs):
+    for run_id, _, data, _ in runs:
+        for name in ("sweep_points", "sweep_repeats", "break_even"):
+            assert len(data[name]) == 0, (run_id, name)

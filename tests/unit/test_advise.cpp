@@ -212,8 +212,8 @@ TEST(Advise, ReplicaGrowthFindsOneReplicaPerCoreForThroughput) {
   ASSERT_FALSE(start.empty());
   EXPECT_NEAR(start.front().items_per_s, 10.0, 1e-9);  // one replica: 1000 / 100 ms
   advise_stats st;
-  const auto grown = grow_replicas(spec, start, plat, hosts, cores(4, 1), objective::throughput,
-                                   {}, 8, 3, &st);
+  const auto grown =
+      grow_replicas(spec, start, plat, hosts, cores(4, 1), objective::throughput, {}, 8, 3, &st);
   ASSERT_FALSE(grown.empty());
   const auto& best = grown.front();
   EXPECT_EQ(best.replicas, "W=4");  // the budget: one replica per rank, 8 asked
