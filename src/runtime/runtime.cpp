@@ -289,6 +289,14 @@ std::vector<edge_row> edge_rows(const pipeline_spec& spec, const placement& wher
                                 const std::vector<std::string>& hosts,
                                 const std::map<std::size_t, std::string>& transports);
 
+// What a run was asked to do, the attributes a complete and a partial record share: the spec,
+// the placement, the overrides, the job's Slurm/OpenMP settings, the window and sampling.
+void set_run_setup(run_record& rec, const pipeline_spec& spec, const placement& where,
+                   const run_options& options, double critical_path_ms,
+                   const std::string& wait_text, std::uint64_t detail_stride);
+// The item latencies over every completed item (nothing when none completed).
+void set_latency(run_record& rec, const stream_stats& st);
+
 // What carries each edge that leaves a rank, as Open MPI chose it (self/vader/tcp/...).
 struct edge_transport {
   std::int32_t edge;
@@ -861,25 +869,10 @@ class rank_runtime {
     rec.ranks.push_back(me);
     rec.stages = stage_rows(spec_, where_);
     rec.edges = edge_rows(spec_, where_, hosts_, {});
-    rec.set("spec_name", spec_.name);
-    rec.set("spec_text", spec_.text);
-    rec.set("spec_file", spec_.file);
-    rec.set("placement", where_.to_string(spec_));
-    rec.set("placement_mode", where_.mode);
+    set_run_setup(rec, spec_, where_, options_, graph_.critical_path_ms(), to_string(options_.wait),
+                  stride_);
     set_provenance(rec, options_.command_line, comm_.size(), hosts_, utc_start_, utc_now_iso());
-    rec.set("items", static_cast<std::int64_t>(spec_.items));
-    rec.set("time_scale", options_.time_scale);
-    rec.set("critical_path_ms", graph_.critical_path_ms());
-    rec.set("wait", std::string(to_string(options_.wait)));
-    rec.set("inflight", static_cast<std::int64_t>(spec_.inflight));
-    rec.set("detail_stride", static_cast<std::int64_t>(stride_));
-    rec.set("emulated_link", options_.emulate ? options_.emulate->text : "");
-    rec.set("timeout_s", watchdog_->timeout_s());
-    if (st.completed > 0) {
-      rec.set("latency_mean_ms", st.latency_sum_ns / static_cast<double>(st.completed) / 1e6);
-      rec.set("latency_min_ms", static_cast<double>(st.latency_min_ns) / 1e6);
-      rec.set("latency_max_ms", static_cast<double>(st.latency_max_ns) / 1e6);
-    }
+    set_latency(rec, st);
     mark_incomplete(rec, why, st.completed, std::to_string(rank_));
     return rec;
   }
@@ -1071,6 +1064,49 @@ std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
   if (a == b) return "same-rank";
   return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
                                                                                   : "cross-host";
+}
+
+void set_run_setup(run_record& rec, const pipeline_spec& spec, const placement& where,
+                   const run_options& options, double critical_path_ms,
+                   const std::string& wait_text, std::uint64_t detail_stride) {
+  rec.set("spec_name", spec.name);
+  rec.set("spec_text", spec.text);
+  rec.set("spec_file", spec.file);
+  rec.set("placement", where.to_string(spec));
+  rec.set("placement_mode", where.mode);
+  rec.set("items", static_cast<std::int64_t>(spec.items));
+  rec.set("time_scale", options.time_scale);
+  rec.set("kernel_override", options.kernel ? std::string(to_string(*options.kernel)) : "");
+  rec.set("critical_path_ms", critical_path_ms);
+  rec.set("wait", wait_text);
+  rec.set("serialization_override",
+          options.serialization ? std::string(to_string(*options.serialization)) : "");
+  rec.set("verify", options.verify);
+  rec.set("serial_stages", options.serial_stages);
+  rec.set("emulated_link", options.emulate ? options.emulate->text : "");
+  rec.set("timeout_s", options.timeout_s.value_or(default_timeout_s(critical_path_ms)));
+  // Where the job came from, so a results file from a cluster names its batch job and array
+  // task (empty outside Slurm), and how OpenMP was told to place its threads.
+  const auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  rec.set("slurm_job_id", env("SLURM_JOB_ID"));
+  rec.set("slurm_array_job_id", env("SLURM_ARRAY_JOB_ID"));
+  rec.set("slurm_array_task_id", env("SLURM_ARRAY_TASK_ID"));
+  rec.set("slurm_job_nodelist", env("SLURM_JOB_NODELIST"));
+  rec.set("omp_num_threads", env("OMP_NUM_THREADS"));
+  rec.set("omp_places", env("OMP_PLACES"));
+  rec.set("omp_proc_bind", env("OMP_PROC_BIND"));
+  rec.set("inflight", static_cast<std::int64_t>(spec.inflight));
+  rec.set("detail_stride", static_cast<std::int64_t>(detail_stride));
+}
+
+void set_latency(run_record& rec, const stream_stats& st) {
+  if (st.completed == 0) return;
+  rec.set("latency_mean_ms", st.latency_sum_ns / static_cast<double>(st.completed) / 1e6);
+  rec.set("latency_min_ms", static_cast<double>(st.latency_min_ns) / 1e6);
+  rec.set("latency_max_ms", static_cast<double>(st.latency_max_ns) / 1e6);
 }
 
 std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where) {
@@ -1277,36 +1313,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.stages = stage_rows(spec, result.where);
   rec.edges = edge_rows(spec, result.where, hosts, transports);
 
-  rec.set("spec_name", spec.name);
-  rec.set("spec_text", spec.text);
-  rec.set("spec_file", spec.file);
-  rec.set("placement", result.where.to_string(spec));
-  rec.set("placement_mode", result.where.mode);
+  set_run_setup(rec, spec, result.where, options, g.critical_path_ms(), wait_text, rt.stride());
   set_provenance(rec, options.command_line, comm.size(), hosts, utc_start, utc_end);
-  rec.set("items", static_cast<std::int64_t>(spec.items));
-  rec.set("time_scale", options.time_scale);
-  rec.set("kernel_override", options.kernel ? std::string(to_string(*options.kernel)) : "");
-  rec.set("critical_path_ms", g.critical_path_ms());
-  rec.set("wait", wait_text);
-  rec.set("serialization_override",
-          options.serialization ? std::string(to_string(*options.serialization)) : "");
-  rec.set("verify", options.verify);
-  rec.set("serial_stages", options.serial_stages);
-  rec.set("emulated_link", options.emulate ? options.emulate->text : "");
-  rec.set("timeout_s", options.timeout_s.value_or(default_timeout_s(g.critical_path_ms())));
-  // Where the job came from, so a results file from a cluster names its batch job and array
-  // task (empty outside Slurm), and how OpenMP was told to place its threads.
-  const auto env = [](const char* name) {
-    const char* v = std::getenv(name);
-    return std::string(v != nullptr ? v : "");
-  };
-  rec.set("slurm_job_id", env("SLURM_JOB_ID"));
-  rec.set("slurm_array_job_id", env("SLURM_ARRAY_JOB_ID"));
-  rec.set("slurm_array_task_id", env("SLURM_ARRAY_TASK_ID"));
-  rec.set("slurm_job_nodelist", env("SLURM_JOB_NODELIST"));
-  rec.set("omp_num_threads", env("OMP_NUM_THREADS"));
-  rec.set("omp_places", env("OMP_PLACES"));
-  rec.set("omp_proc_bind", env("OMP_PROC_BIND"));
   std::int64_t worst_clock_error = 0;
   for (const auto& f : facts) worst_clock_error = std::max(worst_clock_error, f.error_ns);
   rec.set("clock_sync", std::string("hierarchical min-round-trip ping-pong (host leaders to "
@@ -1317,13 +1325,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   stream_stats st;
   for (const auto& x : all_stats)
     if (x.completed > 0) st = x;
-  rec.set("inflight", static_cast<std::int64_t>(spec.inflight));
-  rec.set("detail_stride", static_cast<std::int64_t>(rt.stride()));
-  if (st.completed > 0) {
-    rec.set("latency_mean_ms", st.latency_sum_ns / static_cast<double>(st.completed) / 1e6);
-    rec.set("latency_min_ms", static_cast<double>(st.latency_min_ns) / 1e6);
-    rec.set("latency_max_ms", static_cast<double>(st.latency_max_ns) / 1e6);
-  }
+  set_latency(rec, st);
   const std::uint64_t in_window = spec.items - st.drain - st.warmup;
   const double window_s = static_cast<double>(st.window_end_ns - st.window_start_ns) / 1e9;
   const double throughput = window_s > 0 ? static_cast<double>(in_window) / window_s : std::nan("");
