@@ -133,4 +133,14 @@ std::string fixed(double v, int digits) {
   return o.str();
 }
 
+void add_spec_options(CLI::App& sub, std::string& spec_file, std::string& scenario,
+                      const std::string& spec_default) {
+  auto* spec =
+      sub.add_option("--spec", spec_file, "Pipeline spec (YAML); default: " + spec_default);
+  sub.add_option("--scenario", scenario,
+                 "A built-in pipeline by name: seed, render-farm, api-calls (`mpipe scenarios` "
+                 "lists them); instead of --spec")
+      ->excludes(spec);
+}
+
 }  // namespace mpipe::cli

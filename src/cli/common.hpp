@@ -52,6 +52,13 @@ std::optional<platform> newest_calibration(const std::string& path);
 pipeline_spec model_spec(const std::string& file, const std::string& scenario,
                          std::uint64_t inflight, const std::string& replicas);
 
+// --spec FILE and --scenario NAME on a subcommand, each excluding the other; `spec_default`
+// says what an absent --spec means for it.
+void add_spec_options(CLI::App& sub, std::string& spec_file, std::string& scenario,
+                      const std::string& spec_default =
+                          "the built-in reference pipeline "
+                          "(jobs/pipelines/seed.yaml)");
+
 // v with `digits` decimals; "inf" for infinity.
 std::string fixed(double v, int digits);
 

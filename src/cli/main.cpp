@@ -721,13 +721,7 @@ int main(int argc, char** argv) {
   run_args ra;
   auto* run = app.add_subcommand(
       "run", "Run a pipeline on the ranks of this MPI job and append the run to an HDF5 file");
-  auto* run_spec = run->add_option(
-      "--spec", ra.spec_file,
-      "Pipeline spec (YAML); default: the built-in reference pipeline (jobs/pipelines/seed.yaml)");
-  run->add_option("--scenario", ra.scenario,
-                  "A built-in pipeline by name: seed, render-farm, api-calls (`mpipe scenarios` "
-                  "lists them); instead of --spec")
-      ->excludes(run_spec);
+  add_spec_options(*run, ra.spec_file, ra.scenario);
   run->add_option("--placement", ra.placement,
                   "pack | spread (instance i on rank i mod N) | map like 'A=0,B=1,C3#1=2' (C3: "
                   "every replica, C3#k: replica k; unnamed ones on rank 0); default: the spec's "
@@ -793,12 +787,7 @@ int main(int argc, char** argv) {
       "validate",
       "Check a spec and a placement without running (no MPI needed); print the latency and "
       "throughput bounds");
-  auto* validate_spec = validate->add_option(
-      "--spec", va.spec_file, "Pipeline spec (YAML); default: the built-in reference pipeline");
-  validate
-      ->add_option("--scenario", va.scenario,
-                   "A built-in pipeline by name (`mpipe scenarios`); instead of --spec")
-      ->excludes(validate_spec);
+  add_spec_options(*validate, va.spec_file, va.scenario);
   validate->add_option("--placement", va.placement, "pack | spread | map like 'A=0,B=1,C3#1=2'");
   validate->add_option("--ranks", va.ranks, "World size to resolve the placement for")
       ->check(CLI::Range(1, 1'000'000))
@@ -847,12 +836,7 @@ int main(int argc, char** argv) {
       "Predict a placement's item latency and throughput on a platform (no MPI needed): the "
       "critical path with per-edge communication costs, the compute/communication ratio per "
       "edge, and the article's Amdahl table");
-  auto* predict_spec = predict->add_option(
-      "--spec", pa.spec_file, "Pipeline spec (YAML); default: the built-in reference pipeline");
-  predict
-      ->add_option("--scenario", pa.scenario,
-                   "A built-in pipeline by name (`mpipe scenarios`); instead of --spec")
-      ->excludes(predict_spec);
+  add_spec_options(*predict, pa.spec_file, pa.scenario);
   predict->add_option("--placement", pa.placement,
                       "pack | spread | map like 'A=0,B=1,C3#1=2'; default: the spec's map, "
                       "else spread");
@@ -890,12 +874,7 @@ int main(int argc, char** argv) {
       "advise",
       "Search placements on N ranks for the best predicted latency or throughput on a platform "
       "(no MPI needed): the top K with why, and the gain over pack and spread");
-  auto* advise_spec = advise->add_option(
-      "--spec", aa.spec_file, "Pipeline spec (YAML); default: the built-in reference pipeline");
-  advise
-      ->add_option("--scenario", aa.scenario,
-                   "A built-in pipeline by name (`mpipe scenarios`); instead of --spec")
-      ->excludes(advise_spec);
+  add_spec_options(*advise, aa.spec_file, aa.scenario);
   advise
       ->add_option("--platform", aa.platform_file,
                    "Platform file (YAML): per-tier alpha and bandwidth, per-serialization costs; "

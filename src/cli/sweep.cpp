@@ -447,11 +447,8 @@ CLI::App* add_sweep_command(CLI::App& app, mpipe::cli::command_action& action) {
   c->add_option("--grid", a.grid_file,
                 "Sweep file (YAML, see jobs/sweeps/): spec, settings and grid: {dimension: "
                 "[values]}; options given here override it");
-  auto* spec = c->add_option("--spec", a.spec_file,
-                             "Pipeline spec (YAML); default: the grid file's, else the built-in "
-                             "reference pipeline");
-  c->add_option("--scenario", a.scenario, "A built-in pipeline by name, instead of --spec")
-      ->excludes(spec);
+  mpipe::cli::add_spec_options(*c, a.spec_file, a.scenario,
+                               "the grid file's, else the built-in reference pipeline");
   c->add_option("--work-scale", a.work_scale,
                 "Grid: factors on every stage's work (times --time-scale), e.g. 0.1 1 10")
       ->expected(1, -1);
