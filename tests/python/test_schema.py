@@ -179,30 +179,36 @@ def mpipe_env():
     return env
 
 
-@pytest.fixture(scope="module")
-def bench_run(tmp_path_factory):
-    """(attributes, {dataset: array}, {dataset: dtype}) of `mpipe bench --quick` on one rank."""
+def single_run(tmp_path_factory, name, args, timeout):
+    """(attributes, {dataset: array}, {dataset: dtype}) of the one run that `mpipe ARGS --out`
+    writes into a fresh file under the scratch folder `name`."""
     binary = os.environ.get("MPIPE_BIN")
     if not binary:
         pytest.skip("MPIPE_BIN is not set: point it at the mpipe binary to check a real file")
     scratch = os.environ.get("MPIPE_TEST_TMP")
     base = Path(scratch) if scratch else tmp_path_factory.mktemp("mpipe")
-    work = base / "bench"
+    work = base / name
     work.mkdir(parents=True, exist_ok=True)
     for leftover in work.iterdir():
         leftover.unlink()
-    out = work / "bench.h5"
-    cmd = [binary, "bench", "--quick", "--no-progress", "--out", str(out)]
-    proc = subprocess.run(cmd, env=mpipe_env(), capture_output=True, text=True, timeout=120)
+    out = work / f"{name}.h5"
+    cmd = [binary, *args, "--out", str(out)]
+    proc = subprocess.run(cmd, env=mpipe_env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, (
         f"{' '.join(cmd)} exited {proc.returncode}\n"
         f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     )
     with h5py.File(out, "r") as f:
         (group,) = f["runs"].values()
-        data = {name: group[name][()] for name in group}
-        dtypes = {name: group[name].dtype for name in group}
+        data = {ds: group[ds][()] for ds in group}
+        dtypes = {ds: group[ds].dtype for ds in group}
         return dict(group.attrs), data, dtypes
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """(attributes, {dataset: array}, {dataset: dtype}) of `mpipe bench --quick` on one rank."""
+    return single_run(tmp_path_factory, "bench", ["bench", "--quick", "--no-progress"], 120)
 
 
 @pytest.fixture(scope="module")
@@ -374,29 +380,10 @@ def test_bench_run_has_every_dataset_and_only_bench_rows(bench_run):
 def sweep_run(tmp_path_factory):
     """(attributes, {dataset: array}, {dataset: dtype}) of a tiny `mpipe sweep` on one rank:
     two placements over two work scales, so the break_even rows are there too."""
-    binary = os.environ.get("MPIPE_BIN")
-    if not binary:
-        pytest.skip("MPIPE_BIN is not set: point it at the mpipe binary to check a real file")
-    scratch = os.environ.get("MPIPE_TEST_TMP")
-    base = Path(scratch) if scratch else tmp_path_factory.mktemp("mpipe")
-    work = base / "sweep"
-    work.mkdir(parents=True, exist_ok=True)
-    for leftover in work.iterdir():
-        leftover.unlink()
-    out = work / "sweep.h5"
-    cmd = [binary, "sweep", "--spec", str(SPEC), "--placement", "pack", "spread",
-           "--work-scale", "0.01", "0.02", "--repeat", "2", "--seed", "3", "--no-progress",
-           "--out", str(out)]
-    proc = subprocess.run(cmd, env=mpipe_env(), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, (
-        f"{' '.join(cmd)} exited {proc.returncode}\n"
-        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
-    with h5py.File(out, "r") as f:
-        (group,) = f["runs"].values()
-        data = {name: group[name][()] for name in group}
-        dtypes = {name: group[name].dtype for name in group}
-        return dict(group.attrs), data, dtypes
+    return single_run(tmp_path_factory, "sweep",
+                      ["sweep", "--spec", str(SPEC), "--placement", "pack", "spread",
+                       "--work-scale", "0.01", "0.02", "--repeat", "2", "--seed", "3",
+                       "--no-progress"], 240)
 
 
 def test_sweep_run_has_every_documented_attribute_with_its_type(sweep_run):
