@@ -64,19 +64,25 @@ int run_python(const std::string& module, const std::vector<std::string>& args) 
                  "source tree's analysis/)\n";
     return 2;
   }
-  // The package needs matplotlib; say so plainly instead of a Python traceback.
-  const std::string check = "'" + python + "' -c 'import matplotlib, h5py, pandas' 2>/dev/null";
-  if (std::system(check.c_str()) != 0) {
-    std::cerr << "mpipe: error: " << python
-              << " cannot import matplotlib, h5py or pandas: apt-get install python3-matplotlib "
-                 "python3-h5py python3-pandas (or run scripts/setup.sh)\n";
-    return 2;
-  }
   const std::string old = env_or("PYTHONPATH", "");
   const std::string path = old.empty() ? dir : dir + ":" + old;
   ::setenv("PYTHONPATH", path.c_str(), 1);
   ::setenv("MPLBACKEND", "Agg", 1);
-  std::vector<std::string> argv_s{python, "-m", module};
+  // One interpreter: it checks the packages the analysis needs where it imports them anyway
+  // (saying plainly what is missing instead of a traceback), then runs the module as -m would.
+  const std::string bootstrap =
+      "import sys\n"
+      "try:\n"
+      "    import matplotlib, h5py, pandas\n"
+      "except ImportError as e:\n"
+      "    sys.stderr.write('mpipe: error: ' + sys.executable + ' cannot import matplotlib, h5py "
+      "or pandas (' + str(e) + '): apt-get install python3-matplotlib python3-h5py "
+      "python3-pandas (or run scripts/setup.sh)\\n')\n"
+      "    sys.exit(2)\n"
+      "import runpy\n"
+      "runpy.run_module('" +
+      module + "', run_name='__main__', alter_sys=True)\n";
+  std::vector<std::string> argv_s{python, "-c", bootstrap};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& s : argv_s) argv.push_back(s.data());
