@@ -183,12 +183,35 @@ class Run:
         return int(stages.replicas.max()) if not stages.empty else 1
 
     @property
+    def stage_ranks(self) -> list:
+        """The ranks the stages (every replica) ran on, sorted: ``stages.ranks`` (each stage's
+        replicas' ranks, comma separated), else ``stages.rank``."""
+        stages = self.stages
+        if stages.empty:
+            return []
+        used = set()
+        if "ranks" in stages:
+            for v in stages["ranks"]:
+                used |= {int(x) for x in str(v).split(",") if x.strip().lstrip("-").isdigit()}
+        if not used and "rank" in stages:
+            used = {int(v) for v in stages["rank"]}
+        return sorted(used)
+
+    @property
     def label(self) -> str:
-        """A short human label, e.g. ``spread 4 ranks, 1 host, link latency=1ms``."""
+        """A short human label that says where the stages ran, e.g. ``spread 4 ranks, 2 hosts,
+        link latency=1ms``, or ``map, all stages on rank 0 (3 ranks launched)`` when the stages
+        occupied fewer ranks than the job had."""
         if not self.is_pipeline:
             return f"{self.kind} {self.world_size} ranks, {len(set(self.host_list))} host(s)"
         hosts = len(set(self.host_list)) or 1
-        parts = [f"{self.placement_mode} {self.world_size} rank{'s' if self.world_size > 1 else ''}"]
+        used, n = self.stage_ranks, self.world_size
+        if used and len(used) < n:
+            where = (f"all stages on rank {used[0]}" if len(used) == 1
+                     else f"stages on ranks {','.join(map(str, used))}")
+            parts = [f"{self.placement_mode}, {where} ({n} ranks launched)"]
+        else:
+            parts = [f"{self.placement_mode} {n} rank{'s' if n > 1 else ''}"]
         if hosts > 1:
             parts.append(f"{hosts} hosts")
         if self.replicas > 1:

@@ -459,7 +459,7 @@ def compare(runs: list, tolerance_pct: float = 3.0) -> Comparison:
     sentences = []
     if base is not None:
         sentences.append(
-            f"Local ({base.label}): {_fmt_ms(base.latency_ms)} mean item latency"
+            f"Local baseline, {base.label}: {_fmt_ms(base.latency_ms)} mean item latency"
             + (f", {base.throughput:.3g} items/s" if not math.isnan(base.throughput) else "")
             + (f"; the critical-path bound is {_fmt_ms(crit)}" if not math.isnan(crit) else "")
             + "."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,9 +64,14 @@ def res(results):
     return load(results)
 
 
+def seed_runs(res):
+    """The seed pipeline with its own kernels: pack, spread (and the map on rank 0 of 3)."""
+    return [r for r in res.select(scenario="seed") if not r.attr("kernel_override")]
+
+
 def test_load_reads_every_run_with_kinds(res):
     kinds = [r.kind for r in res]
-    assert kinds.count("run") == 4 and kinds.count("bench") == 1
+    assert kinds.count("run") >= 4 and kinds.count("bench") == 1
     assert [r.id for r in res] == sorted(r.id for r in res)
     summary = res.summary()
     assert list(summary.id) == [r.id for r in res]
@@ -90,17 +96,33 @@ def test_tables_have_documented_columns_and_units(res):
 
 
 def test_select_by_scenario_placement_transport_serialization_link(res):
-    seed = res.select(scenario="seed")
-    assert [r.placement_mode for r in seed] == ["pack", "spread"]
-    assert len(res.select(placement="pack")) == 1
-    assert [r.is_local for r in seed] == [True, False]
-    local = res.select(local=True, kind="run")  # seed pack + both farms (1 rank each)
-    assert len(local) == 3 and res.select(transport="in-memory") == local
+    seed = seed_runs(res)
+    assert [r.placement_mode for r in seed] == ["pack", "spread", "map"]
+    assert [r.is_local for r in seed] == [True, False, True]
+    local = res.select(local=True, kind="run")
+    assert seed[0] in local and seed[2] in local and seed[1] not in local
+    assert res.select(transport="in-memory") == local
     assert res.select(scenario="seed", transport="vader") == [seed[1]]
     assert res.select(scenario="seed", serialization="boost") == [seed[1]]
-    assert len(res.select(kind="run", emulated_link="")) == 4
+    assert res.select(kind="run", emulated_link="") == res.pipeline_runs()
     assert res.select(kind="bench")[0].bench.shape[0] > 0
-    assert len(res.groups()) == 3 and len(res.groups(replicas=False)) == 2
+    farm = res.select(scenario="render-farm")
+    groups = res.groups(replicas=False)
+    assert farm in groups and len(res.groups()) == len(groups) + 1  # the farms split by replicas
+
+
+def test_labels_say_where_the_stages_ran(res):
+    """A run launched on 3 ranks with every stage on rank 0 is local: its label must say so,
+    not read as a 3-rank run ("Local (map 3 ranks)")."""
+    mapped = seed_runs(res)[2]
+    assert mapped.is_local and mapped.world_size == 3
+    assert "all stages on rank 0" in mapped.label and "3 ranks launched" in mapped.label
+    for r in res.pipeline_runs():
+        if r.is_local:
+            assert re.search(r"\b[2-9]\d* ranks\b(?! launched)", r.label) is None, r.label
+    c = metrics.compare(seed_runs(res))
+    assert c.baseline.is_local
+    assert re.search(r"Local[^.]*\b[2-9] ranks\b(?! launched)", c.text) is None, c.text
 
 
 def test_edge_costs_ratios_and_the_articles_rule(res):
@@ -124,8 +146,8 @@ def test_edge_costs_ratios_and_the_articles_rule(res):
 
 
 def test_compare_says_whether_distribution_helped(res):
-    c = metrics.compare(res.select(scenario="seed"))
-    assert c.baseline.placement_mode == "pack"
+    c = metrics.compare(seed_runs(res))
+    assert c.baseline.is_local
     assert any(w in c.headline for w in ("HELPED", "HURT", "NO CLEAR DIFFERENCE", "some runs"))
     assert "spread" in c.text and "Why:" in c.text
 
@@ -155,7 +177,7 @@ def _has_data(fig):
 
 
 def test_every_plot_has_data_and_labels(res):
-    seed = res.select(scenario="seed")
+    seed = seed_runs(res)
     spread = seed[1]
     axes = _has_data(plots.timeline(spread))
     assert len(axes[0].patches) + len(axes[0].collections) >= spread.attr("items")
