@@ -45,7 +45,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-__all__ = ["load", "Results", "Run", "select", "table_of"]
+__all__ = ["load", "Results", "Run", "select", "table_of", "unique_labels"]
 
 
 def table_of(group: h5py.Group, name: str) -> pd.DataFrame:
@@ -349,6 +349,17 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, {self.kind}, {self.scenario or '-'}: {self.label})"
+
+
+def unique_labels(runs) -> list:
+    """Each run's :attr:`Run.label`, made unique among ``runs``: a label two or more runs share
+    gets the run's id appended (``spread 2 ranks [run 20261124T063500.123Z]``)."""
+    runs = list(runs)
+    labels = [r.label for r in runs]
+    counts: dict = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    return [f"{lab} [run {r.id}]" if counts[lab] > 1 else lab for r, lab in zip(runs, labels)]
 
 
 class Results(list):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .load import Run
+from .load import Run, unique_labels
 
 __all__ = [
     "PAYS",
@@ -338,7 +338,7 @@ def message_model(run: Run, tier: str | None = None, serialization: str = "boost
 @dataclass
 class Comparison:
     """Runs of one pipeline, local against distributed: ``baseline`` (the best local run, or
-    None), ``rows`` (one dict per run: run, label, latency_ms, throughput, latency_change_pct,
+    None), ``rows`` (one dict per run: run, label (unique among the rows), latency_ms, throughput, latency_change_pct,
     throughput_change_pct, outcome, why), ``headline`` (one sentence), ``bullets`` (one
     sentence or two per run, for a list) and ``text`` (headline and bullets as one paragraph)."""
 
@@ -403,8 +403,10 @@ def compare(runs: list, tolerance_pct: float = 3.0) -> Comparison:
     local = [r for r in runs if r.is_local]
     base = min(local, key=lambda r: r.latency_ms) if local else None
     stream = any(int(r.attr("inflight", 1)) > 1 for r in runs)
+    labels = unique_labels(runs)  # two runs of one setting are told apart by their ids
+    label_of = {id(r): lab for r, lab in zip(runs, labels)}
     rows = []
-    for r in runs:
+    for r, label in zip(runs, labels):
         lat_pct = _pct(r.latency_ms, base.latency_ms) if base is not None else math.nan
         thr_pct = _pct(r.throughput, base.throughput) if base is not None else math.nan
         if r is base:
@@ -424,7 +426,7 @@ def compare(runs: list, tolerance_pct: float = 3.0) -> Comparison:
         rows.append(
             {
                 "run": r,
-                "label": r.label,
+                "label": label,
                 "latency_ms": r.latency_ms,
                 "throughput": r.throughput,
                 "latency_change_pct": lat_pct,
@@ -455,11 +457,11 @@ def compare(runs: list, tolerance_pct: float = 3.0) -> Comparison:
         else:
             answer = "distribution made NO CLEAR DIFFERENCE"
         kind = "" if measured else " (emulated links only)"
-        headline = f"{scenario}: {answer}{kind} ({metric}, against {base.label})."
+        headline = f"{scenario}: {answer}{kind} ({metric}, against {label_of[id(base)]})."
     sentences = []
     if base is not None:
         sentences.append(
-            f"Local baseline, {base.label}: {_fmt_ms(base.latency_ms)} mean item latency"
+            f"Local baseline, {label_of[id(base)]}: {_fmt_ms(base.latency_ms)} mean item latency"
             + (f", {base.throughput:.3g} items/s" if not math.isnan(base.throughput) else "")
             + (f"; the critical-path bound is {_fmt_ms(crit)}" if not math.isnan(crit) else "")
             + "."

@@ -29,7 +29,7 @@ from matplotlib.patches import Patch  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import metrics  # noqa: E402
-from .load import Run  # noqa: E402
+from .load import Run, unique_labels  # noqa: E402
 
 __all__ = [
     "timeline",
@@ -315,7 +315,7 @@ def local_vs_distributed(runs) -> Figure:
                 color="black", label="throughput bound")
     a2.set_ylabel("steady-state throughput (items/s)")
     a2.set_title("Throughput (higher is better)")
-    labels = [f"{r.label}\n{r.id[9:15]}" for r in runs]
+    labels = [f"{lab}\n{r.id[9:15]}" for r, lab in zip(runs, unique_labels(runs))]
     for a in (a1, a2):
         a.set_xticks(x)
         a.set_xticklabels(labels, rotation=25, ha="right", fontsize=7.5)

@@ -145,6 +145,36 @@ def test_edge_costs_ratios_and_the_articles_rule(res):
     assert path[0] == path[-1] == "Main"
 
 
+def _with_rerun(results: Path, dest: Path) -> Path:
+    """A copy of the produced file in which the seed spread run appears twice (a second run
+    group, same data, id + "-2"): two runs whose settings read the same."""
+    shutil.copy(results, dest)
+    spread = load(results).select(scenario="seed", placement="spread")[0]
+    with h5py.File(dest, "a") as f:
+        src, dst = f["runs"][spread.id], f["runs"].create_group(spread.id + "-2")
+        for name, value in src.attrs.items():  # (Group.copy crashes Debian's h5py here)
+            dst.attrs[name] = value
+        for name in src:
+            dst[name] = src[name][()]
+        dst.attrs["run_id"] = spread.id + "-2"
+    return dest
+
+
+def test_labels_are_unique_within_a_comparison(results, scratch):
+    runs = load(_with_rerun(results, scratch / "rerun.h5"))
+    seed = seed_runs(runs)
+    assert len(seed) == 4
+    c = metrics.compare(seed)
+    labels = [row["label"] for row in c.rows]
+    assert len(set(labels)) == len(labels), labels
+    twins = [row["label"] for row in c.rows if row["run"].placement_mode == "spread"]
+    assert all(row["run"].id in lab for row, lab in zip(
+        [r for r in c.rows if r["run"].placement_mode == "spread"], twins)), twins
+    assert all(sum(b.startswith(lab) for b in c.bullets) == 1 for lab in twins), c.bullets
+    ticks = [t.get_text() for t in plots.local_vs_distributed(seed).axes[-1].get_xticklabels()]
+    assert len(set(ticks)) == len(ticks), ticks
+
+
 def test_compare_says_whether_distribution_helped(res):
     c = metrics.compare(seed_runs(res))
     assert c.baseline.is_local
