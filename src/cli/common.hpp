@@ -7,8 +7,10 @@
 #include <CLI/CLI.hpp>
 #include <boost/mpi/communicator.hpp>
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
@@ -61,5 +63,19 @@ void add_spec_options(CLI::App& sub, std::string& spec_file, std::string& scenar
 
 // v with `digits` decimals; "inf" for infinity.
 std::string fixed(double v, int digits);
+
+// A terminal table: every column as wide as its widest cell (header included), two spaces
+// between columns, the columns marked in `left` left-aligned (text), the others right-aligned
+// (numbers). Long names widen their column instead of running into the next one.
+class text_table {
+ public:
+  text_table(std::vector<std::string> header, std::vector<bool> left);
+  void add(std::vector<std::string> row);  // as many cells as the header
+  void print(std::ostream& out, const std::string& indent = "  ") const;
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+  std::vector<bool> left_;
+};
 
 }  // namespace mpipe::cli

@@ -269,22 +269,19 @@ int do_predict(const predict_args& a) {
 
   std::cout << "Edges (cost = alpha + bytes/bandwidth + serialize + deserialize on the tier; "
                "ratio = work the hop serves / cost; * = on the critical path)\n";
-  std::cout << "  " << std::left << std::setw(10) << "edge" << std::setw(11) << "tier" << std::right
-            << std::setw(7) << "ranks" << std::setw(10) << "bytes" << std::setw(10) << "serial."
-            << std::setw(12) << "cost ms" << std::setw(10) << "work ms" << std::setw(10) << "ratio"
-            << "  verdict\n";
+  text_table edges(
+      {"edge", "tier", "ranks", "bytes", "serial.", "cost ms", "work ms", "ratio", "verdict"},
+      {true, true, false, false, false, false, false, false, true});
   for (const auto& e : pred.edges) {
-    const std::string name = e.from + "->" + e.to + (e.on_critical_path ? "*" : "");
-    const std::string t = std::string(mpipe::to_string(e.where)) + (e.mixed ? "+" : "");
-    const std::string r = std::to_string(e.from_rank) + "->" + std::to_string(e.to_rank);
     const bool in_memory = e.where == mpipe::tier::same_rank && !e.mixed;
-    std::cout << "  " << std::left << std::setw(10) << name << std::setw(11) << t << std::right
-              << std::setw(7) << r << std::setw(10) << e.bytes << std::setw(10)
-              << (in_memory ? "-" : mpipe::to_string(e.serialization)) << std::setw(12)
-              << fixed(e.cost_ms, 4) << std::setw(10) << fixed(e.work_ms, 1) << std::setw(10)
-              << (std::isinf(e.ratio) ? std::string("-") : fixed(e.ratio, 1)) << "  " << e.verdict
-              << "\n";
+    edges.add({e.from + "->" + e.to + (e.on_critical_path ? "*" : ""),
+               std::string(mpipe::to_string(e.where)) + (e.mixed ? "+" : ""),
+               std::to_string(e.from_rank) + "->" + std::to_string(e.to_rank),
+               std::to_string(e.bytes), in_memory ? "-" : mpipe::to_string(e.serialization),
+               fixed(e.cost_ms, 4), fixed(e.work_ms, 1),
+               std::isinf(e.ratio) ? std::string("-") : fixed(e.ratio, 1), e.verdict});
   }
+  edges.print(std::cout);
   bool any_mixed = false;
   for (const auto& e : pred.edges) any_mixed |= e.mixed;
   if (any_mixed)

@@ -104,6 +104,40 @@ std::vector<int> first_cores(const std::vector<std::string>& hosts, int k, int h
   return out;
 }
 
+// A terminal table: columns as wide as their widest cell, two spaces between them, the
+// columns marked in `left` left-aligned, the rest right-aligned. (Like report.cpp's; a later
+// issue makes them one.)
+class text_table {
+ public:
+  text_table(std::vector<std::string> header, std::vector<bool> left) : left_(std::move(left)) {
+    left_.resize(header.size(), false);
+    rows_.push_back(std::move(header));
+  }
+  void add(std::vector<std::string> row) {
+    row.resize(rows_[0].size());
+    rows_.push_back(std::move(row));
+  }
+  void print(std::ostream& out) const {
+    std::vector<std::size_t> width(rows_[0].size(), 0);
+    for (const auto& r : rows_)
+      for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+    for (const auto& r : rows_) {
+      std::string line = "  ";
+      for (std::size_t c = 0; c < r.size(); ++c) {
+        const std::string pad(width[c] - r[c].size(), ' ');
+        line += left_[c] ? r[c] + pad : pad + r[c];
+        if (c + 1 < r.size()) line += "  ";
+      }
+      while (line.size() > 2 && line.back() == ' ') line.pop_back();
+      out << line << '\n';
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+  std::vector<bool> left_;
+};
+
 }  // namespace
 
 std::vector<sweep_point> expand_grid(const sweep_grid& g) {
@@ -746,24 +780,20 @@ void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& 
   const auto pct = static_cast<int>(std::lround(o.plan.confidence * 100));
   out << "\nPoints (per run: its mean item latency over " << o.items << " item(s); median [" << pct
       << " % bootstrap CI] over the repeats)\n";
-  out << "  " << std::right << std::setw(3) << "#"
-      << "  " << std::left << std::setw(34) << "settings" << std::right << std::setw(12)
-      << "work/stage" << std::setw(4) << "n" << std::setw(11) << "median ms" << std::setw(23)
-      << "CI ms" << std::setw(10) << "IQR ms" << std::setw(10) << "p95 ms" << std::setw(10)
-      << "min ms" << std::setw(10) << "max ms" << std::setw(12) << "items/s" << std::setw(12)
-      << "model ms"
-      << "\n";
+  text_table points({"#", "settings", "work/stage", "n", "median ms", "CI ms", "IQR ms", "p95 ms",
+                     "min ms", "max ms", "items/s", "model ms"},
+                    {false, true});
   for (const auto& p : rec.sweep_points) {
     const auto& pt = r.points[static_cast<std::size_t>(p.point)];
-    out << "  " << std::setw(3) << p.point << "  " << std::left << std::setw(34) << pt.label
-        << std::right << std::setw(12) << (sig3(p.work_per_stage_ms) + " ms") << std::setw(4)
-        << p.repeats << std::setw(11) << sig3(p.latency_median_ms) << std::setw(23)
-        << ("[" + sig3(p.latency_ci_low_ms) + ", " + sig3(p.latency_ci_high_ms) + "]")
-        << std::setw(10) << sig3(p.latency_iqr_ms) << std::setw(10) << sig3(p.latency_p95_ms)
-        << std::setw(10) << sig3(p.latency_min_ms) << std::setw(10) << sig3(p.latency_max_ms)
-        << std::setw(12) << sig3(p.throughput_median_items_per_s) << std::setw(12)
-        << sig3(p.predicted_latency_ms) << "\n";
+    points.add({std::to_string(p.point), pt.label.empty() ? "-" : pt.label,
+                sig3(p.work_per_stage_ms) + " ms", std::to_string(p.repeats),
+                sig3(p.latency_median_ms),
+                "[" + sig3(p.latency_ci_low_ms) + ", " + sig3(p.latency_ci_high_ms) + "]",
+                sig3(p.latency_iqr_ms), sig3(p.latency_p95_ms), sig3(p.latency_min_ms),
+                sig3(p.latency_max_ms), sig3(p.throughput_median_items_per_s),
+                sig3(p.predicted_latency_ms)});
   }
+  points.print(out);
   std::vector<std::vector<double>> per_point;
   for (const auto& p : rec.sweep_points) {
     per_point.emplace_back();
@@ -783,11 +813,10 @@ void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& 
         << b << " against " << a << " (latency: median " << b << " / median " << a << " - 1; "
         << pct << " % bootstrap CI)\n";
     const bool ref = !o.reference_slower_pct.empty();
-    out << "  " << std::left << std::setw(34) << "settings" << std::right << std::setw(12)
-        << "work/stage" << std::setw(12) << (a + " ms") << std::setw(12) << (b + " ms")
-        << std::setw(11) << "slower %" << std::setw(22) << "CI %";
-    if (ref) out << std::setw(13) << "reference %" << std::setw(10) << "diff pp";
-    out << "\n";
+    std::vector<std::string> header = {"settings", "work/stage", a + " ms",
+                                       b + " ms",  "slower %",   "CI %"};
+    if (ref) header.insert(header.end(), {"reference %", "diff pp"});
+    text_table versus(header, {true});
     for (std::size_t k = 0; k + 1 < rec.sweep_points.size(); k += 2) {
       const auto& pa = rec.sweep_points[k];
       const auto& pb = rec.sweep_points[k + 1];
@@ -799,21 +828,25 @@ void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& 
         const auto end = label.find(' ', at);
         label.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
       }
+      while (!label.empty() && label.back() == ' ') label.pop_back();
       const double slower = 100.0 * (ratio.ratio - 1.0);
-      out << "  " << std::left << std::setw(34) << (label.empty() ? "-" : label) << std::right
-          << std::setw(12) << (sig3(pa.work_per_stage_ms) + " ms") << std::setw(12)
-          << sig3(pa.latency_median_ms) << std::setw(12) << sig3(pb.latency_median_ms)
-          << std::setw(11) << fixed_text(slower, 2) << std::setw(22)
-          << ("[" + fixed_text(100.0 * (ratio.ci.low - 1.0), 2) + ", " +
-              fixed_text(100.0 * (ratio.ci.high - 1.0), 2) + "]");
+      std::vector<std::string> row = {label.empty() ? "-" : label,
+                                      sig3(pa.work_per_stage_ms) + " ms",
+                                      sig3(pa.latency_median_ms),
+                                      sig3(pb.latency_median_ms),
+                                      fixed_text(slower, 2),
+                                      "[" + fixed_text(100.0 * (ratio.ci.low - 1.0), 2) + ", " +
+                                          fixed_text(100.0 * (ratio.ci.high - 1.0), 2) + "]"};
       if (ref) {
         const auto it = o.reference_slower_pct.find(pa.work_scale);
         if (it != o.reference_slower_pct.end())
-          out << std::setw(13) << fixed_text(it->second, 2) << std::setw(10)
-              << fixed_text(slower - it->second, 2);
+          row.insert(row.end(), {fixed_text(it->second, 2), fixed_text(slower - it->second, 2)});
+        else
+          row.insert(row.end(), {"-", "-"});
       }
-      out << "\n";
+      versus.add(row);
     }
+    versus.print(out);
   }
 
   if (!rec.break_even.empty()) {

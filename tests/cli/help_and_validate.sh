@@ -77,6 +77,14 @@ expect "Item latency: predicted 725.003 ms" "$bin" predict --platform "$plat/lap
 expect "^ +8 +1.521x +1.444x +1.453x$" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "P = 1 - critical path / T1 = 1 - 700.0 / 1150.0 = 0.3913" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "Throughput bound 3.333 items/s, set by stage 'C3'" "$bin" predict --platform "$plat/infiniband-100g.yaml" --inflight 8
+# The edge table's columns stay apart however long the names: "Main->Render*" once ran into its
+# tier ("Main->Render*same-host"); every row has the header's cells, aligned with it.
+. "$(dirname "${BASH_SOURCE[0]}")/columns.sh"
+"$bin" predict --platform "$plat/laptop-shm.yaml" --scenario render-farm --replicas Render=2 >"$out"
+check_columns "$out" "^  edge +tier +ranks" "predict --scenario render-farm (edge table)"
+"$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,B=1,C=1,C1=1,C3=1,D=1,C2=2,C4=2 --hosts 3 >"$out"
+check_columns "$out" "^  edge +tier +ranks" "predict Scenario 3 (edge table)"
+passed=$((passed + 2))
 expect_fail "--platform is required" "$bin" predict
 expect_fail "cannot read platform file" "$bin" predict --platform "$scratch/none.yaml"
 printf 'tiers:\n  same-host: {alpha_us: 1}\n  cross-host: {alpha_us: 5ms}\n' >"$scratch/bad-platform.yaml"

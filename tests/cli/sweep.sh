@@ -47,6 +47,25 @@ grep -q "shuffled with seed 5" "$dir/run.log"
 grep -q "spread against pack" "$dir/run.log"
 grep -Eq "^ +latency equal " "$dir/run.log"
 grep -q "Appended sweep" "$dir/run.log"
+# Both tables keep their columns apart and aligned, however long the settings labels
+# ("work_scale=2 placement=pack emulate_link=latency=1ms" once pushed the rest out of line).
+. "$(dirname "${BASH_SOURCE[0]}")/columns.sh"
+check_columns "$dir/run.log" "^ +# +settings +work/stage" "sweep Points table"
+check_columns "$dir/run.log" "^  settings +work/stage +pack ms" "sweep spread-against-pack table"
+cat >"$dir/long.yaml" <<'YAML'
+spec: call.yaml
+items: 1
+repeat: 2
+warmup: 0
+seed: 7
+grid:
+  work_scale: [0.1]
+  payload_bytes: [64, 1K]
+  serialization: [boost, datatype]
+YAML
+timeout 120 "${mpirun[@]}" -np 2 "$bin" sweep --grid "$dir/long.yaml" --out "$dir/long.h5" \
+  --no-progress >"$dir/long.log" 2>&1 || { cat "$dir/long.log"; echo "FAIL: sweep long.yaml"; exit 1; }
+check_columns "$dir/long.log" "^ +# +settings +work/stage" "sweep Points table, labels of 36 characters"
 echo "ok   sweep of 4 points x (3 + 1) runs in $(( $(date +%s) - start )) s"
 /usr/bin/python3 - "$out" <<'PY'
 import sys
