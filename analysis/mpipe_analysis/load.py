@@ -45,7 +45,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-__all__ = ["load", "Results", "Run", "select", "table_of", "unique_labels"]
+__all__ = ["load", "Results", "Run", "select", "table_of", "unique_labels", "group_names"]
 
 
 def table_of(group: h5py.Group, name: str) -> pd.DataFrame:
@@ -362,6 +362,54 @@ def unique_labels(runs) -> list:
     return [f"{lab} [run {r.id}]" if counts[lab] > 1 else lab for r, lab in zip(runs, labels)]
 
 
+def _fmt_values(values) -> str:
+    vals = sorted(set(values), key=str)
+    return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals)
+
+
+def _group_features(runs) -> dict:
+    """What a group of runs (one :meth:`Run.pipeline_key`) ran with, in words: kernel, time
+    scale, work, threads and payload of its stages (``--kernel`` named when it was given)."""
+    r = runs[0]
+    stages = r.stages
+    override = str(r.attrs.get("kernel_override", ""))
+    kernels = _fmt_values(stages.kernel) if not stages.empty else ""
+    feats = {
+        "kernel": f"--kernel {override}" if override else f"the spec's kernel {kernels}",
+        "time scale": f"time scale {r.time_scale:g}",
+    }
+    if not stages.empty:
+        feats["work"] = "work " + ", ".join(
+            f"{n}={w:g}" for n, w in zip(stages.name, stages.work_ms)) + " ms"
+        feats["threads"] = f"threads {_fmt_values(int(t) for t in stages.threads)}"
+        feats["payload"] = f"payload {_fmt_values(int(b) for b in stages.payload_bytes)} B"
+    return feats
+
+
+def group_names(groups) -> list:
+    """A name per group of runs (:meth:`Results.groups`): the spec's name, and when several
+    groups share it, what tells them apart in parentheses, e.g. ``seed (--kernel spin)`` and
+    ``seed (the spec's kernel sleep)``; ``variant k`` when no kernel, time scale, work, threads
+    or payload differs (another setting of the spec did)."""
+    groups = [list(g) for g in groups]
+    scen = [g[0].scenario if g else "" for g in groups]
+    feats = [_group_features(g) if g else {} for g in groups]
+    names = []
+    for k, (name, f) in enumerate(zip(scen, feats)):
+        peers = [j for j, s in enumerate(scen) if s == name]
+        if len(peers) == 1:
+            names.append(name)
+            continue
+        # Work follows the time scale: name the scale alone when it differs.
+        keys = [key for key in ("kernel", "time scale", "work", "threads", "payload")
+                if len({feats[j].get(key) for j in peers}) > 1]
+        if "time scale" in keys and "work" in keys:
+            keys.remove("work")
+        what = ", ".join(f[key] for key in keys) or f"variant {peers.index(k) + 1}"
+        names.append(f"{name} ({what})")
+    return names
+
+
 class Results(list):
     """The runs of one results file, oldest first (a list of :class:`Run`)."""
 
@@ -395,6 +443,10 @@ class Results(list):
         for r in self.pipeline_runs():
             groups.setdefault(r.pipeline_key(replicas), []).append(r)
         return list(groups.values())
+
+    def group_names(self, replicas: bool = True) -> list:
+        """:func:`group_names` of :meth:`groups`: unique names, in the same order."""
+        return group_names(self.groups(replicas))
 
     def summary(self) -> pd.DataFrame:
         """One row per run: id, kind, scenario, label, placement, ranks, hosts, tier, transport,

@@ -392,14 +392,15 @@ def why(run: Run) -> str:
     return "; ".join(parts) + "."
 
 
-def compare(runs: list, tolerance_pct: float = 3.0) -> Comparison:
+def compare(runs: list, tolerance_pct: float = 3.0, name: str | None = None) -> Comparison:
     """Compare the runs of one pipeline (one :meth:`Results.groups` group): the best local run
     (lowest mean latency; the first run when none is local) against every other. A run
     "helped" when its mean item latency is more than ``tolerance_pct`` lower than the baseline's
     (with several items in flight: its throughput higher), "hurt" when that much worse, else
-    "no clear difference"."""
+    "no clear difference". ``name``: what to call the pipeline in the sentences (default its
+    spec's name; :func:`~mpipe_analysis.load.group_names` tells groups of one spec apart)."""
     runs = list(runs)
-    scenario = runs[0].scenario if runs else ""
+    scenario = name if name is not None else (runs[0].scenario if runs else "")
     local = [r for r in runs if r.is_local]
     base = min(local, key=lambda r: r.latency_ms) if local else None
     stream = any(int(r.attr("inflight", 1)) > 1 for r in runs)

@@ -274,11 +274,12 @@ def _run_style(run: Run) -> dict:
     return dict(facecolor="#56b4e9", edgecolor="black", hatch="///")
 
 
-def local_vs_distributed(runs) -> Figure:
+def local_vs_distributed(runs, name: str | None = None) -> Figure:
     """Runs of one pipeline side by side: mean item latency (bars; whiskers min-max) with the
     critical-path bound (dashed line) and the model's prediction (diamonds, where stored), and
     steady-state throughput (bars) with each run's throughput bound (thick ticks). Bar fill
-    says local (gray), distributed (hatched ///) or distributed over an emulated link (xxx)."""
+    says local (gray), distributed (hatched ///) or distributed over an emulated link (xxx).
+    ``name``: the pipeline's name in the title (default the spec's name)."""
     runs = list(runs)
     fig, (a1, a2) = _fig(11, 4.6, 2)
     if not runs:
@@ -331,7 +332,7 @@ def local_vs_distributed(runs) -> Figure:
         a2.legend(handles=h2, fontsize=7, loc="upper left", framealpha=0.9)
     a2.set_ylim(0, max(np.nanmax(np.where(np.isfinite(bound), bound, 0)),
                        np.nanmax(np.nan_to_num(thr)), 1e-9) * 1.35)
-    fig.suptitle(f"Local vs distributed: {runs[0].scenario} "
+    fig.suptitle(f"Local vs distributed: {name or runs[0].scenario} "
                  f"(time scale {runs[0].time_scale:g}, {len(runs)} runs)")
     return fig
 
@@ -395,13 +396,15 @@ def bench(run: Run) -> Figure:
 # --- Amdahl --------------------------------------------------------------------------------------
 
 
-def amdahl(runs, model: "metrics.MessageModel | None" = None, n_max: int = 32) -> Figure:
+def amdahl(runs, model: "metrics.MessageModel | None" = None, n_max: int = 32,
+           name: str | None = None) -> Figure:
     """Speed-up against N. N of a run = the ranks its stages occupied; its measured speed-up =
     T1 (every stage's work one after another) / mean item latency. Curves: plain Amdahl
     1/[(1-P)+P/N]; the article's 1/[(1-P)+P/N+C*N] with C = a hop's measured mean cost / T1 (from
     the runs' remote edges; the alpha-beta message when none crossed ranks); the per-message
     alpha-beta model T1/(T1(1-P)+T1 P/N+(N-1) message) of `mpipe predict` when ``model`` (from a
-    bench or calibration run) is given; and the ceiling 1/(1-P) = T1 / critical path."""
+    bench or calibration run) is given; and the ceiling 1/(1-P) = T1 / critical path.
+    ``name``: the pipeline's name in the title (default the spec's name)."""
     runs = [r for r in runs if r.is_pipeline]
     fig, ax = _fig(8, 4.8)
     if not runs:
@@ -450,7 +453,7 @@ def amdahl(runs, model: "metrics.MessageModel | None" = None, n_max: int = 32) -
     ax.set_xscale("log", base=2)
     ax.set_xlabel("N (ranks the stages occupy)")
     ax.set_ylabel("speed-up over one-after-another (T1 / latency)")
-    ax.set_title(f"Amdahl with communication: {runs[0].scenario}, T1 = {inp.t1_ms:.3g} ms, "
+    ax.set_title(f"Amdahl with communication: {name or runs[0].scenario}, T1 = {inp.t1_ms:.3g} ms, "
                  f"critical path {inp.critical_ms:.3g} ms")
     ax.grid(True, color="#dddddd", linewidth=0.5)
     ax.set_ylim(bottom=0)

@@ -179,7 +179,8 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
     benches = res.bench_runs()
     sweeps = [r for r in res if sweep.is_sweep(r)]
     groups = res.groups(replicas=False)
-    comparisons = [metrics.compare(g) for g in groups]
+    names = res.group_names(replicas=False)  # unique: groups of one spec say what differs
+    comparisons = [metrics.compare(g, name=n) for g, n in zip(groups, names)]
 
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mpipe report: "
              f"{_e(os.path.basename(results))}</title><style>{CSS}</style></head><body>"]
@@ -229,21 +230,21 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
         bench_model = metrics.message_model(b)
         if bench_model is not None:
             break
-    for k, (g, c) in enumerate(zip(groups, comparisons), 1):
+    for k, (g, c, gname) in enumerate(zip(groups, comparisons, names), 1):
         name = f"{k}-{_slug(g[0].scenario)}"
-        parts.append(f"<h2>Pipeline {k}: {_e(g[0].scenario)} "
+        parts.append(f"<h2>Pipeline {k}: {_e(gname)} "
                      f"({len(g)} run{'s' if len(g) > 1 else ''}, time scale "
                      f"{g[0].time_scale:g})</h2>")
         parts.append(f"<p><b>{_e(c.headline)}</b></p><ul>"
                      + "".join(f"<li>{_e(b)}</li>" for b in c.bullets) + "</ul>")
-        b64 = w.save(plots.local_vs_distributed(g), f"local-vs-distributed-{name}")
+        b64 = w.save(plots.local_vs_distributed(g, name=gname), f"local-vs-distributed-{name}")
         parts.append(_figure(b64, f"local-vs-distributed-{name}",
                              "Item latency (mean, whiskers min-max) and steady-state throughput "
                              "per run; dashed line: the critical-path bound (free communication); "
                              "diamonds: the model's prediction where the run stored one; thick "
                              "ticks: each run's throughput bound. Gray: local, hatched ///: "
                              "distributed, xxx: emulated link."))
-        b64 = w.save(plots.amdahl(g, bench_model), f"amdahl-{name}")
+        b64 = w.save(plots.amdahl(g, bench_model, name=gname), f"amdahl-{name}")
         parts.append(_figure(b64, f"amdahl-{name}",
                              "Measured speed-up (T1 = every stage's work one after another, over "
                              "the mean item latency) against the ranks the stages occupied, next "

@@ -1,7 +1,8 @@
 """The results file the analysis tests read, produced by the real mpipe (never hand-made):
 
 - the reference pipeline packed on 1 rank and spread over 3 ranks (3 items, time scale 0.01),
-  and on 3 ranks with every stage on rank 0 (``--placement Main=0``);
+  and on 3 ranks with every stage on rank 0 (``--placement Main=0``); packed again with
+  ``--kernel spin`` (a second pipeline group of the same name);
 - `mpipe bench --quick` on 2 ranks;
 - the render-farm scenario with 1 and 2 replicas on one rank (sleep kernel, 12 frames of 10 ms);
 - and, in sweep.h5 beside it, `mpipe sweep --break-even` on 2 ranks (when the binary has it).
@@ -62,6 +63,8 @@ def produce(binary: str, out: str | os.PathLike) -> Path:
     # Launched on 3 ranks with every stage on rank 0 (unnamed stages of a map go there): a
     # local run whose label must not read as a 3-rank one.
     _run(mpirun(3) + [binary] + seed + ["--placement", "Main=0"])
+    # The same pipeline with another kernel: a group of its own, named apart from the first.
+    _run([binary] + seed + ["--placement", "pack", "--kernel", "spin"])
     _run(mpirun(2) + [binary, "bench", "--quick", "--no-progress", "--out", str(out)])
     for r in (1, 2):
         _run([binary, "run", "--scenario", "render-farm", "--replicas", f"Render={r}",

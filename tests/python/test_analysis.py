@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import analysis_fixture  # noqa: E402
 from mpipe_analysis import load, metrics, plots, sweep  # noqa: E402
 from mpipe_analysis.export import chrome_trace  # noqa: E402
-from mpipe_analysis.report import default_dir  # noqa: E402
+from mpipe_analysis.report import default_dir, write_report  # noqa: E402
 
 
 def binary() -> str:
@@ -268,6 +268,28 @@ def test_break_even_plot_reads_a_sweep_and_skips_without_one(res, results, scrat
     assert fig.axes and sweep.read(res[0]) is None
 
 
+@pytest.fixture(scope="session")
+def report(results, scratch) -> Path:
+    """index.html of a report on the fixture's file (PNG only), written once."""
+    return Path(write_report(str(results), str(scratch / "report-py"), formats=("png",)))
+
+
+def test_groups_of_one_name_say_what_differs(res, report):
+    """Two groups of the seed pipeline (one run with --kernel spin) must not both be called
+    "seed": the name says the kernel that tells them apart."""
+    groups = res.groups(replicas=False)
+    seeds = [g for g in groups if g[0].scenario == "seed"]
+    assert len(seeds) == 2
+    page = report.read_text(encoding="utf-8")
+    heads = re.findall(r"<h2>Pipeline \d+: (.*?) \(\d+ runs?, ", page)
+    assert len(heads) == len(groups) and len(set(heads)) == len(heads), heads
+    seed_heads = [h for h in heads if h.startswith("seed")]
+    assert len(seed_heads) == 2 and any("spin" in h for h in seed_heads), seed_heads
+    assert any("sleep" in h for h in seed_heads), seed_heads
+    for h in seed_heads:  # the verdict's sentences carry the same name
+        assert f"<p><b>{h}: " in page
+
+
 def _mpipe(*args, **kw):
     return subprocess.run([binary(), *map(str, args)], capture_output=True, text=True,
                           timeout=300, env=analysis_fixture.env(), **kw)
@@ -283,9 +305,10 @@ def test_report_writes_every_file_and_never_overwrites(results, scratch):
     spread = res.select(scenario="seed", placement="spread")[0]
     bench = res.select(kind="bench")[0]
     assert {"index.html", "runs.csv"} <= names
-    for stem in ("local-vs-distributed-1-seed", "amdahl-1-seed", "local-vs-distributed-2-render-farm",
-                 "farm-1-render-farm", f"bench-{bench.id}", f"timeline-{spread.id}",
-                 f"overhead-{spread.id}"):
+    k_farm = [g[0].scenario for g in res.groups(replicas=False)].index("render-farm") + 1
+    for stem in ("local-vs-distributed-1-seed", "amdahl-1-seed",
+                 f"local-vs-distributed-{k_farm}-render-farm", "farm-1-render-farm",
+                 f"bench-{bench.id}", f"timeline-{spread.id}", f"overhead-{spread.id}"):
         assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "Verdict" in page and "distribution" in page
