@@ -177,6 +177,29 @@ class Run:
         return self.tier == "same-rank"
 
     @property
+    def detail_stride(self) -> int:
+        """k of ``detail_stride``: per-item rows (events, messages, items) were kept for items
+        0, k, 2k, ... only (a run past ``--detail-items``); 1 = every item."""
+        try:
+            return max(int(self.attrs.get("detail_stride", 1)), 1)
+        except (TypeError, ValueError):
+            return 1
+
+    @property
+    def per_item_rows(self) -> str:
+        """Which items have per-item rows, in words: ``every item``, or e.g. ``every 3rd item
+        (items 0, 3, 6, …: 4 of 12 items)``; empty for benchmark runs."""
+        if not self.is_pipeline:
+            return ""
+        k = self.detail_stride
+        if k <= 1:
+            return "every item"
+        total = int(self.attrs.get("items", 0) or 0)
+        kept = len(self.table("items")) or (-(-total // k) if total else 0)
+        suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+        return (f"every {k}{suffix} item (items 0, {k}, {2 * k}, …: {kept} of {total} items)")
+
+    @property
     def replicas(self) -> int:
         """The largest stage replica count (the farm's width); 1 without farms."""
         stages = self.stages
@@ -450,8 +473,9 @@ class Results(list):
 
     def summary(self) -> pd.DataFrame:
         """One row per run: id, kind, scenario, label, placement, ranks, hosts, tier, transport,
-        serialization, emulated link, items, latency_ms (mean), critical_path_ms,
-        predicted_ms, throughput (items/s), bound (items/s), complete."""
+        serialization, emulated link, items, per_item_rows (:attr:`Run.per_item_rows`: which
+        items have per-item rows), latency_ms (mean), critical_path_ms, predicted_ms,
+        throughput (items/s), bound (items/s), complete."""
         rows = []
         for r in self:
             rows.append(
@@ -468,6 +492,7 @@ class Results(list):
                     "serialization": r.serialization if r.is_pipeline else "",
                     "emulated_link": r.emulated_link,
                     "items": r.attr("items", math.nan),
+                    "per_item_rows": r.per_item_rows,
                     "latency_ms": r.latency_ms if r.is_pipeline else math.nan,
                     "critical_path_ms": r.number("critical_path_ms"),
                     "predicted_ms": r.number("predicted_latency_ms"),

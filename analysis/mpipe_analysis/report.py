@@ -216,9 +216,20 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
         "id": "run", "kind": "kind", "scenario": "pipeline", "label": "setting",
         "ranks": "ranks", "hosts": "hosts", "tier": "widest tier", "transport": "transport",
         "serialization": "serialization", "emulated_link": "emulated link", "items": "items",
-        "latency_ms": "mean latency ms", "critical_path_ms": "critical path ms",
+        "per_item_rows": "per-item rows", "latency_ms": "mean latency ms", "critical_path_ms": "critical path ms",
         "predicted_ms": "predicted ms", "throughput": "items/s", "bound": "bound items/s",
     }))
+    sampled = [r for r in pipeline if r.detail_stride > 1]
+    if sampled:
+        parts.append(
+            f"<div class='note' id='sampled-runs'><p>{len(sampled)} run(s) went past "
+            "<code>--detail-items</code> and kept per-item rows (events, messages, items) for "
+            "every k-th item only:</p><ul>"
+            + "".join(f"<li>run {_e(r.id)} ({_e(r.scenario)}, {_e(r.label)}): "
+                      f"{_e(r.per_item_rows)}</li>" for r in sampled)
+            + "</ul><p>They stay in every table and comparison. Their mean latency and "
+            "throughput cover every item; their timelines, edge tables, hop costs and "
+            "compute/communication ratios are computed from the sampled items only.</p></div>")
     csv = os.path.join(out, "runs.csv")
     summ.to_csv(csv, index=False)
     w.files.append(csv)
@@ -261,7 +272,8 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
             parts.append(f"<p class='meta'>placement <code>{_e(r.attr('placement', ''))}</code>; "
                          f"hosts {_e(r.attr('hosts', ''))}; transport {_e(r.transport)}; wait "
                          f"{_e(r.attr('wait', ''))}; clock error bound "
-                         f"{_num(r.number('clock_error_max_ns') / 1e3)} µs; command "
+                         f"{_num(r.number('clock_error_max_ns') / 1e3)} µs; per-item rows: "
+                         f"{_e(r.per_item_rows)}; command "
                          f"<code>{_e(r.attr('command_line', ''))}</code></p>")
             parts.append(_edge_table(r))
             b64 = w.save(plots.timeline(r), f"timeline-{rid}")

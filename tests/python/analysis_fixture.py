@@ -4,7 +4,8 @@
   and on 3 ranks with every stage on rank 0 (``--placement Main=0``); packed again with
   ``--kernel spin`` (a second pipeline group of the same name);
 - `mpipe bench --quick` on 2 ranks;
-- the render-farm scenario with 1 and 2 replicas on one rank (sleep kernel, 12 frames of 10 ms);
+- the render-farm scenario with 1 and 2 replicas on one rank (sleep kernel, 12 frames of 10 ms;
+  the 2-replica run keeps per-item rows for every 3rd frame only, ``--detail-items 4``);
 - and, in sweep.h5 beside it, `mpipe sweep --break-even` on 2 ranks (when the binary has it).
 
 Run as a script (CTest's fixture step `python.analysis.data`) or imported by the tests' pytest
@@ -67,9 +68,10 @@ def produce(binary: str, out: str | os.PathLike) -> Path:
     _run([binary] + seed + ["--placement", "pack", "--kernel", "spin"])
     _run(mpirun(2) + [binary, "bench", "--quick", "--no-progress", "--out", str(out)])
     for r in (1, 2):
+        # The 2-replica farm keeps per-item rows for every 3rd frame only (--detail-items 4).
         _run([binary, "run", "--scenario", "render-farm", "--replicas", f"Render={r}",
               "--kernel", "sleep", "--items", "12", "--time-scale", "0.001", "--no-progress",
-              "--out", str(out)])
+              "--out", str(out)] + (["--detail-items", "4"] if r == 2 else []))
     # A real break-even sweep, in a file of its own (sweep.h5 beside): 2 placements x 3 work
     # points x 2 repeats, ~6 s. Optional: a binary without `mpipe sweep` leaves it out.
     sweep_out = out.parent / "sweep.h5"

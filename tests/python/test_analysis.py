@@ -290,6 +290,26 @@ def test_groups_of_one_name_say_what_differs(res, report):
         assert f"<p><b>{h}: " in page
 
 
+def test_report_says_which_runs_kept_sampled_rows(res, report):
+    """A run past --detail-items keeps per-item rows for every k-th item only: the report says
+    which run, what was sampled and what that covers, in the runs table and beside the run."""
+    sampled = [r for r in res.pipeline_runs() if int(r.attr("detail_stride", 1)) > 1]
+    assert [(r.scenario, r.replicas, r.attr("detail_stride")) for r in sampled] == [
+        ("render-farm", 2, 3)]
+    r = sampled[0]
+    page = report.read_text(encoding="utf-8")
+    assert "id='sampled-runs'" in page, "no note on sampled runs"
+    note = page[page.index("id='sampled-runs'"):]
+    note = note[:note.index("</div>")]
+    assert r.id in note and "every k-th" in note
+    assert "every 3rd item (items 0, 3, 6, …: 4 of 12 items)" in page
+    csv = (report.parent / "runs.csv").read_text()
+    assert "per_item_rows" in csv.splitlines()[0] and "every 3rd item" in csv
+    summary = res.summary().set_index("id")
+    assert summary.loc[r.id, "per_item_rows"].startswith("every 3rd item")
+    assert (summary.drop(index=r.id).query("kind == 'run'").per_item_rows == "every item").all()
+
+
 def _mpipe(*args, **kw):
     return subprocess.run([binary(), *map(str, args)], capture_output=True, text=True,
                           timeout=300, env=analysis_fixture.env(), **kw)
