@@ -506,7 +506,9 @@ def break_even(run: Run) -> Figure:
     """A `mpipe sweep --break-even` run: median item latency of the local and the distributed
     placement against the work per stage (ms, log axis), each with its bootstrap CI of the median
     (band) and the model's prediction (thin line, where stored); below, the distributed
-    placement's latency relative to the local one (%, 0 = break-even). The measured break-even
+    placement's latency relative to the local one (%, 0 = break-even). When another grid
+    dimension varies (:func:`mpipe_analysis.sweep.other_dimensions`: payload, serialization, ...)
+    each of its values gets curves of its own (color and marker; line style says placement). The measured break-even
     (vertical dotted line, CI shaded) and the predicted one (dash-dot) are marked. Layout read:
     :mod:`mpipe_analysis.sweep`."""
     from . import sweep
@@ -525,32 +527,54 @@ def break_even(run: Run) -> Figure:
     }
     others = [dict(color="#0072b2", linestyle="-.", marker="^"),
               dict(color="#009e73", linestyle=":", marker="v")]
-    curves = {}
-    for k, (variant, g) in enumerate(pts.groupby("variant", sort=False)):
-        g = g.groupby("work_per_stage_ms", as_index=False).median(numeric_only=True)
-        g = g.sort_values("work_per_stage_ms")
-        st = styles.get(variant, others[k % len(others)])
-        name = data.local if variant == "local" else data.distributed if variant == "distributed" else variant
-        a1.plot(g.work_per_stage_ms, g.latency_median_ms, markersize=6, linewidth=1.6,
-                label=f"{variant} ({name}): measured median", **st)
-        if "latency_ci_low_ms" in g and "latency_ci_high_ms" in g:
-            a1.fill_between(g.work_per_stage_ms, g.latency_ci_low_ms, g.latency_ci_high_ms,
-                            facecolor=st["color"], alpha=0.15, edgecolor=st["color"],
-                            hatch=None if variant == "local" else "....", linewidth=0)
-        if "predicted_latency_ms" in g and g.predicted_latency_ms.notna().any():
-            a1.plot(g.work_per_stage_ms, g.predicted_latency_ms, color=st["color"],
-                    linestyle=(0, (1, 2)), linewidth=1.0, label=f"{variant}: model")
-        curves[variant] = g.set_index("work_per_stage_ms").latency_median_ms
-    if "local" in curves and "distributed" in curves:
-        both = pd.concat([curves["local"], curves["distributed"]], axis=1, join="inner")
-        both.columns = ["local", "distributed"]
-        rel = (both.distributed / both.local - 1.0) * 100.0
-        a2.plot(rel.index, rel.values, color="#d55e00", linestyle="--", marker="o",
-                label="distributed vs local (measured)")
+    # Another grid dimension that varies (payload, serialization, ...): one set of curves per
+    # combination of its values, never a median across them (that draws what no run measured).
+    dims = sweep.other_dimensions(pts)
+    combos = (list(pts.groupby(dims if len(dims) > 1 else dims[0], sort=True)) if dims
+              else [((), pts)])
+    palette = ["#d55e00", "#0072b2", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]
+    markers = ["o", "^", "v", "D", "P", "X", "s"]
+    hurts_drawn = False
+    paired = 0
+    for c, (key, sub) in enumerate(combos):
+        key = key if isinstance(key, tuple) else (key,)
+        desc = ", ".join(f"{d}={v}" for d, v in zip(dims, key))
+        curves = {}
+        for k, (variant, g) in enumerate(sub.groupby("variant", sort=False)):
+            g = g.groupby("work_per_stage_ms", as_index=False).median(numeric_only=True)
+            g = g.sort_values("work_per_stage_ms")
+            st = dict(styles.get(variant, others[k % len(others)]))
+            if dims:  # color and marker by combination, line style by placement
+                st.update(color=palette[c % len(palette)], marker=markers[c % len(markers)])
+                if variant == "local":
+                    st["markerfacecolor"] = "white"
+            name = data.local if variant == "local" else data.distributed if variant == "distributed" else variant
+            tag = f", {desc}" if desc else ""
+            a1.plot(g.work_per_stage_ms, g.latency_median_ms, markersize=6, linewidth=1.6,
+                    label=f"{variant} ({name}){tag}: measured median", **st)
+            if "latency_ci_low_ms" in g and "latency_ci_high_ms" in g:
+                a1.fill_between(g.work_per_stage_ms, g.latency_ci_low_ms, g.latency_ci_high_ms,
+                                facecolor=st["color"], alpha=0.15, edgecolor=st["color"],
+                                hatch=None if variant == "local" else "....", linewidth=0)
+            if "predicted_latency_ms" in g and g.predicted_latency_ms.notna().any():
+                a1.plot(g.work_per_stage_ms, g.predicted_latency_ms, color=st["color"],
+                        linestyle=(0, (1, 2)), linewidth=1.0, label=f"{variant}{tag}: model")
+            curves[variant] = g.set_index("work_per_stage_ms").latency_median_ms
+        if "local" in curves and "distributed" in curves:
+            paired += 1
+            both = pd.concat([curves["local"], curves["distributed"]], axis=1, join="inner")
+            both.columns = ["local", "distributed"]
+            rel = (both.distributed / both.local - 1.0) * 100.0
+            color = palette[c % len(palette)] if dims else "#d55e00"
+            a2.plot(rel.index, rel.values, color=color, linestyle="--",
+                    marker=markers[c % len(markers)] if dims else "o",
+                    label="distributed vs local (measured)" + (f", {desc}" if desc else ""))
+            a2.fill_between(rel.index, 0, rel.values, where=rel.values > 0, interpolate=True,
+                            facecolor="#f2f2f2", edgecolor="#999999", hatch="////",
+                            linewidth=0, label=None if hurts_drawn else "distribution hurts")
+            hurts_drawn = True
+    if paired:
         a2.axhline(0, color="black", linewidth=1.0)
-        a2.fill_between(rel.index, 0, rel.values, where=rel.values > 0, interpolate=True,
-                        facecolor="#f2f2f2",
-                        edgecolor="#999999", hatch="////", linewidth=0, label="distribution hurts")
     else:
         _empty(a2, "no local/distributed pair in this sweep")
     rows = data.break_even.itertuples() if not data.break_even.empty else []
@@ -589,5 +613,6 @@ def break_even(run: Run) -> Figure:
     a1.legend(fontsize=7)
     if a2.get_legend_handles_labels()[0]:
         a2.legend(fontsize=7)
-    a1.set_title(f"Break-even: {run.attr('spec_name', '')} (sweep run {run.id})")
+    split = f"\none curve per {' x '.join(dims)} (other grid dimensions)" if dims else ""
+    a1.set_title(f"Break-even: {run.attr('spec_name', '')} (sweep run {run.id}){split}")
     return fig

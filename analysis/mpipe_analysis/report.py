@@ -347,10 +347,13 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
                 f"{_num(row.get('ci_low_ms', math.nan))}–{_num(row.get('ci_high_ms', math.nan))}), "
                 f"predicted {_num(row.get('predicted_work_per_stage_ms', math.nan))} ms"
                 for row in be.to_dict("records"))
+        dims = sweep.other_dimensions(sweep.read(s).points)
+        split = (f" One set of curves per value of {', '.join(dims)}, which this sweep also "
+                 "varied (never averaged across)." if dims else "")
         parts.append(_figure(b64, name, "Median item latency of the local and the distributed "
                              "placement against the work per stage (bands: bootstrap CI of the "
                              "median), and their relative difference; the dotted line is where "
-                             "distribution starts to pay." + _e(text)))
+                             "distribution starts to pay." + _e(split) + _e(text)))
     if not drawn and not sweeps:
         parts.append("<p class='note'>No sweep run in this file (<code>mpipe sweep "
                      "--break-even</code> writes one); nothing to draw.</p>")

@@ -4,7 +4,8 @@ The layout this module reads is doc/results-schema.md's (`sweep_points`, `sweep_
 `break_even`; the run has ``kind`` = ``sweep``); the columns it uses:
 
 - ``sweep_points``: one row per grid point. Used columns: ``point`` (int), ``placement`` (str,
-  as given: pack, spread, a map), ``work_per_stage_ms`` (float, ms: the mean work of the stages
+  as given: pack, spread, a map); the other grid dimensions (:data:`GRID_DIMENSIONS`) when they
+  vary, each combination drawn as curves of its own; ``work_per_stage_ms`` (float, ms: the mean work of the stages
   that have work, as run), ``latency_median_ms``, ``latency_ci_low_ms``,
   ``latency_ci_high_ms`` (bootstrap CI of the median), ``predicted_latency_ms`` (NaN without a
   platform), ``throughput_median_items_per_s``. Optional: ``transport``, ``payload_bytes``,
@@ -29,9 +30,15 @@ import pandas as pd
 
 from .load import Run
 
-__all__ = ["SweepData", "read", "is_sweep", "REQUIRED_POINT_COLUMNS"]
+__all__ = ["SweepData", "read", "is_sweep", "other_dimensions", "REQUIRED_POINT_COLUMNS",
+           "GRID_DIMENSIONS"]
 
 REQUIRED_POINT_COLUMNS = ("placement", "work_per_stage_ms", "latency_median_ms")
+
+# Grid dimensions of `sweep_points` besides placement and the work axis (work_scale,
+# time_scale, work_per_stage_ms, work_per_item_ms all follow the work grid).
+GRID_DIMENSIONS = ("transport", "payload_bytes", "serialization", "emulated_link", "replicas",
+                   "threads")
 
 
 @dataclass
@@ -82,6 +89,13 @@ def read(run: Run) -> SweepData | None:
         for p in points.placement
     ]
     return SweepData(points, repeats, be, local, distributed)
+
+
+def other_dimensions(points: pd.DataFrame) -> list:
+    """The grid dimensions (:data:`GRID_DIMENSIONS`) that take more than one value in
+    ``points``: a plot against the work must draw one curve per combination of them, never a
+    median across them."""
+    return [c for c in GRID_DIMENSIONS if c in points and points[c].nunique(dropna=False) > 1]
 
 
 def finite(v) -> bool:
