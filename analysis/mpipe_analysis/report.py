@@ -106,7 +106,8 @@ def _table(frame, columns: dict, classes: str = "") -> str:
             v = row[col]
             cells.append(f"<td>{_num(v) if isinstance(v, float) else _e(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="{classes}"><tr>{head}</tr>{"".join(rows)}</table>'
+    return (f"<div class='wide'><table class=\"{classes}\"><tr>{head}</tr>{''.join(rows)}"
+            "</table></div>")
 
 
 def _figure(b64: str, name: str, caption: str) -> str:
@@ -125,6 +126,7 @@ h3{margin-top:1.6em}
 .verdict p{margin:.4em 0} .headline{font-size:1.1em;font-weight:bold}
 .rule{font-size:.9em;color:#333}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0}
+.wide{overflow-x:auto;max-width:100%}
 th,td{border:1px solid #999;padding:.2em .45em;text-align:left;vertical-align:top}
 th{background:#e8e8e8}
 td.pays::before{content:"✔ "} td.hurts::before{content:"✘ "} td.marginal::before{content:"~ "}
@@ -163,7 +165,7 @@ def _edge_table(run) -> str:
             "<th>payload B</th><th>serialize µs</th><th>wire µs</th><th>deserialize µs</th>"
             "<th>overhead µs</th><th>queue µs</th><th>work served ms</th><th>ratio</th>"
             "<th>verdict</th></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>"
 
 
 def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "svg")) -> str:

@@ -345,6 +345,18 @@ def test_break_even_draws_a_curve_per_value_of_another_grid_dimension(results, s
     assert sweep.other_dimensions(sweep.read(run).points) == ["payload_bytes"]
 
 
+def test_wide_tables_scroll_inside_the_page(report):
+    """The runs table (17 columns) is wider than a 1,400 px page: every table sits in a box that
+    scrolls sideways (overflow-x) instead of running off the page."""
+    page = report.read_text(encoding="utf-8")
+    css = page[page.index("<style>"):page.index("</style>")]
+    assert re.search(r"\.wide\{[^}]*overflow-x:\s*auto", css), css
+    tables = [m.start() for m in re.finditer(r"<table", page)]
+    assert len(tables) >= 2
+    for t in tables:
+        assert page[max(0, t - len("<div class='wide'>")):t] == "<div class='wide'>", page[t - 40:t]
+
+
 def _mpipe(*args, **kw):
     return subprocess.run([binary(), *map(str, args)], capture_output=True, text=True,
                           timeout=300, env=analysis_fixture.env(), **kw)
