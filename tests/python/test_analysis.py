@@ -222,6 +222,34 @@ def test_every_plot_has_data_and_labels(res):
     _has_data(plots.farm(farm))
 
 
+def _overlaps(fig) -> list:
+    """Pairs of x tick labels (per axes, as drawn) whose boxes overlap, and labels that spill out
+    of the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    page = fig.bbox
+    bad = []
+    for ax in fig.axes:
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.get_xticklabels()
+                 if t.get_visible() and t.get_text()]
+        for i, (a, ba) in enumerate(boxes):
+            if ba.x0 < page.x0 - 1 or ba.x1 > page.x1 + 1 or ba.y0 < page.y0 - 1:
+                bad.append((a, "outside the figure"))
+            for b, bb in boxes[i + 1:]:
+                if ba.overlaps(bb):
+                    bad.append((a, b))
+    return bad
+
+
+def test_local_vs_distributed_labels_do_not_overlap(res):
+    for runs in (seed_runs(res), list(res.pipeline_runs())):
+        fig = plots.local_vs_distributed(runs)
+        assert _overlaps(fig) == [], [r.label for r in runs]
+
+
 def _with_sweep(results: Path, dest: Path) -> Path:
     """A copy of the produced file plus one sweep run in the layout mpipe_analysis.sweep reads
     (the break-even plot's input; `mpipe sweep` itself is tested by its own tests)."""
