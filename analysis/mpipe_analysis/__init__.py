@@ -15,7 +15,19 @@ plots (matplotlib figures), report (`python3 -m mpipe_analysis.report FILE`), ex
 numpy, pandas, matplotlib: run it with /usr/bin/python3.
 """
 
+import os as _os
+
 from .load import Results, Run, load, select
 
-__all__ = ["load", "select", "Results", "Run"]
+__all__ = ["load", "select", "Results", "Run", "default_results"]
+
+# analysis/mpipe_analysis -> the repository root
+_REPO = _os.path.dirname(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))
+
+
+def default_results() -> str:
+    """The results file notebooks read: ``MPIPE_RESULTS`` when set, else the demo's
+    ``results/mpipe.h5`` of the repository this package sits in (scripts/demo.sh writes it);
+    found from the package's own location, so the working directory does not matter."""
+    return _os.environ.get("MPIPE_RESULTS") or _os.path.join(_REPO, "results", "mpipe.h5")
 __version__ = "0.1.0"

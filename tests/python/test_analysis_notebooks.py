@@ -1,5 +1,6 @@
-"""analysis/notebooks/*.ipynb: stored without outputs, and run top to bottom, headless (nbclient,
-Debian's ipykernel under /usr/bin/python3), against a results file the real mpipe produced
+"""analysis/notebooks/*.ipynb: stored without outputs, say in their first cell how to run them
+headless, and run top to bottom, headless (nbclient, Debian's ipykernel under /usr/bin/python3),
+from their own folder and from any other, against a results file the real mpipe produced
 (MPIPE_ANALYSIS_RESULTS from CTest's python.analysis.data step, else made here)."""
 
 from __future__ import annotations
@@ -54,3 +55,26 @@ def test_runs_top_to_bottom(path, results, monkeypatch):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert images, f"{path.name}: no figure was displayed"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_gives_the_headless_command(path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown"
+    assert f"jupyter-execute analysis/notebooks/{path.name}" in first.source
+    assert "MPIPE_RESULTS" in first.source and "MPIPE_ANALYSIS_DIR" in first.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_runs_from_another_folder(path, results, monkeypatch, tmp_path):
+    """The kernel starts in a folder that is neither the notebook's nor the repository's: the
+    package comes from MPIPE_ANALYSIS_DIR (as for `mpipe report`), the file from MPIPE_RESULTS."""
+    monkeypatch.setenv("MPIPE_RESULTS", str(results))
+    monkeypatch.setenv("MPIPE_ANALYSIS_DIR", str(REPO / "analysis"))
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=240, kernel_name="python3",
+                   resources={"metadata": {"path": str(elsewhere)}}).execute()
