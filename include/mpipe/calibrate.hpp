@@ -26,10 +26,12 @@ struct linear_fit {
 linear_fit fit_line(const std::vector<double>& x, const std::vector<double>& y,
                     const std::vector<double>& w);
 
-// Bench rows -> one calibration row per (tier, method): alpha = the latency at the smallest
-// size, beta = the least-squares slope over sizes >= 4 KiB (the bandwidth regime), r2 = how well
-// that line fits every size (relative error). Encode/decode: least squares with weights 1/y^2.
-// Rows with NaN values are skipped.
+// Bench rows -> one calibration row per (tier, method): alpha = the mean latency at the smallest
+// size, beta = the (unweighted) least-squares slope over sizes >= 4 KiB (the bandwidth regime;
+// all sizes if fewer than two are), r2 = how well that line fits every size, weighted 1/y^2 so
+// each size's error counts relative to its time. The line is not fitted to minimise that, so r2
+// can be below 0: the line fits worse than the weighted mean (a constant) would, e.g. on a noisy
+// tier. Encode/decode: least squares with weights 1/y^2. Rows with NaN values are skipped.
 std::vector<calibration_row> fit_bench(const std::vector<bench_row>& rows);
 
 // 0, 64 B, 1, 4, 16, 64, 256 KiB, 1 MiB: both ends of every tier's curve, a few seconds.
@@ -40,7 +42,17 @@ std::vector<std::uint64_t> calibration_sizes();
 // the compute kernel's rate to the attribute compute_iterations_per_ms.
 run_record calibration_run(const boost::mpi::communicator& comm, bench_options options);
 
+// The table of fits, one row per (tier, method); a row whose r2 is below 0 ends in
+// "<- " + r2_note(r2).
 void print_calibration(std::ostream& out, const std::vector<calibration_row>& rows);
+
+// What a calibration row's r2 says, when it needs saying: "" for r2 >= 0 or NaN, else why the
+// line fits worse than a constant and what to do about it.
+std::string r2_note(double r2);
+
+// What the table's columns are, a few lines ending in '\n': how alpha, beta, r2 and the
+// encode/decode costs are found (`mpipe calibrate` prints it above the table).
+std::string calibration_explanation();
 
 // A platform file (see platform.hpp) from a calibration run, for `mpipe predict --platform`:
 // each MPI tier's wire from its raw-mpi fit, each serialization's encode/decode from its own

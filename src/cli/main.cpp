@@ -640,8 +640,7 @@ int do_calibrate(const bench_args& a, const std::string& platform_out, int argc,
   try {
     auto record = mpipe::calibration_run(world, opt);
     if (rank == 0) {
-      std::cout << "\nFits per tier and method: one-way time = alpha + bytes x ns/byte "
-                   "(least squares, weights 1/time^2)\n";
+      std::cout << "\n" << mpipe::calibration_explanation();
       mpipe::print_calibration(std::cout, record.calibration);
       std::string id = "(not stored)";
       if (!a.no_out) id = mpipe::append_run(a.out, record);

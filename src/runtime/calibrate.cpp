@@ -153,6 +153,22 @@ run_record calibration_run(const boost::mpi::communicator& comm, bench_options o
   return rec;
 }
 
+std::string r2_note(double r2) {
+  if (!(r2 < 0.0)) return "";  // NaN (one size) or a line at least as good as a constant
+  return "r2 < 0: the line fits worse than a constant (the sizes' mean time): a noisy tier, or "
+         "steps one line cannot follow; check its bench rows";
+}
+
+std::string calibration_explanation() {
+  return "Fits per tier and method: one-way time = alpha + bytes x ns/byte\n"
+         "  alpha = the mean latency at the smallest size; ns/byte = the least-squares slope "
+         "over sizes >= 4 KiB (all sizes if fewer than two are)\n"
+         "  r2 = how well that line fits every size, each size's error relative to its time "
+         "(weights 1/time^2): 1 exact, 0 no better than a constant, below 0 worse\n"
+         "  ser/deser = encode/decode per message and per byte: least squares over every size, "
+         "weights 1/time^2\n";
+}
+
 void print_calibration(std::ostream& out, const std::vector<calibration_row>& rows) {
   const auto num = [](double v, const char* f) {
     if (std::isnan(v)) return std::string("-");
@@ -168,13 +184,15 @@ void print_calibration(std::ostream& out, const std::vector<calibration_row>& ro
   out << line;
   for (const auto& r : rows) {
     std::snprintf(
-        line, sizeof line, "  %-10s  %-9s  %6d  %9s  %11s  %10s  %6s  %8s  %10s  %8s  %10s\n",
+        line, sizeof line, "  %-10s  %-9s  %6d  %9s  %11s  %10s  %6s  %8s  %10s  %8s  %10s",
         r.tier.c_str(), r.method.c_str(), r.points, num(r.alpha_us, "%.3f").c_str(),
         num(r.ns_per_byte, "%.5f").c_str(), num(r.bandwidth_mb_s, "%.0f").c_str(),
         num(r.r2, "%.3f").c_str(), num(r.serialize_us, "%.2f").c_str(),
         num(r.serialize_ns_per_byte, "%.4f").c_str(), num(r.deserialize_us, "%.2f").c_str(),
         num(r.deserialize_ns_per_byte, "%.4f").c_str());
     out << line;
+    if (const std::string note = r2_note(r.r2); !note.empty()) out << "  <- " << note;
+    out << '\n';
   }
 }
 

@@ -5,12 +5,15 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <string>
 
 #include "mpipe/calibrate.hpp"
 
 using mpipe::bench_row;
 using mpipe::fit_bench;
 using mpipe::fit_line;
+using mpipe::print_calibration;
 
 TEST(FitLine, RecoversAnExactLine) {
   const std::vector<double> x = {0, 1, 2, 10}, w(4, 1.0);
@@ -116,4 +119,77 @@ TEST(FitBench, SkipsNanRowsAndKeepsTheOrderSeen) {
   EXPECT_TRUE(std::isnan(fits[0].r2));
   EXPECT_TRUE(std::isnan(fits[0].ns_per_byte));
   EXPECT_TRUE(std::isnan(fits[0].bandwidth_mb_s));
+}
+
+namespace {
+
+// One (tier, method) of raw-mpi bench rows over the calibration sizes, latency(size) given.
+template <class F>
+std::vector<bench_row> wire_rows(const char* tier, F latency) {
+  std::vector<bench_row> rows;
+  for (double size : {0.0, 64.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0}) {
+    bench_row r;
+    r.tier = tier;
+    r.method = "raw-mpi";
+    r.size_bytes = static_cast<std::uint64_t>(size);
+    r.latency_us = latency(size);
+    r.serialize_us = r.deserialize_us = std::numeric_limits<double>::quiet_NaN();
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// The printed line of the row for `tier`, or "" when there is none.
+std::string row_of(const std::string& table, const std::string& tier) {
+  std::istringstream in(table);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("  " + tier + " ", 0) == 0) return line;
+  return "";
+}
+
+}  // namespace
+
+// A noisy tier: a spike at the smallest size (6 us where every other size takes ~1 us) sets
+// alpha, so alpha + bytes x beta misses every other size by ~5x: the line fits worse than the
+// sizes' mean would, r2 < 0 (mpipe calibrate once printed "r2 -0.408" without a word). The row
+// must say what that means, and a row that fits must not.
+TEST(Calibration, NegativeR2IsExplainedNextToItsRow) {
+  const double noise[] = {1.0, 1.05, 0.95, 1.1, 0.9, 1.02, 0.98, 1.0};
+  int i = 0;
+  auto rows = wire_rows("cross-host", [&](double size) {
+    const double n = noise[i++ % 8];
+    return size == 0 ? 6.0 : (1.0 + size * 0.001e-3) * n;
+  });
+  const auto good = wire_rows("same-host", [](double size) { return 0.5 + size * 0.09e-3; });
+  rows.insert(rows.end(), good.begin(), good.end());
+  const auto fits = fit_bench(rows);
+  ASSERT_EQ(fits.size(), 2u);
+  ASSERT_LT(fits[0].r2, 0.0);
+  EXPECT_GT(fits[1].r2, 0.99);
+
+  std::ostringstream out;
+  print_calibration(out, fits);
+  const std::string noisy = row_of(out.str(), "cross-host");
+  const std::string clean = row_of(out.str(), "same-host");
+  ASSERT_FALSE(noisy.empty()) << out.str();
+  ASSERT_FALSE(clean.empty()) << out.str();
+  EXPECT_NE(noisy.find("r2 < 0: the line fits worse than a constant"), std::string::npos) << noisy;
+  EXPECT_EQ(clean.find("r2 <"), std::string::npos) << clean;
+  EXPECT_EQ(clean.find("<-"), std::string::npos) << clean;
+}
+
+TEST(Calibration, R2NoteOnlyBelowZero) {
+  EXPECT_NE(mpipe::r2_note(-0.408).find("worse than a constant"), std::string::npos);
+  EXPECT_EQ(mpipe::r2_note(0.0), "");
+  EXPECT_EQ(mpipe::r2_note(0.7), "");
+  EXPECT_EQ(mpipe::r2_note(std::numeric_limits<double>::quiet_NaN()), "");
+}
+
+// The header says how the fit is made, as fit_bench makes it: alpha is the smallest size's
+// latency, not an intercept of a 1/time^2-weighted fit (the weights are r2's and the codecs').
+TEST(Calibration, ExplanationSaysHowAlphaBetaAndR2AreFound) {
+  const std::string e = mpipe::calibration_explanation();
+  EXPECT_NE(e.find("alpha = the mean latency at the smallest size"), std::string::npos) << e;
+  EXPECT_NE(e.find("slope over sizes >= 4 KiB"), std::string::npos) << e;
+  EXPECT_NE(e.find("below 0 worse"), std::string::npos) << e;
 }
