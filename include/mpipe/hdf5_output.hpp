@@ -17,8 +17,10 @@ void check_writable(const std::string& path);
 
 // Appends the run and returns its id: UTC start time, sortable, made unique within the file
 // (e.g. "20261124T013512.123Z", then "-2", "-3" ... on a clash). Creates the file and parent
-// directories as needed. Holds an exclusive lock (path + ".lock") while appending so two jobs
-// writing the same file both keep their runs. Throws io_error with HDF5's error text.
+// directories as needed. Holds an exclusive lock (<file>.lock, where <file> is `path` made absolute
+// with symlinks and ".." resolved, so every spelling of one file takes the same lock) while
+// appending so two jobs writing the same file both keep their runs. Through a symlink the file it
+// points to is replaced, the link kept. Throws io_error with HDF5's error text.
 std::string append_run(const std::string& path, run_record run);
 
 // Reading back (tests, `mpipe` subcommands); notebooks use h5py instead.

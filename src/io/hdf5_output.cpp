@@ -596,6 +596,20 @@ void create_directory_of(const std::string& path) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+// The file a results path names, spelled one way whatever way the user spelled it: absolute,
+// symlinks followed (a chain too, and one that dangles: the file it points to is then made), and
+// "." / ".." resolved as the kernel resolves them. The lock is taken on this spelling and the copy
+// renamed over it, so two jobs that reach one file by two spellings still take turns.
+fs::path results_target(const std::string& path) {
+  fs::path p = fs::absolute(path);
+  for (int hops = 0; fs::is_symlink(p); ++hops) {
+    if (hops == 40) throw io_error("too many levels of symbolic links in '" + path + "'");
+    const fs::path to = fs::read_symlink(p);
+    p = to.is_absolute() ? to : p.parent_path() / to;
+  }
+  return fs::weakly_canonical(p);
+}
+
 // The copy being written; removed unless it was renamed into place.
 class temp_file {
  public:
@@ -740,7 +754,8 @@ void check_writable(const std::string& path) {
   const h5::quiet_errors quiet;
   if (path.empty()) throw io_error("results file: empty path");
   create_directory_of(path);
-  const fs::path target(path);
+  const fs::path target = results_target(path);
+  create_directory_of(target.string());
   if (std::error_code ec; fs::is_directory(target, ec)) {
     throw io_error("results file '" + path + "' is a directory");
   }
@@ -767,11 +782,10 @@ std::string append_run(const std::string& path, run_record run) {
   try {
     if (path.empty()) throw io_error("empty path");
     create_directory_of(path);
-    const append_lock lock(path + ".lock", path);
-
-    // Through a symlink, replace the file it points to, not the link.
-    fs::path target(path);
-    if (fs::is_symlink(target)) target = fs::canonical(target);
+    // Through a symlink, replace the file it points to, not the link; lock that file.
+    const fs::path target = results_target(path);
+    create_directory_of(target.string());
+    const append_lock lock(target.string() + ".lock", path);
     const bool existed = fs::exists(target);
     if (existed) check_existing(target.string());
 

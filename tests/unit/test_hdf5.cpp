@@ -1,8 +1,10 @@
 // Results files: round trip of every column and attribute type, the append-only promise (earlier
 // runs stay identical, failures leave the file as it was, nothing left behind), refusal of files
 // that are not mpipe's, and appends racing from several processes and threads.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -553,6 +556,25 @@ TEST_F(Hdf5Output, ReadingWhatIsNotThereThrows) {
 }
 
 // --- concurrency ---------------------------------------------------------------------------
+
+// A symlink, dir/../x.h5: one file, one lock (the file's own), whatever the spelling.
+TEST_F(Hdf5Output, EverySpellingOfAFileTakesItsLock) {
+  append_run(file(), run_record{});
+  fs::create_directories(dir_ / "sub");
+  fs::create_symlink("results.h5", dir_ / "link.h5");
+  const int fd = ::open((file() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  ::setenv("MPIPE_LOCK_WAIT_S", "0.2", 1);
+  for (const fs::path& spelling : {dir_ / "link.h5", dir_ / "sub" / ".." / "results.h5"}) {
+    EXPECT_THROW(append_run(spelling.string(), run_record{}), io_error) << spelling;
+  }
+  ::unsetenv("MPIPE_LOCK_WAIT_S");
+  ::close(fd);
+  append_run((dir_ / "link.h5").string(), run_record{});
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.h5"));
+  EXPECT_EQ(list_runs(file()).size(), 2u);
+}
 
 TEST_F(Hdf5Output, ConcurrentAppendsFromProcessesAreAllKept) {
   constexpr int processes = 4;
