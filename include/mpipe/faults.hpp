@@ -95,22 +95,44 @@ class watchdog {
 
 // A channel of its own (a duplicate communicator, so no pipeline message can ever match it) on
 // which any rank tells rank 0 why the run must end: rank 0 then saves what it has, saying why.
+// Rank 0 answers on the same channel, so that the raising rank does not end the job (MPI_Abort)
+// while rank 0 is still writing the partial run: "heard" when poll() receives an alarm, "saving
+// S" before the append (S: how long it may take, from the size of the results file), "saved" or
+// "failed" after it. append_or_rescue sends the last two itself while a channel lives in this
+// process (only a partial save happens then: a complete run is saved after the run's channel is
+// gone). They go to every other rank, except when rank 0 ends because of a signal: mpirun's
+// SIGTERM reaches all ranks and kills them 1 s later anyway, and a rank may be dead, so then only
+// to the ranks whose alarm rank 0 received.
 class alarm_channel {
  public:
   explicit alarm_channel(MPI_Comm comm);  // collective over comm
   ~alarm_channel();
   alarm_channel(const alarm_channel&) = delete;
   alarm_channel& operator=(const alarm_channel&) = delete;
-  // Rank != 0: sends `why` to rank 0 and keeps MPI progressing for up to wait_s seconds, in which
-  // rank 0 normally saves the run and ends the job; returns if it did not.
+  // Rank != 0: sends `why` to rank 0 and keeps MPI progressing while rank 0 saves and ends the
+  // job: up to wait_s seconds for rank 0's first answer; after "heard", 30 s more for rank 0 to
+  // start saving; after "saving S", S seconds; after "saved" / "failed", wait_s seconds for rank
+  // 0's MPI_Abort. Returns when a deadline passes without it (the caller then ends the job).
   void raise(const std::string& why, double wait_s);
-  // Rank 0: what a rank raised, if anything arrived (non-blocking).
+  // Rank 0: what a rank raised, if anything arrived (non-blocking); answers "heard".
   std::optional<std::string> poll();
+  // Rank 0, around saving the partial run to `path` (append_or_rescue calls them).
+  void saving(const std::string& path, const run_record& run);
+  void saved(bool ok);
   MPI_Comm comm() const { return comm_; }
 
  private:
+  void tell(const std::string& word);
   MPI_Comm comm_ = MPI_COMM_NULL;
+  std::vector<int> raisers_;  // rank 0: ranks whose alarm arrived
+  std::vector<MPI_Request> sends_;
+  std::vector<std::unique_ptr<std::string>> words_;  // alive until their sends complete
 };
+
+// How long rank 0 may take to append a partial run to a results file of `file_bytes` (a copy of
+// the file, the run's rows, an fsync): 10 s + (2 x file_bytes + run_bytes) at 20 MiB/s. Rank 0
+// says this plus the time the append may wait for the lock (lock_wait_s, hdf5_output.hpp).
+double save_allowance_s(std::uint64_t file_bytes, std::uint64_t run_bytes);
 
 // MPI_Abort(comm, code) after flushing stdout/stderr: every rank of the job leaves.
 [[noreturn]] void abort_job(MPI_Comm comm, int code);
@@ -119,7 +141,8 @@ class alarm_channel {
 
 // Appends the run to `path`; when that fails (a disk that filled during the run, a lock not
 // released in time, ...) writes it, alone, to a rescue file -- `path`'s directory, else $TMPDIR,
-// else /tmp -- named <name>.rescued-<pid>-<n>.h5, so the measurement is not lost.
+// else /tmp -- named <name>.rescued-<pid>-<n>.h5, so the measurement is not lost. Rank 0 of a
+// live alarm_channel says "saving" before and "saved"/"failed" after (see alarm_channel).
 struct saved_run {
   std::string id;       // the run's id in `file`
   std::string file;     // where it is: `path`, or the rescue file; empty if nowhere

@@ -23,6 +23,10 @@ void check_writable(const std::string& path);
 // points to is replaced, the link kept. Throws io_error with HDF5's error text.
 std::string append_run(const std::string& path, run_record run);
 
+// How long append_run waits for another writer's lock: MPIPE_LOCK_WAIT_S if set to a number
+// >= 0, else 300 s.
+double lock_wait_s();
+
 // Reading back (tests, `mpipe` subcommands); notebooks use h5py instead.
 std::vector<std::string> list_runs(const std::string& path);
 // attributes: only the run's attributes, no dataset rows -- enough to find a run by its kind

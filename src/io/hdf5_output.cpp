@@ -10,11 +10,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <span>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <variant>
@@ -610,6 +612,41 @@ fs::path results_target(const std::string& path) {
   return fs::weakly_canonical(p);
 }
 
+// MPIPE_TEST_SAVE_DELAY_S (a testing aid, like MPIPE_FAULT): seconds every append sleeps after
+// writing its copy and before renaming it into place, to test a slow save of a large file.
+double save_delay_s() {
+  const char* v = std::getenv("MPIPE_TEST_SAVE_DELAY_S");
+  if (v == nullptr || *v == '\0') return 0.0;
+  char* end = nullptr;
+  const double s = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(s >= 0.0 && s <= 3600.0))
+    throw io_error(std::string("MPIPE_TEST_SAVE_DELAY_S='") + v +
+                   "' is not a number of seconds from 0 to 3600");
+  return s;
+}
+
+// The name of the copy an append of `target` writes: .<name>.tmp.<pid>, next to it.
+fs::path copy_name(const fs::path& target, const std::string& pid) {
+  return directory_of(target) / ("." + target.filename().string() + ".tmp." + pid);
+}
+
+// Removes the copies that writers of `target` killed mid-append left behind. Called under
+// target's lock: every writer makes its copy only while it holds that lock and removes or renames
+// it before letting go, so a copy found now belongs to no live writer, on any host.
+void remove_stale_copies(const fs::path& target) {
+  const std::string prefix = copy_name(target, "").filename().string();
+  std::error_code ec;
+  for (fs::directory_iterator it(directory_of(target), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+        name.find_first_not_of("0123456789", prefix.size()) == std::string::npos) {
+      std::error_code rm;
+      fs::remove(it->path(), rm);
+    }
+  }
+}
+
 // The copy being written; removed unless it was renamed into place.
 class temp_file {
  public:
@@ -774,6 +811,7 @@ void check_writable(const std::string& path) {
   ::unlink(probe.c_str());
   if (std::error_code ec; fs::exists(target, ec)) check_existing(path);
   check_free_space(path, 0);  // a full disk is found now, not after the run
+  save_delay_s();             // a malformed testing aid fails now too
 }
 
 std::string append_run(const std::string& path, run_record run) {
@@ -789,8 +827,8 @@ std::string append_run(const std::string& path, run_record run) {
     const bool existed = fs::exists(target);
     if (existed) check_existing(target.string());
 
-    temp_file temp(directory_of(target) /
-                   ("." + target.filename().string() + ".tmp." + std::to_string(::getpid())));
+    remove_stale_copies(target);
+    temp_file temp(copy_name(target, std::to_string(::getpid())));
     std::string id;
     {
       h5::handle file;
@@ -812,6 +850,8 @@ std::string append_run(const std::string& path, run_record run) {
       }
       h5::close_file(file, "close '" + temp.path().string() + "'");
     }
+    if (const double delay = save_delay_s(); delay > 0.0)
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     // Data on disk before the name points at it; otherwise a crash right after the rename could
     // leave a file that is complete in name only.
     sync(temp.path(), false);

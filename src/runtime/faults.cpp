@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -181,27 +183,77 @@ std::optional<double> watchdog::source_stalled(std::int64_t now_ns) const {
 // ---- Alarm channel --------------------------------------------------------------------------
 
 namespace {
+
 constexpr int kAlarmTag = 7001;
+constexpr int kAnswerTag = 7002;  // rank 0's answers: heard, saving S, saved, failed
+constexpr double kHeardS = 30.0;  // after "heard": time for rank 0 to gather its rows
+
+// The channel of the run in progress in this process, if any (append_or_rescue answers on it).
+std::atomic<alarm_channel*> g_live{nullptr};
+
+int rank_of(MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  return rank;
 }
 
-alarm_channel::alarm_channel(MPI_Comm comm) { MPI_Comm_dup(comm, &comm_); }
+// Rank != 0: the next answer from rank 0, if one arrived (non-blocking).
+std::optional<std::string> answer(MPI_Comm comm) {
+  int flag = 0;
+  MPI_Status st;
+  if (MPI_Iprobe(0, kAnswerTag, comm, &flag, &st) != MPI_SUCCESS || !flag) return std::nullopt;
+  int count = 0;
+  MPI_Get_count(&st, MPI_CHAR, &count);
+  std::string word(static_cast<std::size_t>(count), '\0');
+  MPI_Recv(word.data(), count, MPI_CHAR, 0, kAnswerTag, comm, MPI_STATUS_IGNORE);
+  return word;
+}
+
+// The deadline an answer from rank 0 sets, counted from now.
+double seconds_after(const std::string& word, double wait_s) {
+  if (word == "heard") return kHeardS;
+  if (word.rfind("saving ", 0) == 0) {
+    const double s = std::strtod(word.c_str() + 7, nullptr);
+    return std::isfinite(s) && s > 0.0 ? std::min(s, 1e6) : wait_s;
+  }
+  return wait_s;  // saved / failed: rank 0 ends the job now
+}
+
+}  // namespace
+
+double save_allowance_s(std::uint64_t file_bytes, std::uint64_t run_bytes) {
+  return 10.0 + (2.0 * static_cast<double>(file_bytes) + static_cast<double>(run_bytes)) /
+                    (20.0 * 1024 * 1024);
+}
+
+alarm_channel::alarm_channel(MPI_Comm comm) {
+  MPI_Comm_dup(comm, &comm_);
+  // A dead peer must not turn an answer into rank 0's own abort in the middle of its save.
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  g_live.store(this);
+}
 
 alarm_channel::~alarm_channel() {
+  alarm_channel* self = this;
+  g_live.compare_exchange_strong(self, nullptr);
+  for (auto& r : sends_)
+    if (r != MPI_REQUEST_NULL) MPI_Request_free(&r);  // completes in the background
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
 void alarm_channel::raise(const std::string& why, double wait_s) {
-  int rank = 0;
-  MPI_Comm_rank(comm_, &rank);
-  if (rank == 0) return;
+  if (rank_of(comm_) == 0) return;
   MPI_Request req = MPI_REQUEST_NULL;
   if (MPI_Isend(why.data(), static_cast<int>(why.size()), MPI_CHAR, 0, kAlarmTag, comm_, &req) !=
       MPI_SUCCESS)
     return;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
-  while (std::chrono::steady_clock::now() < end) {
+  using clock = std::chrono::steady_clock;
+  auto end = clock::now() + std::chrono::duration<double>(wait_s);
+  while (clock::now() < end) {
     int done = 0;
     if (req != MPI_REQUEST_NULL) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    while (auto word = answer(comm_))
+      end = clock::now() + std::chrono::duration<double>(seconds_after(*word, wait_s));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   // Rank 0 normally ended the job by now; the caller aborts it otherwise.
@@ -216,7 +268,50 @@ std::optional<std::string> alarm_channel::poll() {
   MPI_Get_count(&st, MPI_CHAR, &count);
   std::string why(static_cast<std::size_t>(count), '\0');
   MPI_Recv(why.data(), count, MPI_CHAR, st.MPI_SOURCE, kAlarmTag, comm_, MPI_STATUS_IGNORE);
+  raisers_.push_back(st.MPI_SOURCE);
+  tell("heard");
   return why;
+}
+
+// Rank 0: sends `word` to the ranks that may be waiting for it, without waiting for delivery.
+void alarm_channel::tell(const std::string& word) {
+  int size = 1;
+  MPI_Comm_size(comm_, &size);
+  std::vector<int> to = raisers_;
+  if (pending_signal() == 0) {
+    to.clear();
+    for (int r = 1; r < size; ++r) to.push_back(r);
+  }
+  for (const int r : to) {
+    words_.push_back(std::make_unique<std::string>(word));
+    MPI_Request req = MPI_REQUEST_NULL;
+    const std::string& w = *words_.back();
+    if (MPI_Isend(w.data(), static_cast<int>(w.size()), MPI_CHAR, r, kAnswerTag, comm_, &req) ==
+        MPI_SUCCESS)
+      sends_.push_back(req);
+  }
+  for (auto& r : sends_) {
+    int done = 0;
+    if (r != MPI_REQUEST_NULL) MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+  }
+}
+
+void alarm_channel::saving(const std::string& path, const run_record& run) {
+  if (rank_of(comm_) != 0) return;
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);  // follows a symlink
+  const std::uint64_t rows = run.events.size() * sizeof(event_row) +
+                             run.messages.size() * sizeof(message_row) +
+                             run.items.size() * sizeof(item_row);
+  char word[64];
+  // The append may first wait for another job's lock (then rescue the run).
+  const double s = lock_wait_s() + save_allowance_s(ec ? 0 : bytes, rows);
+  std::snprintf(word, sizeof word, "saving %.1f", s);
+  tell(word);
+}
+
+void alarm_channel::saved(bool ok) {
+  if (rank_of(comm_) == 0) tell(ok ? "saved" : "failed");
 }
 
 void abort_job(MPI_Comm comm, int code) {
@@ -229,7 +324,10 @@ void abort_job(MPI_Comm comm, int code) {
 
 // ---- A run cut short ------------------------------------------------------------------------
 
-saved_run append_or_rescue(const std::string& path, const run_record& run) {
+namespace {
+
+// append_or_rescue without the answers to ranks that wait for rank 0's save.
+saved_run append_or_rescue_quietly(const std::string& path, const run_record& run) {
   saved_run out;
   try {
     out.id = append_run(path, run);
@@ -254,6 +352,16 @@ saved_run append_or_rescue(const std::string& path, const run_record& run) {
       out.problem += std::string("; rescue file '") + rescue.string() + "' failed too: " + e.what();
     }
   }
+  return out;
+}
+
+}  // namespace
+
+saved_run append_or_rescue(const std::string& path, const run_record& run) {
+  alarm_channel* live = g_live.load();
+  if (live != nullptr) live->saving(path, run);
+  saved_run out = append_or_rescue_quietly(path, run);
+  if (live != nullptr) live->saved(!out.file.empty());
   return out;
 }
 

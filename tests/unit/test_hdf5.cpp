@@ -616,6 +616,19 @@ TEST_F(Hdf5Output, ConcurrentAppendsFromProcessesAreAllKept) {
   EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
 }
 
+// A copy left by a writer killed mid-append (.<name>.tmp.<pid>) goes with the next append.
+TEST_F(Hdf5Output, AnAppendRemovesCopiesThatKilledWritersLeft) {
+  append_run(file(), run_record{});
+  write_bytes(dir_ / ".results.h5.tmp.999999", "half a copy");
+  write_bytes(dir_ / ".results.h5.tmp.notapid", "not ours");
+  write_bytes(dir_ / ".other.h5.tmp.999999", "another file's");
+  append_run(file(), run_record{});
+  EXPECT_FALSE(fs::exists(dir_ / ".results.h5.tmp.999999"));
+  EXPECT_TRUE(fs::exists(dir_ / ".results.h5.tmp.notapid"));
+  EXPECT_TRUE(fs::exists(dir_ / ".other.h5.tmp.999999"));
+  EXPECT_EQ(list_runs(file()).size(), 2u);
+}
+
 TEST_F(Hdf5Output, ConcurrentAppendsFromThreadsAreAllKept) {
   std::vector<std::string> ids[2];
   std::vector<std::thread> threads;
