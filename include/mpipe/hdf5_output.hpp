@@ -19,8 +19,9 @@ void check_writable(const std::string& path);
 // (e.g. "20261124T013512.123Z", then "-2", "-3" ... on a clash). Creates the file and parent
 // directories as needed. Holds an exclusive lock (<file>.lock, where <file> is `path` made absolute
 // with symlinks and ".." resolved, so every spelling of one file takes the same lock) while
-// appending so two jobs writing the same file both keep their runs. Through a symlink the file it
-// points to is replaced, the link kept. Throws io_error with HDF5's error text.
+// appending so two jobs writing the same file both keep their runs; the lock file is removed
+// afterwards. Through a symlink the file it points to is replaced, the link kept. Throws io_error
+// with HDF5's error text.
 std::string append_run(const std::string& path, run_record run);
 
 // How long append_run waits for another writer's lock: MPIPE_LOCK_WAIT_S if set to a number

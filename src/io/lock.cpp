@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -54,39 +55,72 @@ double lock_wait_s() {
   return 300.0;
 }
 
-append_lock::append_lock(const std::string& lock_path, const std::string& results_path) {
+namespace {
+
+// fd_ of `lock_path` opened (created if need be) for the lock; `can_write`: the holder may say
+// who it is. Read-only when the directory lets us open but not create it.
+int open_lock_file(const std::string& lock_path, bool& can_write) {
   // 0666 before the umask so that colleagues sharing a group-writable directory can lock too.
-  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  const bool can_write = fd_ >= 0;
-  if (fd_ < 0 && errno == EACCES) fd_ = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw io_error("cannot open lock file '" + lock_path + "': " + errno_text());
-  const double wait_s = lock_wait_s();
-  const auto start = std::chrono::steady_clock::now();
-  bool told = false;
-  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  can_write = fd >= 0;
+  if (fd < 0 && errno == EACCES) fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw io_error("cannot open lock file '" + lock_path + "': " + errno_text());
+  return fd;
+}
+
+// Whether `lock_path` still names the file `fd` has open: the holder before us unlinks it when
+// it is done, and a lock on an unlinked file excludes nobody.
+bool still_named(int fd, const std::string& lock_path) {
+  struct stat held = {};
+  struct stat named = {};
+  if (::fstat(fd, &held) != 0) return false;
+  if (::stat(lock_path.c_str(), &named) != 0) return false;
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+}  // namespace
+
+// Takes flock on `fd`, waiting as the header says; throws (closing fd) when it cannot.
+void append_lock::wait_for(int fd, wait_state& w) {
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) {
       const std::string reason = errno_text();
-      ::close(fd_);
-      throw io_error("cannot lock '" + lock_path + "': " + reason +
+      ::close(fd);
+      throw io_error("cannot lock '" + lock_path_ + "': " + reason +
                      " (the file system must support flock; mpipe does not append unlocked)");
     }
     const double waited =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!told) {
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - w.start).count();
+    if (!w.told) {
       std::fprintf(stderr,
                    "mpipe: waiting for %s (locked by %s; at most %.0f s, MPIPE_LOCK_WAIT_S)\n",
-                   results_path.c_str(), holder_of(fd_).c_str(), wait_s);
-      told = true;
+                   results_path_.c_str(), holder_of(fd).c_str(), w.limit_s);
+      w.told = true;
     }
-    if (waited >= wait_s) {
-      const std::string who = holder_of(fd_);
-      ::close(fd_);
+    if (waited >= w.limit_s) {
+      const std::string who = holder_of(fd);
+      ::close(fd);
       throw io_error("gave up after " + std::to_string(static_cast<long>(waited)) +
-                     " s waiting for the lock on '" + results_path + "' (held by " + who +
-                     "; its lock file is '" + lock_path + "')");
+                     " s waiting for the lock on '" + results_path_ + "' (held by " + who +
+                     "; its lock file is '" + lock_path_ + "')");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+append_lock::append_lock(const std::string& lock_path, const std::string& results_path)
+    : lock_path_(lock_path), results_path_(results_path) {
+  wait_state w{std::chrono::steady_clock::now(), lock_wait_s(), false};
+  bool can_write = false;
+  while (true) {
+    const int fd = open_lock_file(lock_path_, can_write);
+    wait_for(fd, w);
+    if (still_named(fd, lock_path_)) {
+      fd_ = fd;
+      break;
+    }
+    ::close(fd);  // the holder before us removed it: lock the file that has the name now
   }
   if (can_write) {
     const std::string me = "pid " + std::to_string(::getpid()) + " on host " + this_host() + "\n";
@@ -96,7 +130,12 @@ append_lock::append_lock(const std::string& lock_path, const std::string& result
   }
 }
 
-append_lock::~append_lock() { ::close(fd_); }  // closing releases the lock
+// Unlinking while the lock is held is what makes removal safe: a writer that opened the file
+// before the unlink finds, once it has the lock, that the name is gone and starts over.
+append_lock::~append_lock() {
+  if (still_named(fd_, lock_path_)) ::unlink(lock_path_.c_str());
+  ::close(fd_);  // closing releases the lock
+}
 
 void check_free_space(const std::string& path, std::uint64_t run_bytes) {
   const fs::path p(path);

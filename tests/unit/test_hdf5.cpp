@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -383,7 +385,7 @@ TEST_F(Hdf5Output, AppendingKeepsEarlierRunsIdentical) {
   EXPECT_EQ(list_runs(file()),
             (std::vector<std::string>{"20261124T013510.500Z", "20261124T013511.500Z",
                                       "20261124T013512.500Z"}));
-  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
 }
 
 TEST_F(Hdf5Output, AppendKeepsTheFilesPermissions) {
@@ -444,7 +446,7 @@ TEST_F(Hdf5Output, FailedAppendLeavesTheFileAsItWas) {
     EXPECT_NE(what.find("HDF5: H5Acreate2()"), std::string::npos) << what;
   }
   EXPECT_EQ(read_bytes(file()), before);
-  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
   EXPECT_EQ(list_runs(file()).size(), 1u);
 }
 
@@ -474,7 +476,7 @@ TEST_F(Hdf5Output, RefusesAPlainTextFile) {
   expect_refused(file(), "not an HDF5 file");
   write_bytes(file(), "");
   expect_refused(file(), "not an HDF5 file");
-  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
 }
 
 TEST_F(Hdf5Output, RefusesAForeignHdf5File) {
@@ -490,7 +492,7 @@ TEST_F(Hdf5Output, RefusesAForeignHdf5File) {
     ASSERT_GE(H5Dwrite(data, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), 0);
   }
   expect_refused(file(), "no /runs group");
-  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
 }
 
 TEST_F(Hdf5Output, RefusesAFileFromAnotherSchemaVersion) {
@@ -613,7 +615,7 @@ TEST_F(Hdf5Output, ConcurrentAppendsFromProcessesAreAllKept) {
     ++per_writer.at(static_cast<std::size_t>(std::get<std::int64_t>(*writer)));
   }
   EXPECT_EQ(per_writer, std::vector<int>(processes, runs_each));
-  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
 }
 
 // A copy left by a writer killed mid-append (.<name>.tmp.<pid>) goes with the next append.
@@ -627,6 +629,37 @@ TEST_F(Hdf5Output, AnAppendRemovesCopiesThatKilledWritersLeft) {
   EXPECT_TRUE(fs::exists(dir_ / ".results.h5.tmp.notapid"));
   EXPECT_TRUE(fs::exists(dir_ / ".other.h5.tmp.999999"));
   EXPECT_EQ(list_runs(file()).size(), 2u);
+}
+
+// The holder unlinks the lock file when done; a writer that was waiting on the unlinked file must
+// not append on its strength, but lock the file that now has the name (a third writer's).
+TEST_F(Hdf5Output, AWriterWhoseLockFileWasReplacedLocksTheNewOne) {
+  using namespace std::chrono_literals;
+  append_run(file(), run_record{});
+  const std::string lock = file() + ".lock";
+  const int old_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(old_fd, 0);
+  ASSERT_EQ(::flock(old_fd, LOCK_EX), 0);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    try {
+      append_run(file(), run_record{});
+    } catch (...) {
+    }
+    done = true;
+  });
+  std::this_thread::sleep_for(300ms);  // the writer has opened the old file and waits on it
+  ASSERT_EQ(::unlink(lock.c_str()), 0);
+  const int new_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(new_fd, 0);
+  ASSERT_EQ(::flock(new_fd, LOCK_EX), 0);
+  ::close(old_fd);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(done.load()) << "appended while another writer held the lock";
+  ::close(new_fd);
+  writer.join();
+  EXPECT_EQ(list_runs(file()).size(), 2u);
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
 }
 
 TEST_F(Hdf5Output, ConcurrentAppendsFromThreadsAreAllKept) {
@@ -649,7 +682,7 @@ TEST_F(Hdf5Output, ConcurrentAppendsFromThreadsAreAllKept) {
   std::sort(listed.begin(), listed.end());
   EXPECT_EQ(listed, all);
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 6u);
-  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5", "results.h5.lock"}));
+  EXPECT_EQ(names_in(dir_), (std::set<std::string>{"results.h5"}));
 }
 
 }  // namespace
