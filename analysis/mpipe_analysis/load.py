@@ -12,16 +12,24 @@ Tables of a :class:`Run` (columns in file order, then the derived columns listed
               (finished - started, ms), ``queued_ms`` (started - received, ms; meaningless for
               the source, whose row spans the whole item), ``is_source`` (bool).
 ``messages``  one row per item crossing ranks. File columns ``item, edge, src_rank, dst_rank,
-              bytes, send_start_ns, serialize_ns, posted_ns, received_ns, deserialize_ns,
+              (newer files) src_replica, dst_replica, bytes, send_start_ns, serialize_ns, posted_ns, received_ns, deserialize_ns,
               transfer_ns, clock_error_ns, below_clock_error``. Derived: ``from_name``,
               ``to_name``, ``edge_name`` ("A->B"), ``serialize_us``, ``wire_us`` (transfer),
               ``deserialize_us`` (all µs).
+``handoffs``  one row per detailed item per same-rank edge hand-off: ``item, edge, rank,
+              src_replica, dst_replica, available_ns`` (the input entered the consumer's join
+              table). Derived: ``edge_name``. Absent in older files (:attr:`Run.has_handoffs`).
+``edge_instances`` one row per (edge, producer replica, consumer replica): ``edge,
+              src_replica, dst_replica, from_rank, to_rank, tier, transport, items``. Derived:
+              ``name``. :attr:`Run.tier` / :attr:`Run.is_local` read every pair.
 ``items``     one row per item: ``item, emitted_ns, completed_ns, latency_ns``; derived
               ``latency_ms``.
 ``stages``    ``id, name, kernel, work_ms (ms, scaled), threads, payload_bytes (B), rank,
               replicas, dispatch, ordered, ranks``.
 ``edges``     ``id, from, to, from_name, to_name, from_rank, to_rank, tier, transport,
-              serialization, payload_bytes (B)``; derived ``name`` ("A->B").
+              serialization, payload_bytes (B)``, ``tier_split`` (newer files; ``tier`` and
+              ``transport`` read ``mixed`` when the edge's instance pairs differ); derived
+              ``name`` ("A->B").
 ``ranks``     ``rank, host, pid, omp_max_threads, hardware_threads, clock_offset_ns,
               clock_offset_end_ns, clock_drift_ppm, clock_error_ns, clock_rtt_ns, stages``.
 ``bench``     (bench/calibration runs) ``tier, method, size_bytes (B), reps, latency_us (µs),
@@ -136,15 +144,23 @@ class Run:
 
     @property
     def transport(self) -> str:
-        """What carried the run's cross-rank edges (``edges.transport``, e.g. ``ob1/vader``),
-        comma separated; ``in-memory`` when every edge stayed on one rank; for benchmark runs
+        """What carried the run's cross-rank hops (``edge_instances.transport`` of every instance
+        pair that left its rank, e.g. ``ob1/vader``; files without it: ``edges.transport``),
+        comma separated; ``in-memory`` when every hop stayed on one rank; for benchmark runs
         the ``transport`` attribute."""
         if not self.is_pipeline:
             return str(self.attrs.get("transport", ""))
-        edges = self.edges
-        if edges.empty:
-            return "in-memory"
-        remote = sorted(set(edges.loc[edges.tier != "same-rank", "transport"]))
+        inst = self.edge_instances
+        if not inst.empty:
+            remote = set(inst.loc[inst.tier != "same-rank", "transport"])
+        else:
+            edges = self.edges
+            if edges.empty:
+                return "in-memory"
+            remote = set(edges.loc[edges.tier != "same-rank", "transport"]) - {"mixed"}
+            if not remote and self.tier != "same-rank":
+                remote = {"mixed"}
+        remote = sorted(remote - {"in-memory"}) or sorted(remote)
         return ",".join(remote) if remote else "in-memory"
 
     @property
@@ -162,18 +178,32 @@ class Run:
 
     @property
     def tier(self) -> str:
-        """The widest tier any edge crossed: ``same-rank`` (local: one rank, in memory),
-        ``same-host`` (distributed over ranks of one host) or ``cross-host``."""
-        edges = self.edges
-        tiers = set(edges.tier) if not edges.empty else {"same-rank"}
+        """The widest tier any hop crossed: ``same-rank`` (local: one rank, in memory),
+        ``same-host`` (distributed over ranks of one host) or ``cross-host``. Every instance pair
+        of ``edge_instances`` counts (an edge into a replicated stage whose first replica shares
+        the producer's rank is still distributed when another replica does not); an edge whose
+        tier is ``mixed`` is never local; files without ``edge_instances`` fall back on the
+        ranks of ``messages``."""
+        edges, inst = self.edges, self.edge_instances
+        tiers = set(edges.tier) if not edges.empty else set()
+        if not inst.empty:
+            tiers |= set(inst.tier)
+        if not tiers - {"same-rank", "mixed"}:
+            msgs = self.table("messages")
+            if not msgs.empty:  # a message crossed ranks: at least same-host
+                host = dict(zip(self.ranks["rank"], self.ranks["host"])) if not self.ranks.empty else {}
+                cross = any(host.get(int(a), a) != host.get(int(b), b)
+                            for a, b in zip(msgs.src_rank, msgs.dst_rank))
+                tiers.add("cross-host" if cross and host else "same-host")
         for t in ("cross-host", "same-host"):
             if t in tiers:
                 return t
-        return "same-rank"
+        return "same-host" if "mixed" in tiers else "same-rank"
 
     @property
     def is_local(self) -> bool:
-        """True when every stage ran on one rank (no message crossed ranks)."""
+        """True when every stage instance ran on one rank: no instance pair of any edge (nor any
+        message) crossed ranks."""
         return self.tier == "same-rank"
 
     @property
@@ -321,6 +351,38 @@ class Run:
                 ev["queued_ms"] = (ev.started_ns - ev.received_ns) / 1e6
                 ev["is_source"] = ev.stage == self.source
             self._cache[key] = ev
+        return self._cache[key]
+
+    @property
+    def edge_instances(self) -> pd.DataFrame:
+        """``edge_instances`` (one row per edge x producer replica x consumer replica: ranks,
+        tier, transport, items that took it) with ``name`` ("A->B") added; empty for files
+        written before mpipe stored it."""
+        key = "_edge_instances"
+        if key not in self._cache:
+            inst = self.table("edge_instances").copy()
+            if not inst.empty and not self.edges.empty:
+                inst["name"] = inst.edge.map(self.edges.set_index("id").name)
+            self._cache[key] = inst
+        return self._cache[key]
+
+    @property
+    def has_handoffs(self) -> bool:
+        """True when the file stores ``handoffs`` (when each in-memory input became available);
+        older files only have the producer's ``events.sent_ns``."""
+        return "handoffs" in self.datasets
+
+    @property
+    def handoffs(self) -> pd.DataFrame:
+        """``handoffs``: one row per detailed item per same-rank edge hand-off (``item, edge,
+        rank, src_replica, dst_replica, available_ns``: the input entered the consumer's join
+        table), with ``edge_name`` added; empty when absent."""
+        key = "_handoffs"
+        if key not in self._cache:
+            h = self.table("handoffs").copy()
+            if not h.empty and not self.edges.empty:
+                h["edge_name"] = h.edge.map(self.edges.set_index("id").name)
+            self._cache[key] = h
         return self._cache[key]
 
     @property

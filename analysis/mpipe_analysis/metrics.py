@@ -22,6 +22,7 @@ __all__ = [
     "fmt_ratio",
     "critical_path",
     "edge_costs",
+    "hop_times",
     "amdahl",
     "amdahl_message",
     "AmdahlInputs",
@@ -88,33 +89,29 @@ def critical_path(run: Run) -> tuple:
     return (work[src] + w, [name[src]] + p)
 
 
-def edge_costs(run: Run) -> pd.DataFrame:
-    """One row per edge: what its hop cost on average and whether distributing it pays.
+def hop_times(run: Run) -> pd.DataFrame:
+    """One row per detailed item per edge: when its input became available at the consumer and
+    what the hop cost, in ns (rank 0's clock).
 
-    Columns: ``edge`` (id), ``name`` ("A->B"), ``from_name``, ``to_name``, ``tier``,
-    ``transport``, ``serialization``, ``payload_bytes`` (B), ``wire_bytes`` (B, mean size on the
-    wire; NaN in memory), ``hops`` (item hand-offs measured), ``remote`` (how many crossed
-    ranks), then means in µs: ``handoff_us`` (producer done to the communication thread taking it,
-    or the in-memory hand-over: everything but the next three), ``serialize_us``, ``wire_us``,
-    ``deserialize_us``, ``overhead_us`` (their sum: producer done to input available at the
-    consumer, as `mpipe run` prints it), ``queue_us`` (input available to the consumer starting;
-    a join also waits here for its other inputs; NaN into the source); ``work_ms`` (the
-    measured mean service time the hop serves: the consumer's, or on a return edge into the
-    source the producer's), ``ratio`` (work / overhead) and ``verdict`` (the article's rule; ``in
-    memory`` for edges that never left a rank)."""
+    Columns: ``item``, ``edge`` (id), ``name`` ("A->B"), ``remote`` (the item crossed ranks on
+    this edge: it has a ``messages`` row), ``prod_finished_ns`` (the producer's ``finished_ns``),
+    ``available_ns`` (cross-rank: ``received_ns + deserialize_ns`` of its message; in memory: the
+    ``handoffs`` row's ``available_ns``, or for files without a ``handoffs`` dataset the
+    producer's ``sent_ns``, which comes after it delivered to *all* its outputs), ``source``
+    (``message``, ``handoff``, ``sent_ns`` or ``missing``), ``overhead_ns`` (available - producer
+    finished), ``queue_ns`` (consumer started - available; NaN into the source), the message's
+    ``serialize_ns``, ``transfer_ns``, ``deserialize_ns``, ``bytes``, ``clock_error_ns`` and
+    ``below_clock_error`` (NaN in memory)."""
     edges, ev, msgs = run.edges, run.events, run.messages
-    cols = [
-        "edge", "name", "from_name", "to_name", "tier", "transport", "serialization",
-        "payload_bytes", "wire_bytes", "hops", "remote", "handoff_us", "serialize_us", "wire_us",
-        "deserialize_us", "overhead_us", "queue_us", "work_ms", "ratio", "verdict",
-        "clock_error_us", "unreliable",
-    ]
+    cols = ["item", "edge", "name", "remote", "prod_finished_ns", "available_ns", "source",
+            "overhead_ns", "queue_ns", "serialize_ns", "transfer_ns", "deserialize_ns", "bytes",
+            "clock_error_ns", "below_clock_error"]
     if edges.empty or ev.empty:
         return pd.DataFrame(columns=cols)
     src = run.source
     by_key = ev.set_index(["item", "stage"])
-    service = ev.groupby("stage").service_ms.mean()
-    rows = []
+    hand = run.handoffs if run.has_handoffs else None
+    frames = []
     for e in edges.to_dict("records"):
         frm, to, eid = int(e["from"]), int(e["to"]), int(e["id"])
         items = ev.loc[ev.stage == frm, "item"].to_numpy()
@@ -122,40 +119,89 @@ def edge_costs(run: Run) -> pd.DataFrame:
         frame = pd.DataFrame(
             {
                 "item": items,
-                "prod_finished": prod.finished_ns.to_numpy(),
-                "prod_sent": prod.sent_ns.to_numpy(),
+                "prod_finished_ns": prod.finished_ns.to_numpy(dtype=float),
+                "prod_sent_ns": prod.sent_ns.to_numpy(dtype=float),
             }
         )
+        mcols = ["received_ns", "deserialize_ns", "serialize_ns", "transfer_ns", "bytes",
+                 "clock_error_ns", "below_clock_error"]
         m = msgs.loc[msgs.edge == eid] if not msgs.empty else pd.DataFrame()
         if not m.empty:
-            mm = m.set_index("item")
-            frame = frame.join(
-                mm[["received_ns", "deserialize_ns", "serialize_ns", "transfer_ns", "bytes",
-                    "clock_error_ns", "below_clock_error"]],
-                on="item",
-            )
+            frame = frame.join(m.set_index("item")[mcols].astype(float), on="item")
         else:
-            for c in ("received_ns", "deserialize_ns", "serialize_ns", "transfer_ns", "bytes",
-                  "clock_error_ns", "below_clock_error"):
+            for c in mcols:
                 frame[c] = np.nan
-        remote = frame.received_ns.notna()
-        available = np.where(
-            remote, frame.received_ns + frame.deserialize_ns, frame.prod_sent
-        ).astype(float)
-        overhead = (available - frame.prod_finished) / 1e3
-        ser = frame.serialize_ns.fillna(0) / 1e3
-        wire = frame.transfer_ns.fillna(0) / 1e3
-        deser = frame.deserialize_ns.fillna(0) / 1e3
+        remote = frame.received_ns.notna().to_numpy()
+        if hand is not None:
+            h = hand.loc[hand.edge == eid]
+            local = frame.item.map(h.groupby("item").available_ns.min()).to_numpy(dtype=float)
+            local_source = "handoff"
+        else:
+            local = frame.prod_sent_ns.to_numpy(dtype=float)
+            local_source = "sent_ns"
+        available = np.where(remote, (frame.received_ns + frame.deserialize_ns).to_numpy(), local)
+        frame["available_ns"] = available
+        frame["remote"] = remote
+        frame["source"] = np.where(remote, "message",
+                                   np.where(np.isnan(available), "missing", local_source))
+        frame["overhead_ns"] = available - frame.prod_finished_ns.to_numpy()
         if to != src:
             cons = by_key.reindex([(i, to) for i in items])
-            queue = (cons.started_ns.to_numpy() - available) / 1e3
-            queue_us = float(np.nanmean(queue)) if len(queue) else math.nan
+            frame["queue_ns"] = cons.started_ns.to_numpy(dtype=float) - available
         else:
-            queue_us = math.nan
+            frame["queue_ns"] = np.nan
+        frame["edge"] = eid
+        frame["name"] = e["name"]
+        frames.append(frame[cols])
+    return pd.concat(frames, ignore_index=True)
+
+
+def edge_costs(run: Run) -> pd.DataFrame:
+    """One row per edge: what its hop cost on average and whether distributing it pays.
+
+    Columns: ``edge`` (id), ``name`` ("A->B"), ``from_name``, ``to_name``, ``tier``,
+    ``transport`` (``mixed`` when the edge's instance pairs differ), ``tier_split`` (e.g.
+    ``same-rank 10 items, same-host 10 items``; the tier alone in older files),
+    ``serialization``, ``payload_bytes`` (B), ``wire_bytes`` (B, mean size on the wire; NaN in
+    memory), ``hops`` (item hand-offs measured), ``remote`` (how many crossed ranks), then means
+    in µs over the hops of :func:`hop_times`: ``handoff_us`` (producer done to the
+    communication thread taking it, or the in-memory hand-over: everything but the next three),
+    ``serialize_us``, ``wire_us``, ``deserialize_us``, ``overhead_us`` (their sum: producer
+    done to input available at the consumer), ``queue_us`` (input available to the consumer
+    starting; a join also waits here for its other inputs; NaN into the source); ``work_ms`` (the
+    measured mean service time the hop serves: the consumer's, or on a return edge into the
+    source the producer's), ``ratio`` (work / ``overhead_us``) and ``verdict`` (the article's
+    rule on that same ratio; ``in memory`` for edges that never left a rank); ``available_from``
+    (``handoffs`` or, for files without that dataset, ``sent_ns``: the producer's send time,
+    late when it waited on another output)."""
+    edges, ev = run.edges, run.events
+    cols = [
+        "edge", "name", "from_name", "to_name", "tier", "transport", "tier_split",
+        "serialization", "payload_bytes", "wire_bytes", "hops", "remote", "handoff_us",
+        "serialize_us", "wire_us", "deserialize_us", "overhead_us", "queue_us", "work_ms",
+        "ratio", "verdict", "clock_error_us", "unreliable", "available_from",
+    ]
+    if edges.empty or ev.empty:
+        return pd.DataFrame(columns=cols)
+    src = run.source
+    hops = hop_times(run)
+    service = ev.groupby("stage").service_ms.mean()
+    rows = []
+    for e in edges.to_dict("records"):
+        frm, to, eid = int(e["from"]), int(e["to"]), int(e["id"])
+        f = hops.loc[hops.edge == eid]
+        f = f[f.available_ns.notna()]
+        overhead = f.overhead_ns.to_numpy(dtype=float) / 1e3
+        ser = f.serialize_ns.fillna(0).to_numpy(dtype=float) / 1e3
+        wire = f.transfer_ns.fillna(0).to_numpy(dtype=float) / 1e3
+        deser = f.deserialize_ns.fillna(0).to_numpy(dtype=float) / 1e3
+        queue_us = (float(np.nanmean(f.queue_ns)) / 1e3
+                    if to != src and f.queue_ns.notna().any() else math.nan)
         work_ms = float(service.get(frm if to == src else to, math.nan))
         over = float(overhead.mean()) if len(overhead) else math.nan
         ratio = work_ms * 1e3 / over if over and over > 0 else math.nan
-        n_remote = int(remote.sum())
+        n_remote = int(f.remote.sum())
+        rem = f[f.remote]
         rows.append(
             {
                 "edge": eid,
@@ -164,22 +210,24 @@ def edge_costs(run: Run) -> pd.DataFrame:
                 "to_name": e["to_name"],
                 "tier": e["tier"],
                 "transport": e["transport"],
+                "tier_split": str(e.get("tier_split", "") or e["tier"]),
                 "serialization": e["serialization"] if n_remote else "in-memory",
                 "payload_bytes": int(e["payload_bytes"]),
-                "wire_bytes": float(frame.bytes.mean()) if n_remote else math.nan,
-                "hops": len(frame),
+                "wire_bytes": float(rem.bytes.mean()) if n_remote else math.nan,
+                "hops": len(f),
                 "remote": n_remote,
-                "handoff_us": float((overhead - ser - wire - deser).mean()),
-                "serialize_us": float(ser.mean()),
-                "wire_us": float(wire.mean()),
-                "deserialize_us": float(deser.mean()),
+                "handoff_us": float((overhead - ser - wire - deser).mean()) if len(f) else math.nan,
+                "serialize_us": float(ser.mean()) if len(f) else math.nan,
+                "wire_us": float(wire.mean()) if len(f) else math.nan,
+                "deserialize_us": float(deser.mean()) if len(f) else math.nan,
                 "overhead_us": over,
                 "queue_us": queue_us,
                 "work_ms": work_ms,
                 "ratio": ratio,
                 "verdict": verdict(ratio) if n_remote else "in memory",
-                "clock_error_us": float(frame.clock_error_ns.mean()) / 1e3 if n_remote else 0.0,
-                "unreliable": bool(n_remote and frame.below_clock_error.mean() > 0.5),
+                "clock_error_us": float(rem.clock_error_ns.mean()) / 1e3 if n_remote else 0.0,
+                "unreliable": bool(n_remote and rem.below_clock_error.mean() > 0.5),
+                "available_from": "handoffs" if run.has_handoffs else "sent_ns",
             }
         )
     return pd.DataFrame(rows, columns=cols)

@@ -154,7 +154,8 @@ def _edge_table(run) -> str:
         note = (f" (one-way times below the clock error ±{_num(r.clock_error_us)} µs)"
                 if r.unreliable else "")
         rows.append(
-            f"<tr><td>{_e(r.name)}</td><td>{_e(r.tier)}</td><td>{_e(r.transport)}</td>"
+            f"<tr><td>{_e(r.name)}</td><td>{_e(r.tier_split if r.tier == 'mixed' else r.tier)}"
+            f"</td><td>{_e(r.transport)}</td>"
             f"<td>{_e(r.serialization)}</td><td>{r.payload_bytes}</td>"
             f"<td>{_num(r.serialize_us)}</td><td>{_num(r.wire_us)}</td>"
             f"<td>{_num(r.deserialize_us)}</td><td>{_num(r.overhead_us)}</td>"

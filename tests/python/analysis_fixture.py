@@ -6,6 +6,8 @@
 - `mpipe bench --quick` on 2 ranks;
 - the render-farm scenario with 1 and 2 replicas on one rank (sleep kernel, 12 frames of 10 ms;
   the 2-replica run keeps per-item rows for every 3rd frame only, ``--detail-items 4``);
+- two stream specs (:data:`FANOUT`, :data:`FARM_RR`): a fan-out into a 2-replica on-demand farm
+  on one rank, and a round-robin farm whose replica 1 runs on rank 1 of 2;
 - and, in sweep.h5 beside it, `mpipe sweep --break-even` on 2 ranks (when the binary has it).
 
 Run as a script (CTest's fixture step `python.analysis.data`) or imported by the tests' pytest
@@ -50,6 +52,53 @@ def mpirun(np_: int) -> list:
     return [exe, "-np", str(np_), "--oversubscribe", "--bind-to", "none"]
 
 
+# A fan-out into a replicated on-demand stage: A delivers to B, then may wait for a credit of F,
+# so A's sent_ns is late for A->B (input availability must come from the hand-offs instead).
+FANOUT = """name: fanout-farm
+source: Main
+items: 20
+inflight: 8
+defaults: {kernel: sleep, payload_bytes: 256}
+stages:
+  - {name: Main, work_ms: 0}
+  - {name: A, work_ms: 2}
+  - {name: B, work_ms: 2}
+  - {name: F, work_ms: 20, replicas: 2, dispatch: on-demand}
+edges:
+  - Main -> A
+  - {from: A, to: [B, F]}
+  - B -> Main
+  - F -> Main
+"""
+
+# A round-robin farm whose replica 1 sits on another rank: distributed although the edge's first
+# replica pair is on one rank.
+FARM_RR = """name: farm-rr
+source: Main
+items: 20
+inflight: 8
+defaults: {kernel: sleep, payload_bytes: 256}
+stages:
+  - {name: Main, work_ms: 0}
+  - {name: F, work_ms: 20, replicas: 2, dispatch: round-robin}
+edges:
+  - Main -> F
+  - F -> Main
+"""
+
+
+def streams(binary: str, out: Path) -> None:
+    """The two stream specs above (time scale 0.25: F takes 5 ms), written beside ``out``."""
+    specs = {}
+    for name, text in (("fanout-farm", FANOUT), ("farm-rr", FARM_RR)):
+        specs[name] = out.parent / f"{name}.yaml"
+        specs[name].write_text(text)
+    common = ["--time-scale", "0.25", "--no-progress", "--out", str(out)]
+    _run([binary, "run", "--spec", str(specs["fanout-farm"]), "--placement", "pack"] + common)
+    _run(mpirun(2) + [binary, "run", "--spec", str(specs["farm-rr"]), "--placement",
+                      "Main=0,F#0=0,F#1=1"] + common)
+
+
 def produce(binary: str, out: str | os.PathLike) -> Path:
     """Write the file (replacing an earlier one) and return its path."""
     out = Path(out)
@@ -72,6 +121,7 @@ def produce(binary: str, out: str | os.PathLike) -> Path:
         _run([binary, "run", "--scenario", "render-farm", "--replicas", f"Render={r}",
               "--kernel", "sleep", "--items", "12", "--time-scale", "0.001", "--no-progress",
               "--out", str(out)] + (["--detail-items", "4"] if r == 2 else []))
+    streams(binary, out)
     # A real break-even sweep, in a file of its own (sweep.h5 beside): 2 placements x 3 work
     # points x 2 repeats, ~6 s. Optional: a binary without `mpipe sweep` leaves it out.
     sweep_out = out.parent / "sweep.h5"

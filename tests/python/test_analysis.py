@@ -175,6 +175,53 @@ def test_labels_are_unique_within_a_comparison(results, scratch):
     assert len(set(ticks)) == len(ticks), ticks
 
 
+def test_hops_are_never_negative_and_fan_out_edges_differ(res):
+    """Input availability per edge: in memory from `handoffs` (when the input entered the
+    consumer's join table), across ranks from the message. The producer's sent_ns (after it
+    delivered to all its outputs, waiting for a credit of the farm) made queues negative and
+    both fan-out edges identical."""
+    runs = res.pipeline_runs()
+    assert runs and all(r.has_handoffs for r in runs), "the fixture's mpipe writes handoffs"
+    for r in runs:
+        h = metrics.hop_times(r)
+        assert (h.source != "missing").all(), (r.id, h[h.source == "missing"].name.unique())
+        tol = h.clock_error_ns.fillna(0).to_numpy()  # cross-rank times: clock-corrected
+        bad = h[h.overhead_ns.to_numpy() < -tol]
+        assert bad.empty, (r.scenario, r.label, bad[["item", "name", "overhead_ns"]])
+        q = h[h.queue_ns.notna()]
+        bad = q[q.queue_ns.to_numpy() < -q.clock_error_ns.fillna(0).to_numpy()]
+        assert bad.empty, (r.scenario, r.label, bad[["item", "name", "queue_ns"]])
+        c = metrics.edge_costs(r)
+        assert (c.available_from == "handoffs").all()
+        for row in c.itertuples():  # the ratio and the verdict read the same overhead
+            if row.overhead_us > 0:
+                assert row.ratio == pytest.approx(row.work_ms * 1e3 / row.overhead_us)
+            if row.remote:
+                assert row.verdict == metrics.verdict(row.ratio)
+    fan = metrics.edge_costs(res.select(scenario="fanout-farm")[0]).set_index("name")
+    assert fan.loc["A->B", "overhead_us"] != fan.loc["A->F", "overhead_us"]
+    assert (fan.queue_us.dropna() >= 0).all() and (fan.overhead_us >= 0).all()
+
+
+def test_an_edge_into_a_replica_on_another_rank_is_not_local(res):
+    """Main->F->Main with F x2 round-robin, F#0 on rank 0 beside Main and F#1 on rank 1: the
+    edges' first instance pair is same-rank, but half the items crossed ranks."""
+    (rr,) = res.select(scenario="farm-rr")
+    assert rr.world_size == 2 and len(rr.messages) == 20
+    assert not rr.is_local and rr.tier == "same-host"
+    assert rr not in res.select(local=True) and rr.transport != "in-memory"
+    inst = rr.edge_instances
+    assert set(inst.tier) == {"same-rank", "same-host"}
+    assert inst.groupby("name").items.sum().to_dict() == {"Main->F": 20, "F->Main": 20}
+    edges = rr.edges.set_index("name")
+    assert (edges.tier == "mixed").all()
+    for split in edges.tier_split:
+        assert "same-rank 10 items" in split and "same-host 10 items" in split, split
+    c = metrics.edge_costs(rr).set_index("name")
+    assert (c.remote == 10).all() and (c.verdict != "in memory").all()
+    assert "x2 replicas" in rr.label and "2 ranks" in rr.label
+
+
 def test_compare_says_whether_distribution_helped(res):
     c = metrics.compare(seed_runs(res))
     assert c.baseline.is_local
