@@ -58,7 +58,7 @@ std::string calibration_explanation();
 // each MPI tier's wire from its raw-mpi fit, each serialization's encode/decode from its own
 // fits, same-rank from the in-memory hand-off, the compute rate. A tier the job could not
 // measure (cross-host on one host) is given the nearest measured tier's numbers, and the file
-// says so in a comment.
+// says so in a comment and in the tier's `stand_in` key (platform.hpp).
 std::string platform_yaml(const run_record& calibration, const std::string& name);
 
 }  // namespace mpipe

@@ -8,6 +8,8 @@
 //     same-rank:  {alpha_us: 2.8}                        # optional; default free
 //     same-host:  {alpha_us: 0.46, bandwidth_mb_s: 12000}
 //     cross-host: {alpha_us: 11, ns_per_byte: 0.8}       # bandwidth_mb_s or its inverse
+//     # a tier not measured: `stand_in` says whose numbers these are (mpipe calibrate on one
+//     # host writes cross-host: {alpha_us: 0.46, ns_per_byte: 0.089, stand_in: same-host})
 //   serialization:                                       # optional, each key too; default 0
 //     boost: {serialize_us: 1.0, serialize_ns_per_byte: 0.28,
 //             deserialize_us: 0.5, deserialize_ns_per_byte: 0.024}
@@ -32,6 +34,9 @@ struct link_cost {
   bool given = false;        // the file described this tier (same-rank may be left out)
   double alpha_us = 0.0;     // latency of an empty message
   double ns_per_byte = 0.0;  // inverse bandwidth; 0 = unlimited (1000 / MB/s)
+  // Not this tier's own numbers: "" when measured or given; else what stands in for them, a
+  // tier's name ("same-host": its numbers copied) or any text ("nothing measured", "a guess").
+  std::string stand_in;
   double ms(std::uint64_t bytes) const;
 };
 
@@ -60,9 +65,14 @@ struct platform {
   double message_ms(tier t, serialization_kind s, std::uint64_t bytes) const;
 };
 
+// "" when tier t of `p` has its own numbers; else a phrase saying what stands in for them, e.g.
+// "same-host's numbers stand in" (from link_cost::stand_in).
+std::string stand_in_text(const platform& p, tier t);
+
 // Parse and check: unknown keys, missing tiers, negative / NaN / absurd numbers and both
 // bandwidth_mb_s and ns_per_byte in one tier are spec_error naming file, line and field (e.g.
 // "tiers.cross-host.alpha_us"). same-host and cross-host are required; same-rank is optional.
+// A tier's optional `stand_in` (text) marks its numbers as not its own (link_cost::stand_in).
 platform parse_platform(const std::string& yaml_text, const std::string& file_name);
 // Reads the file (io_error if unreadable), then parse_platform.
 platform load_platform(const std::string& path);

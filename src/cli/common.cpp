@@ -128,6 +128,42 @@ pipeline_spec model_spec(const std::string& file, const std::string& scenario,
   return spec;
 }
 
+std::string stand_in_warning(const platform& plat, const pipeline_spec& spec,
+                             const placement& where, const std::vector<std::string>& hosts,
+                             const std::string& whose) {
+  std::string out;
+  for (const tier t : {tier::cross_host, tier::same_host}) {
+    const std::string what = stand_in_text(plat, t);
+    if (what.empty()) continue;
+    std::vector<std::string> edges;
+    for (const auto& e : spec.edges) {
+      const auto& from = where.replica_ranks[static_cast<std::size_t>(spec.stage_index(e.from))];
+      const auto& to = where.replica_ranks[static_cast<std::size_t>(spec.stage_index(e.to))];
+      bool in_tier = false;
+      for (const int a : from)
+        for (const int b : to) {
+          if (a == b || a < 0 || b < 0) continue;
+          const auto ua = static_cast<std::size_t>(a), ub = static_cast<std::size_t>(b);
+          if (ua >= hosts.size() || ub >= hosts.size()) continue;
+          in_tier |= (hosts[ua] != hosts[ub]) == (t == tier::cross_host);
+        }
+      if (in_tier) edges.push_back(e.from + "->" + e.to);
+    }
+    if (edges.empty()) continue;
+    std::string list;
+    for (const auto& e : edges) list += (list.empty() ? "" : ", ") + e;
+    const bool cross = t == tier::cross_host;
+    out +=
+        std::string(out.empty() ? "" : "\n") + "mpipe: warning: platform '" + plat.name +
+        "' has no measured " + to_string(t) + " numbers (" + what + "), but " +
+        std::to_string(edges.size()) + " edge(s) of " + whose + " " +
+        (cross ? "cross hosts" : "stay on one host") + ": " + list + "; their predicted " +
+        to_string(t) + " costs are stand-ins, not measurements" +
+        (cross ? " (calibrate on ranks of two hosts, e.g. a 2-node Slurm job, for real ones)" : "");
+  }
+  return out;
+}
+
 std::string fixed(double v, int digits) {
   std::ostringstream o;
   if (std::isinf(v)) return "inf";

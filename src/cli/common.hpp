@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "mpipe/placement.hpp"
 #include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
 #include "mpipe/spec.hpp"
@@ -60,6 +61,16 @@ void add_spec_options(CLI::App& sub, std::string& spec_file, std::string& scenar
                       const std::string& spec_default =
                           "the built-in reference pipeline "
                           "(jobs/pipelines/seed.yaml)");
+
+// One warning line, or "" when there is nothing to warn about: a prediction on `plat` for this
+// placement leans on numbers that are not the platform's own -- its cross-host (or same-host)
+// tier is a stand-in (link_cost::stand_in: a calibration on one host copies same-host's numbers
+// into cross-host) and edges of the placement cross hosts (sit on one host). Names the edges
+// ("A->B"; any replica pair in that tier counts) and says what stands in. `whose` names the
+// placement in the message ("this placement", "the first choice").
+std::string stand_in_warning(const platform& plat, const pipeline_spec& spec,
+                             const placement& where, const std::vector<std::string>& hosts,
+                             const std::string& whose = "this placement");
 
 // v with `digits` decimals; "inf" for infinity.
 std::string fixed(double v, int digits);

@@ -168,6 +168,16 @@ int do_run(const run_args& a, int argc, char** argv) {
     auto result = mpipe::run_pipeline(world, spec, opt);
     if (rank == 0) {
       mpipe::print_summary(std::cout, result);
+      if (opt.predict_with) {
+        // The ranks' real hosts, as the run found them: the prediction used the same.
+        std::vector<std::string> hosts(static_cast<std::size_t>(world.size()));
+        for (const auto& r : result.record.ranks)
+          if (r.rank >= 0 && r.rank < world.size())
+            hosts[static_cast<std::size_t>(r.rank)] = r.host;
+        if (const auto w = stand_in_warning(*opt.predict_with, result.spec, result.where, hosts);
+            !w.empty())
+          std::cout << w << std::endl;
+      }
       const auto saved = mpipe::append_or_rescue(a.out, result.record);
       if (!saved.problem.empty()) {
         // The run itself is over on every rank: only rank 0 reports and exits non-zero.
@@ -259,6 +269,7 @@ int do_predict(const predict_args& a) {
             << " rank(s) over " << a.hosts << " host(s), placement " << where.mode << ": "
             << where.to_string(spec) << "\nplatform '" << plat.name << "' (" << plat.file << ")";
   if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  if (const auto w = stand_in_warning(plat, spec, where, hosts); !w.empty()) std::cout << "\n" << w;
   std::cout << "\n\nItem latency: predicted " << fixed(pred.item_ms, 3)
             << " ms; free-communication critical path " << fixed(pred.free_ms, 3)
             << " ms; communication adds " << fixed(pred.item_ms - pred.free_ms, 3) << " ms ("
@@ -403,6 +414,11 @@ int do_advise(const advise_args& a, int argc, char** argv) {
             << (cores == 1 ? " core" : " cores") << " per host; platform '" << plat.name << "' ("
             << plat.file << ")";
   if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  // Replicas add no stages or edges, so the spec's edges index the first choice's placement.
+  if (!best.empty())
+    if (const auto w = stand_in_warning(plat, spec, best.front().where, hosts, "the first choice");
+        !w.empty())
+      std::cout << "\n" << w;
   std::cout << "\nObjective: " << mpipe::to_string(goal);
   if (goal == mpipe::objective::latency)
     std::cout << " (lowest predicted item latency; ties: fewer ranks, then higher bound)";

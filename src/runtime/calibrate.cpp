@@ -225,21 +225,26 @@ std::string platform_yaml(const run_record& calibration, const std::string& name
     y << "  same-rank: {alpha_us: " << num(m->alpha_us) << "}\n";
   const calibration_row* host = find("same-host", "raw-mpi");
   const calibration_row* cross = find("cross-host", "raw-mpi");
+  // A tier the job could not measure gets the other's numbers, marked stand_in, so predict,
+  // run and advise can warn when a placement leans on them.
   const auto wire = [&](const char* tier, const calibration_row* r, const calibration_row* alt,
                         const char* alt_name) {
     if (r == nullptr && alt == nullptr) return;
+    std::string mark;
     if (r == nullptr) {
       y << "  # " << tier << ": not measured in this job; " << alt_name << "'s numbers stand in\n";
       r = alt;
+      mark = std::string(", stand_in: ") + alt_name;
     }
     y << "  " << tier << ": {alpha_us: " << num(r->alpha_us)
-      << ", ns_per_byte: " << num(r->ns_per_byte) << "}\n";
+      << ", ns_per_byte: " << num(r->ns_per_byte) << mark << "}\n";
   };
   wire("same-host", host, cross, "cross-host");
   wire("cross-host", cross, host, "same-host");
   if (host == nullptr && cross == nullptr) {
     y << "  # no MPI tier measured (one rank): run calibrate on 2 or more ranks\n"
-      << "  same-host: {alpha_us: 0}\n  cross-host: {alpha_us: 0}\n";
+      << "  same-host: {alpha_us: 0, stand_in: nothing measured}\n"
+      << "  cross-host: {alpha_us: 0, stand_in: nothing measured}\n";
   }
   y << "serialization:\n";
   for (const char* method : {"boost", "datatype", "raw"}) {

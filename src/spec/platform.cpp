@@ -33,6 +33,14 @@ double link_cost::ms(std::uint64_t bytes) const {
   return alpha_us * 1e-3 + static_cast<double>(bytes) * ns_per_byte * 1e-6;
 }
 
+std::string stand_in_text(const platform& p, tier t) {
+  const std::string& what = p.link(t).stand_in;
+  if (what.empty()) return "";
+  for (const tier other : {tier::same_rank, tier::same_host, tier::cross_host})
+    if (what == to_string(other)) return what + "'s numbers stand in";
+  return "stand-in: " + what;
+}
+
 double serialization_cost::ms(std::uint64_t bytes) const {
   const double b = static_cast<double>(bytes);
   return (serialize_us + deserialize_us) * 1e-3 +
@@ -49,7 +57,8 @@ namespace {
 const std::vector<std::string> top_keys = {"name", "description", "tiers", "serialization",
                                            "compute_rate"};
 const std::vector<std::string> tier_names = {"same-rank", "same-host", "cross-host"};
-const std::vector<std::string> link_keys = {"alpha_us", "bandwidth_mb_s", "ns_per_byte"};
+const std::vector<std::string> link_keys = {"alpha_us", "bandwidth_mb_s", "ns_per_byte",
+                                            "stand_in"};
 const std::vector<std::string> codec_names = {"boost", "datatype", "raw"};
 const std::vector<std::string> codec_keys = {"serialize_us", "serialize_ns_per_byte",
                                              "deserialize_us", "deserialize_ns_per_byte"};
@@ -206,6 +215,11 @@ class parser {
       c.ns_per_byte = 1000.0 / mb_s;
     } else if (present(beta)) {
       c.ns_per_byte = number(beta, field + ".ns_per_byte", 0.0, max_ns_per_byte);
+    }
+    if (const YAML::Node si = n["stand_in"]; present(si)) {
+      c.stand_in = text(si, field + ".stand_in");
+      if (c.stand_in.empty())
+        fail(si, field + ".stand_in", "give what stands in (e.g. same-host), or leave it out");
     }
     return c;
   }

@@ -316,6 +316,26 @@ TEST(PlatformParse, FullFile) {
   EXPECT_DOUBLE_EQ(p.message_ms(tier::same_rank, serialization_kind::boost, 1000), 0.0);
 }
 
+// A tier whose numbers are not its own (mpipe calibrate on one host copies same-host's into
+// cross-host) says so, and what stands in; the others are their own.
+TEST(PlatformParse, StandInTiers) {
+  const auto p = parse_platform(
+      "tiers:\n"
+      "  same-host: {alpha_us: 0.5, ns_per_byte: 0.09}\n"
+      "  cross-host: {alpha_us: 0.5, ns_per_byte: 0.09, stand_in: same-host}\n",
+      "x.yaml");
+  EXPECT_EQ(p.link(tier::cross_host).stand_in, "same-host");
+  EXPECT_EQ(mpipe::stand_in_text(p, tier::cross_host), "same-host's numbers stand in");
+  EXPECT_EQ(mpipe::stand_in_text(p, tier::same_host), "");
+  EXPECT_NEAR(p.link(tier::cross_host).ms(0), 0.0005, 1e-15);  // the numbers still count
+  const auto q = parse_platform(
+      "tiers:\n  same-host: {alpha_us: 0, stand_in: nothing measured}\n"
+      "  cross-host: {alpha_us: 5, stand_in: a vendor's brochure}\n",
+      "y.yaml");
+  EXPECT_EQ(mpipe::stand_in_text(q, tier::same_host), "stand-in: nothing measured");
+  EXPECT_EQ(mpipe::stand_in_text(q, tier::cross_host), "stand-in: a vendor's brochure");
+}
+
 struct bad_platform {
   const char* text;
   const char* expected;  // substring of what()
@@ -365,7 +385,11 @@ INSTANTIATE_TEST_SUITE_P(
                      "field 'tiers.cross-host.bandwidth_mb_s': must be > 0"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, latency_us: 3}\n",
                      "field 'tiers.cross-host.latency_us': unknown key 'latency_us' (known: "
-                     "alpha_us, bandwidth_mb_s, ns_per_byte)"},
+                     "alpha_us, bandwidth_mb_s, ns_per_byte, stand_in)"},
+        bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, stand_in: ''}\n",
+                     "bad.yaml:3: field 'tiers.cross-host.stand_in': give what stands in"},
+        bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, stand_in: [a]}\n",
+                     "field 'tiers.cross-host.stand_in': expected text"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: 5\n",
                      "bad.yaml:3: field 'tiers.cross-host': must be a map"},
         bad_platform{"tiers:\n" OK_HOST OK_CROSS "serialization:\n  pickle: {serialize_us: 1}\n",
