@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The job scripts on a real (local) Slurm: scripts/slurm-local.sh installs Slurm 22.05 + munge if
 # missing and starts munged, slurmctld and slurmd on this machine, then
+#   0. the README's first Slurm command as shown (jobs/submit.sh), on the one-node Slurm: its job
+#      completes (or it fails at once, exit 2, saying why), never pends; and jobs/submit.sh -N 2
+#      on one node exits 2 at once, naming what the partition has, submitting nothing;
 #   1. jobs/cluster.sbatch, 1 node x 2 tasks, launched by mpirun inside the allocation with
 #      MPIPE_TRANSPORT=tcp: the job's HDF5 file holds exactly one complete run with world_size 2,
 #      slurm_job_id = the submitted id and a non-empty slurm_job_nodelist;
@@ -188,8 +191,50 @@ PY
 small="--items 3 --time-scale 0.05"
 cd "$dir"  # the jobs' submit dir
 
-# --- 1. one node, 2 tasks, mpirun inside the allocation, TCP between ranks --------------------
+# --- 0. the README's first Slurm command, as shown, on this one-node Slurm ---------------------
+# It must run (or fail at once saying why), not pend forever: `sbatch jobs/cluster.sbatch` asked
+# for 2 nodes and sat in squeue with reason PartitionConfig.
 up 1
+readme_cmd=$(awk '/^## Slurm/ { s = 1 } s && /^```sh/ { b = 1; next } b && /^```/ { exit }
+                  b && /(sbatch|submit\.sh)/ { sub(/ *#.*/, ""); print; exit }' "$repo/README.md")
+[ -n "$readme_cmd" ] || fail "no sbatch/submit.sh command in README.md's Slurm section"
+ln -sfn "$repo/jobs" "$dir/jobs"  # the command as shown, from a "repository root" of our own
+mkdir -p "$dir/results/slurm"
+submitted=$(now)
+set +e
+first=$(MPIPE_BIN=$bin MPIPE_OUT_DIR=$dir/h5 MPIPE_ARGS=$small timeout 30 bash -c "$readme_cmd" 2>&1)
+rc=$?
+set -e
+echo "$first" | sed 's/^/     /'
+id=$(sed -n 's/^Submitted batch job \([0-9]*\).*/\1/p' <<<"$first")
+[ -z "$id" ] || jobs_submitted+=("$id")
+if [ -n "$id" ]; then
+  sleep 1
+  reason=$(squeue -h -j "$id" -o '%T %r' 2>/dev/null || true)
+  case "$reason" in
+    "PENDING PartitionConfig"*|"PENDING PartitionNodeLimit"*|"PENDING BadConstraints"*)
+      fail "README's first Slurm command '$readme_cmd' submitted job $id, which can never start on this 1-node Slurm ($reason)" ;;
+  esac
+  wait_job "$id" "README's first Slurm command '$readme_cmd'"
+  check_out "$dir/results/slurm/$id.out"
+  check_h5 "$dir/h5/$id.h5" slurm_job_id="$id" slurm_job_nodelist=nonempty
+elif ((rc == 2)) && grep -q "error: " <<<"$first"; then
+  echo "ok   README's first Slurm command '$readme_cmd' failed at once, saying why (above)"
+else
+  fail "README's first Slurm command '$readme_cmd' exited $rc without submitting or saying why"
+fi
+# A request the cluster can never meet fails at once, naming what it has; nothing is queued.
+t0=$(now)
+set +e
+never=$(MPIPE_BIN=$bin timeout 30 "$repo/jobs/submit.sh" -N 2 --ntasks-per-node 1 "$repo/jobs/cluster.sbatch" 2>&1)
+rc=$?
+set -e
+[ $rc -eq 2 ] || { echo "$never"; fail "submit.sh -N 2 on 1 node exited $rc, want 2"; }
+grep -q "cannot run this job here.*has 1 usable node" <<<"$never" || { echo "$never"; fail "submit.sh -N 2: unclear message"; }
+if grep -q "^Submitted batch job" <<<"$never"; then echo "$never"; fail "submit.sh -N 2 submitted a job"; fi
+echo "ok   submit.sh -N 2 on 1 node: exit 2 in $(since "$t0") s: $(grep -m1 'error:' <<<"$never")"
+
+# --- 1. one node, 2 tasks, mpirun inside the allocation, TCP between ranks --------------------
 submitted=$(now)
 id=$(MPIPE_BIN=$bin MPIPE_OUT_DIR=$dir/h5 MPIPE_LAUNCH=mpirun MPIPE_TRANSPORT=tcp MPIPE_ARGS=$small \
      sbatch --parsable -N1 --ntasks-per-node=2 --cpus-per-task=1 --time=2 -o "$dir/%j.out" \
