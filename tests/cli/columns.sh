@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the CLI tests: check_columns FILE HEADER_ERE LABEL checks the terminal table whose
 # header line matches HEADER_ERE (its rows: the lines after it that start with two spaces, up to
 # a "  (" note or a line that does not) for columns that run together or drift. Cells are what

@@ -91,7 +91,7 @@ readme="$data/../../README.md"
 "$bin" run --help | grep -oE '^ +--[a-z-]+' | tr -d ' ' | sort -u >"$out"
 missing=$(awk '/^`mpipe run` options:/ { t = 1; next } t && /^\|/ { r = 1; print; next } r { exit }' "$readme" |
           grep -oE '^\| `--[a-z-]+' | sed 's/^| `//' | sort -u | comm -23 "$out" -)
-[ -z "$missing" ] || { echo "FAIL: README's mpipe run options table lacks: $(echo $missing)"; exit 1; }
+[ -z "$missing" ] || { echo "FAIL: README's mpipe run options table lacks: ${missing//$'\n'/ }"; exit 1; }
 echo "ok   README's run options table has all $(wc -l <"$out") options of run --help"
 if grep -n "calibrate\` and predictions stored with runs are the next steps" "$readme"; then
   echo "FAIL: README still calls calibrate a next step"; exit 1
