@@ -30,7 +30,8 @@ struct clock_sample {
   std::int64_t rtt_ns = 0;    // the fastest round trip behind it (the worst level's, if two)
 };
 
-// Start and end samples; linear drift between them.
+// Start and end samples; linear drift between them, when the offset changed by more than the two
+// samples' error bounds (a smaller change is no evidence of drift, and is taken as none).
 struct clock_model {
   clock_sample start, end;
   double drift() const;  // ns of offset gained per ns of local time (1e-6 = 1 ppm)
