@@ -40,6 +40,25 @@ struct message_row {
   std::int64_t transfer_ns = 0;        // received - posted (clock-offset corrected)
   std::int64_t clock_error_ns = 0;     // bound on transfer_ns's error: both ranks' clock errors
   std::int32_t below_clock_error = 0;  // 1: transfer_ns < clock_error_ns, do not trust it
+  std::int32_t src_replica = 0;        // which copy of the producing stage sent it
+  std::int32_t dst_replica = 0;        // which copy of the consuming stage received it
+  std::int64_t available_ns = 0;       // decoded input entered the consumer's join (an emulated
+                                       // link's message: once the link released it)
+  std::int64_t credit_wait_ns = 0;     // duration the producer waited for a free consumer
+                                       // replica (on-demand back-pressure): queueing, not cost
+};
+
+// One item handed over in memory on one edge (producer and consumer replica on one rank): when
+// the input reached the consumer. The producer's sent_ns cannot stand in for it: that is after
+// it has handed out to every consumer, which may include waiting for a credit on another edge.
+struct handoff_row {
+  std::uint64_t item = 0;
+  std::int32_t edge = 0;
+  std::int32_t rank = 0;
+  std::int32_t src_replica = 0;
+  std::int32_t dst_replica = 0;
+  std::int64_t available_ns = 0;    // the input entered the consumer's join (it could start)
+  std::int64_t credit_wait_ns = 0;  // duration the producer waited for a free consumer replica
 };
 
 // One item from the source's emit to the source receiving all its return edges.
@@ -78,7 +97,9 @@ struct stage_row {
   std::string ranks;         // rank of each replica, comma separated
 };
 
-// tier: "same-rank" (in memory), "same-host" (MPI, shared memory), "cross-host" (MPI, network).
+// tier: "same-rank" (in memory), "same-host" (MPI, shared memory), "cross-host" (MPI, network),
+// or "mixed" when the edge joins replicas over more than one tier (edge_instance_row has each).
+// from_rank / to_rank are those of the first replicas.
 struct edge_row {
   std::int32_t id = 0;
   std::int32_t from = 0;
@@ -91,6 +112,20 @@ struct edge_row {
   std::string transport;  // what Open MPI used: "ob1/vader", "ob1/tcp", "ucx", "in-memory", ...
   std::string serialization;
   std::uint64_t payload_bytes = 0;
+  std::string tier_split;  // items per tier, e.g. "same-rank 10 items, same-host 10 items"
+};
+
+// One (edge, producer replica, consumer replica) pair: where it ran and how many items took it.
+// An edge between stages without replicas has exactly one.
+struct edge_instance_row {
+  std::int32_t edge = 0;
+  std::int32_t src_replica = 0;
+  std::int32_t dst_replica = 0;
+  std::int32_t from_rank = 0;
+  std::int32_t to_rank = 0;
+  std::string tier;
+  std::string transport;
+  std::uint64_t items = 0;  // every item, not only those with detail rows
 };
 
 // One (tier, method, message size) of `mpipe bench`: what one hop costs. Times in us, bandwidth in
@@ -211,6 +246,8 @@ struct run_record {
   std::vector<rank_row> ranks;
   std::vector<stage_row> stages;
   std::vector<edge_row> edges;
+  std::vector<edge_instance_row> edge_instances;
+  std::vector<handoff_row> handoffs;
   std::vector<bench_row> bench;  // `mpipe bench` and `mpipe calibrate` runs; empty otherwise
   std::vector<calibration_row> calibration;     // `mpipe calibrate` runs only
   std::vector<sweep_point_row> sweep_points;    // `mpipe sweep` runs only

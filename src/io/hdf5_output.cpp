@@ -111,6 +111,20 @@ const column<message_row> message_columns[] = {
     {"transfer_ns", &message_row::transfer_ns},
     {"clock_error_ns", &message_row::clock_error_ns},
     {"below_clock_error", &message_row::below_clock_error},
+    {"src_replica", &message_row::src_replica},
+    {"dst_replica", &message_row::dst_replica},
+    {"available_ns", &message_row::available_ns},
+    {"credit_wait_ns", &message_row::credit_wait_ns},
+};
+
+const column<handoff_row> handoff_columns[] = {
+    {"item", &handoff_row::item},
+    {"edge", &handoff_row::edge},
+    {"rank", &handoff_row::rank},
+    {"src_replica", &handoff_row::src_replica},
+    {"dst_replica", &handoff_row::dst_replica},
+    {"available_ns", &handoff_row::available_ns},
+    {"credit_wait_ns", &handoff_row::credit_wait_ns},
 };
 
 const column<item_row> item_columns[] = {
@@ -160,6 +174,18 @@ const column<edge_row> edge_columns[] = {
     {"transport", &edge_row::transport},
     {"serialization", &edge_row::serialization},
     {"payload_bytes", &edge_row::payload_bytes},
+    {"tier_split", &edge_row::tier_split},
+};
+
+const column<edge_instance_row> edge_instance_columns[] = {
+    {"edge", &edge_instance_row::edge},
+    {"src_replica", &edge_instance_row::src_replica},
+    {"dst_replica", &edge_instance_row::dst_replica},
+    {"from_rank", &edge_instance_row::from_rank},
+    {"to_rank", &edge_instance_row::to_rank},
+    {"tier", &edge_instance_row::tier},
+    {"transport", &edge_instance_row::transport},
+    {"items", &edge_instance_row::items},
 };
 
 const column<calibration_row> calibration_columns[] = {
@@ -769,6 +795,9 @@ void write_run(hid_t runs, const std::string& id, const run_record& run) {
   write_table<rank_row>(group, "ranks", run.ranks, rank_columns);
   write_table<stage_row>(group, "stages", run.stages, stage_columns);
   write_table<edge_row>(group, "edges", run.edges, edge_columns);
+  write_table<edge_instance_row>(group, "edge_instances", run.edge_instances,
+                                 edge_instance_columns);
+  write_table<handoff_row>(group, "handoffs", run.handoffs, handoff_columns);
   write_table<bench_row>(group, "bench", run.bench, bench_columns);
   write_table<calibration_row>(group, "calibration", run.calibration, calibration_columns);
   write_table<sweep_point_row>(group, "sweep_points", run.sweep_points, sweep_point_columns);
@@ -917,6 +946,12 @@ run_record read_run(const std::string& path, const std::string& run_id, run_part
     run.ranks = read_table<rank_row>(group, "ranks", rank_columns);
     run.stages = read_table<stage_row>(group, "stages", stage_columns);
     run.edges = read_table<edge_row>(group, "edges", edge_columns);
+    // Runs written before per-instance edges and in-memory hand-off rows: read them as empty.
+    if (h5::check_tri(H5Lexists(group, "edge_instances", H5P_DEFAULT), "look up 'edge_instances'"))
+      run.edge_instances =
+          read_table<edge_instance_row>(group, "edge_instances", edge_instance_columns);
+    if (h5::check_tri(H5Lexists(group, "handoffs", H5P_DEFAULT), "look up 'handoffs'"))
+      run.handoffs = read_table<handoff_row>(group, "handoffs", handoff_columns);
     // Runs written before `mpipe bench` existed have no bench dataset: they had nothing for it.
     if (h5::check_tri(H5Lexists(group, "bench", H5P_DEFAULT), "look up dataset 'bench'"))
       run.bench = read_table<bench_row>(group, "bench", bench_columns);

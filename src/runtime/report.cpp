@@ -8,6 +8,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "mpipe/runtime.hpp"
@@ -70,6 +71,89 @@ double percentile(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
+// Per edge instance (producer replica -> consumer replica: a farm's pairs can sit in different
+// tiers), overhead = producer done -> this input available at the consumer, less the time the
+// producer waited for a credit (a free replica of an on-demand farm: queueing, shown apart).
+// Across ranks that is payload fill + serialize + wire + deserialize; on one rank the producer's
+// hand-over to this consumer (not its later out-edges). Queued: available -> the consumer
+// starting on it (a join waits for its slowest input). Both are >= 0 by construction on one
+// rank's clock; across ranks, overhead is within the two ranks' clock error of the truth.
+using event_index = std::map<std::pair<std::uint64_t, int>, const event_row*>;
+
+struct edge_stats {
+  std::vector<double> overhead;
+  stat ser, wire, deser, wire_bytes, queued, credit_wait;
+  double clock_error_us = 0.0;  // the largest of its messages' (two ranks' clocks)
+};
+
+// A time taken between two ranks' clocks, in us. One that comes out below 0 lies inside the
+// clocks' error: it is shown as the bound it gives, "<3.2" (between 0 and 3.2 us), not as a
+// negative duration. Only a value below even that (a defect, not noise) is shown as it is.
+std::string clocked(double v, double error_us) {
+  if (std::isnan(v) || v >= 0.0 || v + error_us < 0.0) return fmt(v, 1);
+  return "<" + fmt(v + error_us, 1);
+}
+
+void print_edges(std::ostream& out, const run_record& rec, int source, const event_index& ev) {
+  std::map<std::tuple<int, int, int>, edge_stats> by_pair;  // (edge, src replica, dst replica)
+  const auto add = [&](int e, int sr, int dr, std::uint64_t item, std::int64_t available,
+                       std::int64_t credit_wait) {
+    auto& s = by_pair[{e, sr, dr}];
+    const auto& ed = rec.edges[static_cast<std::size_t>(e)];
+    const auto prod = ev.find({item, ed.from});
+    const auto cons = ev.find({item, ed.to});
+    s.credit_wait.add(static_cast<double>(credit_wait) / 1e3);
+    if (prod != ev.end())
+      s.overhead.push_back(
+          static_cast<double>(available - prod->second->finished_ns - credit_wait) / 1e3);
+    if (cons != ev.end() && ed.to != source)
+      s.queued.add(static_cast<double>(cons->second->started_ns - available) / 1e3);
+    return &s;
+  };
+  for (const auto& m : rec.messages) {
+    auto* s = add(m.edge, m.src_replica, m.dst_replica, m.item, m.available_ns, m.credit_wait_ns);
+    s->ser.add(static_cast<double>(m.serialize_ns) / 1e3);
+    s->wire.add(static_cast<double>(m.transfer_ns) / 1e3);
+    s->deser.add(static_cast<double>(m.deserialize_ns) / 1e3);
+    s->wire_bytes.add(static_cast<double>(m.bytes));
+    s->clock_error_us = std::max(s->clock_error_us, static_cast<double>(m.clock_error_ns) / 1e3);
+  }
+  for (const auto& h : rec.handoffs)
+    add(h.edge, h.src_replica, h.dst_replica, h.item, h.available_ns, h.credit_wait_ns);
+
+  out << "\nEdges (overhead = producer done -> input available at consumer, mean/p50/p95; its "
+         "cross-rank parts serialize, wire, deserialize; credit wait = producer waited for a free "
+         "replica; queued = available -> consumer starts; a farm's edges per replica pair, #k)\n";
+  table et({"edge", "tier", "ranks", "items", "payload B", "wire B", "serialization", "overhead us",
+            "p50 us", "p95 us", "serialize us", "wire us", "deserialize us", "credit wait us",
+            "queued us"});
+  for (const auto& p : rec.edge_instances) {
+    const auto& ed = rec.edges[static_cast<std::size_t>(p.edge)];
+    const auto& stg = rec.stages;
+    const auto name = [&](int stage, int replica) {
+      const auto& st = stg[static_cast<std::size_t>(stage)];
+      return st.replicas > 1 ? st.name + "#" + std::to_string(replica) : st.name;
+    };
+    const edge_stats& s = by_pair[{p.edge, p.src_replica, p.dst_replica}];
+    const bool cross = p.from_rank != p.to_rank;
+    double sum = 0.0;
+    for (double v : s.overhead) sum += v;
+    const double mean =
+        s.overhead.empty() ? std::nan("") : sum / static_cast<double>(s.overhead.size());
+    et.add({name(ed.from, p.src_replica) + "->" + name(ed.to, p.dst_replica), p.tier,
+            std::to_string(p.from_rank) + "->" + std::to_string(p.to_rank), std::to_string(p.items),
+            std::to_string(ed.payload_bytes), cross ? fmt(s.wire_bytes.mean(), 0) : "-",
+            cross ? ed.serialization : "in-memory", clocked(mean, s.clock_error_us),
+            clocked(percentile(s.overhead, 0.5), s.clock_error_us),
+            clocked(percentile(s.overhead, 0.95), s.clock_error_us),
+            cross ? fmt(s.ser.mean(), 1) : "-",
+            cross ? clocked(s.wire.mean(), s.clock_error_us) : "-",
+            cross ? fmt(s.deser.mean(), 1) : "-", fmt(s.credit_wait.mean(), 1),
+            fmt(s.queued.mean(), 1)});
+  }
+  et.print(out);
+}
+
 }  // namespace
 
 void print_summary(std::ostream& out, const run_result& result) {
@@ -77,7 +161,7 @@ void print_summary(std::ostream& out, const run_result& result) {
   const pipeline_spec& spec = result.spec;
   const graph g(spec);
 
-  std::map<std::pair<std::uint64_t, int>, const event_row*> event_of;
+  event_index event_of;
   std::vector<stat> compute(spec.stages.size()), queue(spec.stages.size());
   for (const auto& e : rec.events) {
     event_of[{e.item, e.stage}] = &e;
@@ -104,56 +188,7 @@ void print_summary(std::ostream& out, const run_result& result) {
   }
   st.print(out);
 
-  // Per-edge overhead: from the producer finishing its kernel to the input being available at
-  // the consumer. Across ranks that is payload fill + serialize + wire + deserialize; on one rank
-  // the producer's hand-over (payload fill and in-memory delivery to every consumer). Queueing:
-  // from available to the consumer starting on it (a join waits for its slowest input).
-  const std::size_t n_edges = spec.edges.size();
-  std::vector<std::vector<double>> overhead(n_edges);
-  std::vector<stat> ser(n_edges), wire(n_edges), deser(n_edges), wire_bytes(n_edges),
-      queued(n_edges);
-  const auto add = [&](std::size_t e, std::uint64_t item, std::int64_t available) {
-    const auto* prod = event_of[{item, rec.edges[e].from}];
-    const auto* cons = event_of[{item, rec.edges[e].to}];
-    if (prod) overhead[e].push_back(static_cast<double>(available - prod->finished_ns) / 1e3);
-    if (cons && rec.edges[e].to != g.source())
-      queued[e].add(static_cast<double>(cons->started_ns - available) / 1e3);
-  };
-  for (const auto& m : rec.messages) {
-    const auto e = static_cast<std::size_t>(m.edge);
-    add(e, m.item, m.received_ns + m.deserialize_ns);
-    ser[e].add(static_cast<double>(m.serialize_ns) / 1e3);
-    wire[e].add(static_cast<double>(m.transfer_ns) / 1e3);
-    deser[e].add(static_cast<double>(m.deserialize_ns) / 1e3);
-    wire_bytes[e].add(static_cast<double>(m.bytes));
-  }
-  for (const auto& ed : rec.edges) {
-    if (ed.from_rank != ed.to_rank) continue;
-    for (const auto& it : rec.items) {
-      const auto* prod = event_of[{it.item, ed.from}];
-      if (prod) add(static_cast<std::size_t>(ed.id), it.item, prod->sent_ns);
-    }
-  }
-  out << "\nEdges (overhead = producer done -> input available at consumer, mean/p50/p95; its "
-         "cross-rank parts serialize, wire, deserialize; queued = available -> consumer starts)\n";
-  table et({"edge", "tier", "ranks", "payload B", "wire B", "serialization", "overhead us",
-            "p50 us", "p95 us", "serialize us", "wire us", "deserialize us", "queued us"});
-  for (const auto& ed : rec.edges) {
-    const auto e = static_cast<std::size_t>(ed.id);
-    const bool cross = ed.from_rank != ed.to_rank;
-    double sum = 0.0;
-    for (double v : overhead[e]) sum += v;
-    const double mean =
-        overhead[e].empty() ? std::nan("") : sum / static_cast<double>(overhead[e].size());
-    et.add({ed.from_name + "->" + ed.to_name, ed.tier,
-            std::to_string(ed.from_rank) + "->" + std::to_string(ed.to_rank),
-            std::to_string(ed.payload_bytes), cross ? fmt(wire_bytes[e].mean(), 0) : "-",
-            cross ? ed.serialization : "in-memory", fmt(mean, 1),
-            fmt(percentile(overhead[e], 0.5), 1), fmt(percentile(overhead[e], 0.95), 1),
-            cross ? fmt(ser[e].mean(), 1) : "-", cross ? fmt(wire[e].mean(), 1) : "-",
-            cross ? fmt(deser[e].mean(), 1) : "-", fmt(queued[e].mean(), 1)});
-  }
-  et.print(out);
+  print_edges(out, rec, g.source(), event_of);
 
   stat lat;
   for (const auto& it : rec.items) lat.add(static_cast<double>(it.latency_ns) / 1e6);

@@ -24,6 +24,8 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "gather.hpp"
+#include "layout.hpp"
 #include "mpi_info.hpp"
 #include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
@@ -168,29 +170,6 @@ double mean_latency_ms(const run_record& record) {
 
 namespace {
 
-// Gathers trivially copyable rows to rank 0 in one MPI_Gatherv: the records can be large (a row
-// per item and stage) and need no serialization.
-template <class T>
-std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vector<T>& mine) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  const int bytes = static_cast<int>(mine.size() * sizeof(T));
-  std::vector<int> counts(static_cast<std::size_t>(comm.size()), 0);
-  MPIPE_MPI_CHECK(MPI_Gather(&bytes, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm));
-  std::vector<int> displs(counts.size(), 0);
-  std::vector<T> all;
-  if (comm.rank() == 0) {
-    long total = 0;
-    for (std::size_t i = 0; i < counts.size(); ++i) {
-      displs[i] = static_cast<int>(total);
-      total += counts[i];
-    }
-    all.resize(static_cast<std::size_t>(total) / sizeof(T));
-  }
-  MPIPE_MPI_CHECK(MPI_Gatherv(mine.data(), bytes, MPI_BYTE, all.data(), counts.data(),
-                              displs.data(), MPI_BYTE, 0, comm));
-  return all;
-}
-
 // Real bytes, different per item and producer, so nothing measured could be a cached buffer.
 payload_ptr make_payload(std::uint64_t bytes, std::uint64_t item, int stage) {
   auto p = std::make_shared<byte_buffer>(bytes);
@@ -252,19 +231,27 @@ struct outgoing {
   std::uint64_t item = 0;
   payload_ptr payload;
   std::int32_t src_replica = 0, dst_replica = 0;
+  std::int64_t credit_asked_ns = 0, credit_granted_ns = 0;  // equal: no credit waited for
 };
 
 // Sender and receiver halves of a message row, joined on rank 0 by (item, edge).
 struct send_half {
   std::uint64_t item;
-  std::int32_t edge, src, dst;
+  std::int32_t edge, src, dst, src_replica, dst_replica;
   std::uint64_t bytes;
-  std::int64_t send_start_ns, serialize_ns, posted_ns;
+  std::int64_t send_start_ns, serialize_ns, posted_ns, credit_asked_ns, credit_granted_ns;
+};
+// An in-memory hand-off with its credit stamps, which are mapped onto rank 0's clock like the
+// others before their difference is taken (a duration taken on the local clock would not add up
+// with mapped stamps under drift).
+struct handoff_half {
+  handoff_row row;
+  std::int64_t credit_asked_ns, credit_granted_ns;
 };
 struct recv_half {
   std::uint64_t item;
   std::int32_t edge;
-  std::int64_t received_ns, deserialize_ns;
+  std::int64_t received_ns, deserialize_ns, available_ns;
 };
 
 struct rank_facts {
@@ -283,12 +270,6 @@ struct stream_stats {
   std::int64_t window_start_ns = 0, window_end_ns = 0;  // local clock
 };
 
-// The stages and edges datasets of a run (edges with the transports found; others "unknown").
-std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where);
-std::vector<edge_row> edge_rows(const pipeline_spec& spec, const placement& where,
-                                const std::vector<std::string>& hosts,
-                                const std::map<std::size_t, std::string>& transports);
-
 // What a run was asked to do, the attributes a complete and a partial record share: the spec,
 // the placement, the overrides, the job's Slurm/OpenMP settings, the window and sampling.
 void set_run_setup(run_record& rec, const pipeline_spec& spec, const placement& where,
@@ -296,12 +277,6 @@ void set_run_setup(run_record& rec, const pipeline_spec& spec, const placement& 
                    const std::string& wait_text, std::uint64_t detail_stride);
 // The item latencies over every completed item (nothing when none completed).
 void set_latency(run_record& rec, const stream_stats& st);
-
-// What carries each edge that leaves a rank, as Open MPI chose it (self/vader/tcp/...).
-struct edge_transport {
-  std::int32_t edge;
-  char name[48];
-};
 
 class rank_runtime {
  public:
@@ -320,7 +295,11 @@ class rank_runtime {
     for (const auto& e : spec_.edges) {
       edge_tags_.push_back(e.from + "->" + e.to);
       consumer_of_.push_back(spec_.stage_index(e.to));  // once, not per item: it scans names
+      pair_base_.push_back(pair_total_);
+      pair_total_ += static_cast<std::size_t>(replicas(spec_.stage_index(e.from)) *
+                                              replicas(spec_.stage_index(e.to)));
     }
+    pair_items_ = std::make_unique<std::atomic<std::uint64_t>[]>(pair_total_);
     for (const auto& inst : where_.instances_on(rank_)) {
       auto st = std::make_unique<stage_state>();
       st->id = inst.stage;
@@ -378,8 +357,16 @@ class rank_runtime {
 
   std::uint64_t stride() const { return stride_; }
   const stream_stats& stats() const { return stats_; }
+  // Items this rank produced per (edge, producer replica, consumer replica), flat: edge by edge,
+  // in instance_pairs order.
+  std::vector<std::uint64_t> pair_items() const {
+    std::vector<std::uint64_t> out(pair_total_);
+    for (std::size_t i = 0; i < pair_total_; ++i) out[i] = pair_items_[i].load();
+    return out;
+  }
 
   std::vector<event_row> events;
+  std::vector<handoff_half> handoffs;
   std::vector<item_row> items;
   std::vector<send_half> sends;
   std::vector<recv_half> recvs;
@@ -523,15 +510,26 @@ class rank_runtime {
     bool queued = false;
     for (int e : graph_.outputs(stage)) {
       const int to = consumer_of_[static_cast<std::size_t>(e)];
+      const std::int64_t asked = on_demand(to) ? now_ns() : 0;
       const int dr = choose_replica(e, to, replica, item);
+      const std::int64_t granted = on_demand(to) ? now_ns() : 0;
       const int dest =
           where_.replica_ranks[static_cast<std::size_t>(to)][static_cast<std::size_t>(dr)];
+      pair_items_[pair_base_[static_cast<std::size_t>(e)] +
+                  static_cast<std::size_t>(replica * replicas(to) + dr)]
+          .fetch_add(1, std::memory_order_relaxed);
       if (dest == rank_) {
         const credit_origin c = on_demand(to) ? credit_origin{rank_, e, replica} : credit_origin{};
-        deliver(to, dr, item, payload, now_ns(), c);
+        // This input's own arrival: the producer's sent_ns comes after all its out-edges.
+        const std::int64_t available = now_ns();
+        deliver(to, dr, item, payload, available, c);
+        if (detailed(item)) {
+          std::lock_guard lk(rec_m_);
+          handoffs.push_back({{item, e, rank_, replica, dr, available, 0}, asked, granted});
+        }
       } else {
         std::lock_guard lk(out_m_);
-        outbox_.push_back({dest, e, item, payload, replica, dr});
+        outbox_.push_back({dest, e, item, payload, replica, dr, asked, granted});
         queued = true;
       }
     }
@@ -711,8 +709,9 @@ class rank_runtime {
         row.send_start_ns = now_ns();
         transport_.post(o.dest, e.serialization, std::move(m), row, t0_local_);
         if (detailed(o.item))
-          sends.push_back({o.item, o.edge, rank_, o.dest, row.bytes, row.send_start_ns,
-                           row.serialize_ns, row.posted_ns});
+          sends.push_back({o.item, o.edge, rank_, o.dest, o.src_replica, o.dst_replica, row.bytes,
+                           row.send_start_ns, row.serialize_ns, row.posted_ns, o.credit_asked_ns,
+                           o.credit_granted_ns});
         did = true;
       }
       for (const auto& [dest, c] : controls) transport_.post_control(dest, c);
@@ -839,6 +838,10 @@ class rank_runtime {
     {
       std::lock_guard lk(rec_m_);
       rec.events = events;
+      for (const auto& h : handoffs) {
+        rec.handoffs.push_back(h.row);
+        rec.handoffs.back().credit_wait_ns = h.credit_granted_ns - h.credit_asked_ns;
+      }
     }
     stream_stats st;
     {
@@ -853,6 +856,7 @@ class rank_runtime {
       i.emitted_ns -= t0_local_;
       i.completed_ns -= t0_local_;
     }
+    for (auto& h : rec.handoffs) h.available_ns -= t0_local_;
     std::sort(rec.events.begin(), rec.events.end(), [](const event_row& a, const event_row& b) {
       return std::tie(a.item, a.stage) < std::tie(b.item, b.stage);
     });
@@ -868,7 +872,10 @@ class rank_runtime {
       me.stages += (me.stages.empty() ? "" : ",") + spec_.stages[static_cast<std::size_t>(s)].name;
     rec.ranks.push_back(me);
     rec.stages = stage_rows(spec_, where_);
-    rec.edges = edge_rows(spec_, where_, hosts_, {});
+    // Rank 0's own counts: items other ranks produced are not known here.
+    rec.edge_instances = edge_instance_rows(spec_, where_, hosts_, {},
+                                            split_pair_counts(spec_, where_, pair_items()));
+    rec.edges = edge_rows(spec_, rec.edge_instances);
     set_run_setup(rec, spec_, where_, options_, graph_.critical_path_ms(), to_string(options_.wait),
                   stride_);
     set_provenance(rec, options_.command_line, comm_.size(), hosts_, utc_start_, utc_now_iso());
@@ -878,11 +885,13 @@ class rank_runtime {
   }
 
   void accept(received_message r, std::int64_t arrived) {
-    if (detailed(r.msg.item)) recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns});
+    const std::int64_t available = now_ns();
+    if (detailed(r.msg.item))
+      recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns, available});
     const int to = consumer_of_[static_cast<std::size_t>(r.msg.edge)];
     const credit_origin c =
         on_demand(to) ? credit_origin{r.source, r.msg.edge, r.msg.src_replica} : credit_origin{};
-    deliver(to, r.msg.dst_replica, r.msg.item, std::move(r.msg.payload), now_ns(), c);
+    deliver(to, r.msg.dst_replica, r.msg.item, std::move(r.msg.payload), available, c);
   }
 
   // --verify: the bytes that arrived are the bytes that were sent, or the run stops here.
@@ -945,7 +954,10 @@ class rank_runtime {
   std::priority_queue<held_message> held_;
   std::map<std::pair<int, int>, std::unique_ptr<stage_state>> local_;  // (stage, replica)
   std::vector<std::string> edge_tags_;
-  std::vector<int> consumer_of_;  // per edge: the index of the stage it feeds
+  std::vector<int> consumer_of_;        // per edge: the index of the stage it feeds
+  std::vector<std::size_t> pair_base_;  // per edge: where its instance pairs start in pair_items_
+  std::size_t pair_total_ = 0;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> pair_items_;
 
   std::mutex out_m_;
   std::condition_variable out_cv_;
@@ -1008,64 +1020,6 @@ void calibrate_in_turn(const boost::mpi::communicator& comm, const pipeline_spec
   }
 }
 
-// --wait auto: spin only if no host would then have more busy threads than cores. Every rank
-// evaluates the same inputs, so all reach the same answer without talking.
-std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
-                                                 const placement& where,
-                                                 const std::vector<std::string>& hosts,
-                                                 const std::vector<int>& cores) {
-  if (asked != wait_policy::automatic) return {asked, to_string(asked)};
-  std::map<std::string, int> demand, have;
-  for (std::size_t r = 0; r < hosts.size(); ++r) {
-    // The rank's main thread, which would spin, plus one for its stages' own work besides their
-    // kernels (filling payloads, hand-overs, driving rendezvous): measured at 2 ranks on 2
-    // cores with 1 MiB payloads, spinning main threads made each hop 3-5x slower than block.
-    demand[hosts[r]] += 2;
-    have[hosts[r]] = cores[r];
-  }
-  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
-    const auto& st = spec.stages[s];
-    if (st.kernel != kernel_kind::sleep && st.work_ms > 0.0)
-      demand[hosts[static_cast<std::size_t>(where.rank_of[s])]] += st.threads;
-  }
-  for (const auto& [host, need] : demand) {
-    if (need > have[host])
-      return {wait_policy::block, "block (auto: " + host + " needs " + std::to_string(need) +
-                                      " busy threads on " + std::to_string(have[host]) + " cores)"};
-  }
-  return {wait_policy::spin, "spin (auto: 2 cores per rank plus one per busy stage thread)"};
-}
-
-// Transport proof: what Open MPI uses for every cross-rank edge, asked on the sending rank and
-// gathered on rank 0 (where the others get an empty map). Same-rank edges: "in-memory".
-std::map<std::size_t, std::string> edge_transports(const boost::mpi::communicator& comm,
-                                                   const pipeline_spec& spec,
-                                                   const placement& where) {
-  std::vector<edge_transport> mine;
-  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
-    const auto& ed = spec.edges[e];
-    const int fr = where.rank_of[static_cast<std::size_t>(spec.stage_index(ed.from))];
-    const int tr = where.rank_of[static_cast<std::size_t>(spec.stage_index(ed.to))];
-    if (fr != comm.rank() || tr == fr) continue;
-    edge_transport et{static_cast<std::int32_t>(e), {}};
-    peer_transport(comm, tr).copy(et.name, sizeof et.name - 1);
-    mine.push_back(et);
-  }
-  std::map<std::size_t, std::string> out;
-  for (const auto& et : gather_rows(comm, mine)) out[static_cast<std::size_t>(et.edge)] = et.name;
-  for (std::size_t e = 0; e < spec.edges.size(); ++e)
-    if (where.rank_of[static_cast<std::size_t>(spec.stage_index(spec.edges[e].from))] ==
-        where.rank_of[static_cast<std::size_t>(spec.stage_index(spec.edges[e].to))])
-      out[e] = "in-memory";
-  return out;
-}
-
-std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
-  if (a == b) return "same-rank";
-  return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
-                                                                                  : "cross-host";
-}
-
 void set_run_setup(run_record& rec, const pipeline_spec& spec, const placement& where,
                    const run_options& options, double critical_path_ms,
                    const std::string& wait_text, std::uint64_t detail_stride) {
@@ -1109,37 +1063,6 @@ void set_latency(run_record& rec, const stream_stats& st) {
   rec.set("latency_max_ms", static_cast<double>(st.latency_max_ns) / 1e6);
 }
 
-std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where) {
-  std::vector<stage_row> rows;
-  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
-    const auto& st = spec.stages[s];
-    std::string ranks;
-    for (int r : where.replica_ranks[s]) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
-    rows.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
-                    st.threads, st.payload_bytes, where.rank_of[s], st.replicas,
-                    to_string(st.dispatch), st.ordered ? 1 : 0, ranks});
-  }
-  return rows;
-}
-
-std::vector<edge_row> edge_rows(const pipeline_spec& spec, const placement& where,
-                                const std::vector<std::string>& hosts,
-                                const std::map<std::size_t, std::string>& transports) {
-  std::vector<edge_row> rows;
-  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
-    const auto& ed = spec.edges[e];
-    const int from = spec.stage_index(ed.from), to = spec.stage_index(ed.to);
-    const int fr = where.rank_of[static_cast<std::size_t>(from)];
-    const int tr = where.rank_of[static_cast<std::size_t>(to)];
-    const auto found = transports.find(e);
-    const std::string carrier = found != transports.end() ? found->second : "unknown";
-    rows.push_back({static_cast<std::int32_t>(e), from, to, ed.from, ed.to, fr, tr,
-                    tier_of(fr, tr, hosts), carrier, to_string(ed.serialization),
-                    spec.stages[static_cast<std::size_t>(from)].payload_bytes});
-  }
-  return rows;
-}
-
 }  // namespace
 
 std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& input,
@@ -1167,15 +1090,14 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
     out << "\n";
   }
   out << "  edges:\n";
-  for (const auto& e : spec.edges) {
-    const int fr = where.rank_of[static_cast<std::size_t>(spec.stage_index(e.from))];
-    const int tr = where.rank_of[static_cast<std::size_t>(spec.stage_index(e.to))];
-    const std::string tier = tier_of(fr, tr, hosts);
-    const auto found = transports.find(static_cast<std::size_t>(&e - spec.edges.data()));
-    out << "    " << e.from << " -> " << e.to << ": " << tier << " (rank " << fr << " -> " << tr
-        << (tier == "same-rank" ? ", in memory"
-                                : ", " + std::string(to_string(e.serialization)) + ", " +
-                                      (found != transports.end() ? found->second : "unknown"))
+  for (const auto& p : edge_instance_rows(spec, where, hosts, transports, {})) {
+    const auto& e = spec.edges[static_cast<std::size_t>(p.edge)];
+    out << "    " << instance_name(spec, e.from, p.src_replica) << " -> "
+        << instance_name(spec, e.to, p.dst_replica) << ": " << p.tier << " (rank " << p.from_rank
+        << " -> " << p.to_rank
+        << (p.tier == "same-rank"
+                ? ", in memory"
+                : ", " + std::string(to_string(e.serialization)) + ", " + p.transport)
         << ")\n";
   }
   out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
@@ -1234,10 +1156,26 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   for (auto& s : rt.sends) {
     map(s.send_start_ns);
     map(s.posted_ns);
+    map(s.credit_asked_ns);
+    map(s.credit_granted_ns);
   }
-  for (auto& r : rt.recvs) map(r.received_ns);
+  for (auto& r : rt.recvs) {
+    map(r.received_ns);
+    map(r.available_ns);
+  }
+  for (auto& h : rt.handoffs) {
+    map(h.row.available_ns);
+    map(h.credit_asked_ns);
+    map(h.credit_granted_ns);
+    h.row.credit_wait_ns = h.credit_granted_ns - h.credit_asked_ns;
+  }
 
   const auto transports = edge_transports(comm, spec, result.where);
+  std::vector<std::uint64_t> pair_items = rt.pair_items();
+  if (!pair_items.empty())
+    MPIPE_MPI_CHECK(MPI_Reduce(comm.rank() == 0 ? MPI_IN_PLACE : pair_items.data(),
+                               pair_items.data(), static_cast<int>(pair_items.size()), MPI_UINT64_T,
+                               MPI_SUM, 0, comm));
 
   // The source's rank has the stream's aggregates; everyone else sends zeros.
   const auto all_stats = gather_rows(comm, std::vector<stream_stats>{rt.stats()});
@@ -1245,6 +1183,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   auto items = gather_rows(comm, rt.items);
   auto sends = gather_rows(comm, rt.sends);
   auto recvs = gather_rows(comm, rt.recvs);
+  std::vector<handoff_row> handoffs;
+  for (const auto& h : gather_rows(comm, rt.handoffs)) handoffs.push_back(h.row);
   const rank_facts mine{static_cast<std::int64_t>(getpid()),
                         clock.start.offset_ns,
                         clock.end.offset_ns,
@@ -1264,6 +1204,10 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
             [](const item_row& a, const item_row& b) { return a.item < b.item; });
   rec.events = std::move(events);
   rec.items = std::move(items);
+  std::sort(handoffs.begin(), handoffs.end(), [](const handoff_row& a, const handoff_row& b) {
+    return std::tie(a.item, a.edge) < std::tie(b.item, b.edge);
+  });
+  rec.handoffs = std::move(handoffs);
 
   std::map<std::pair<std::uint64_t, std::int32_t>, recv_half> by_key;
   for (const auto& r : recvs) by_key[{r.item, r.edge}] = r;
@@ -1273,13 +1217,17 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
     m.edge = s.edge;
     m.src_rank = s.src;
     m.dst_rank = s.dst;
+    m.src_replica = s.src_replica;
+    m.dst_replica = s.dst_replica;
     m.bytes = s.bytes;
     m.send_start_ns = s.send_start_ns;
     m.serialize_ns = s.serialize_ns;
     m.posted_ns = s.posted_ns;
+    m.credit_wait_ns = s.credit_granted_ns - s.credit_asked_ns;
     if (auto it = by_key.find({s.item, s.edge}); it != by_key.end()) {
       m.received_ns = it->second.received_ns;
       m.deserialize_ns = it->second.deserialize_ns;
+      m.available_ns = it->second.available_ns;
       m.transfer_ns = m.received_ns - m.posted_ns;
       // Two ranks' clock errors can add up: a one-way time shorter than that is not a measurement.
       m.clock_error_ns = facts[static_cast<std::size_t>(s.src)].error_ns +
@@ -1311,7 +1259,9 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
     rec.ranks.push_back(row);
   }
   rec.stages = stage_rows(spec, result.where);
-  rec.edges = edge_rows(spec, result.where, hosts, transports);
+  rec.edge_instances = edge_instance_rows(spec, result.where, hosts, transports,
+                                          split_pair_counts(spec, result.where, pair_items));
+  rec.edges = edge_rows(spec, rec.edge_instances);
 
   set_run_setup(rec, spec, result.where, options, g.critical_path_ms(), wait_text, rt.stride());
   set_provenance(rec, options.command_line, comm.size(), hosts, utc_start, utc_end);

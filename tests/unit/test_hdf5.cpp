@@ -45,7 +45,16 @@ auto fields(const event_row& r) {
 auto fields(const message_row& r) {
   return std::tie(r.item, r.edge, r.src_rank, r.dst_rank, r.bytes, r.send_start_ns, r.serialize_ns,
                   r.posted_ns, r.received_ns, r.deserialize_ns, r.transfer_ns, r.clock_error_ns,
-                  r.below_clock_error);
+                  r.below_clock_error, r.src_replica, r.dst_replica, r.available_ns,
+                  r.credit_wait_ns);
+}
+auto fields(const handoff_row& r) {
+  return std::tie(r.item, r.edge, r.rank, r.src_replica, r.dst_replica, r.available_ns,
+                  r.credit_wait_ns);
+}
+auto fields(const edge_instance_row& r) {
+  return std::tie(r.edge, r.src_replica, r.dst_replica, r.from_rank, r.to_rank, r.tier, r.transport,
+                  r.items);
 }
 auto fields(const item_row& r) {
   return std::tie(r.item, r.emitted_ns, r.completed_ns, r.latency_ns);
@@ -61,7 +70,7 @@ auto fields(const stage_row& r) {
 }
 auto fields(const edge_row& r) {
   return std::tie(r.id, r.from, r.to, r.from_name, r.to_name, r.from_rank, r.to_rank, r.tier,
-                  r.transport, r.serialization, r.payload_bytes);
+                  r.transport, r.serialization, r.payload_bytes, r.tier_split);
 }
 // NaN marks "does not apply" in bench rows and must survive the trip; NaN != NaN, so compare
 // doubles by their bits.
@@ -98,6 +107,8 @@ void expect_same(const run_record& expected, const run_record& actual) {
   expect_rows(expected.ranks, actual.ranks, "ranks");
   expect_rows(expected.stages, actual.stages, "stages");
   expect_rows(expected.edges, actual.edges, "edges");
+  expect_rows(expected.edge_instances, actual.edge_instances, "edge_instances");
+  expect_rows(expected.handoffs, actual.handoffs, "handoffs");
   expect_rows(expected.bench, actual.bench, "bench");
   expect_rows(expected.calibration, actual.calibration, "calibration");
 }
@@ -131,18 +142,24 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
   run.events = {{0, 0, 0, 0, 0, 0, 0, 0},
                 {1, 3, 1, 2, 10, 20, 30, 40},
                 {u64_max, i32_max, i32_min, i32_min, i64_min, -1, i64_max, 7}};
-  run.messages = {
-      {0, 1, 0, 1, 4096, 100, 5, 105, 300, 7, 195, 40, 0},
-      {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2, i64_max, 1}};
+  run.messages = {{0, 1, 0, 1, 4096, 100, 5, 105, 300, 7, 195, 40, 0, 1, 2, 310, 3},
+                  {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2, i64_max,
+                   1, i32_min, i32_max, i64_min, i64_max}};
   run.items = {{0, 10, 1000, 990}, {u64_max, i64_min, i64_max, -1}};
   run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, 0.0, 0, 0, "Main,X"},
                {1, "", i64_max, 1, 2, -123456789, i64_min, -0.25, 17, 987654321, ""}};
   run.stages = {{0, "Main", "source", 0.0, 1, 0, 0, 1, "on-demand", 0, "0"},
                 {1, "X — 変換", "busy", 12.5, 4, u64_max, 1, 3, "round-robin", 1, "1,2,3"},
                 {2, "", "", -1e300, i32_max, 1, i32_min, i32_max, "", i32_min, ""}};
-  run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "same-host", "ob1/vader", "boost", 1024},
-               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "ob1/tcp", "", u64_max},
-               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "", "raw", 0}};
+  run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "mixed", "mixed", "boost", 1024,
+                "same-rank 10 items, same-host 10 items"},
+               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "ob1/tcp", "", u64_max, ""},
+               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "", "raw", 0, "変換"}};
+  run.edge_instances = {{0, 0, 0, 0, 0, "same-rank", "in-memory", 10},
+                        {0, 0, 1, 0, 1, "same-host", "ob1/vader", u64_max},
+                        {i32_max, i32_min, i32_max, -1, -2, "", "", 0}};
+  run.handoffs = {{0, 0, 0, 0, 0, 12345, 0},
+                  {u64_max, i32_min, i32_max, i32_min, i32_max, i64_min, i64_max}};
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
   run.bench = {{"same-rank", "in-memory", 0, 10000, 0.25, 0.5, 0.0, nan, nan, nan, nan},
@@ -320,7 +337,9 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
       {"messages",
        {"item", "edge", "src_rank", "dst_rank", "bytes", "send_start_ns", "serialize_ns",
         "posted_ns", "received_ns", "deserialize_ns", "transfer_ns", "clock_error_ns",
-        "below_clock_error"}},
+        "below_clock_error", "src_replica", "dst_replica", "available_ns", "credit_wait_ns"}},
+      {"handoffs",
+       {"item", "edge", "rank", "src_replica", "dst_replica", "available_ns", "credit_wait_ns"}},
       {"items", {"item", "emitted_ns", "completed_ns", "latency_ns"}},
       {"ranks",
        {"rank", "host", "pid", "omp_max_threads", "hardware_threads", "clock_offset_ns",
@@ -330,7 +349,10 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
         "dispatch", "ordered", "ranks"}},
       {"edges",
        {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "transport",
-        "serialization", "payload_bytes"}},
+        "serialization", "payload_bytes", "tier_split"}},
+      {"edge_instances",
+       {"edge", "src_replica", "dst_replica", "from_rank", "to_rank", "tier", "transport",
+        "items"}},
       {"bench",
        {"tier", "method", "size_bytes", "reps", "latency_us", "latency_p95_us", "bandwidth_mb_s",
         "latency_ratio", "bandwidth_ratio", "serialize_us", "deserialize_us"}},

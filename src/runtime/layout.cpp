@@ -1,0 +1,225 @@
+#include "layout.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "gather.hpp"
+#include "mpi_info.hpp"
+#include "util.hpp"
+
+namespace mpipe {
+
+std::vector<instance_pair> instance_pairs(const pipeline_spec& spec, const placement& where,
+                                          std::size_t e) {
+  const auto& ed = spec.edges[e];
+  const auto& from = where.replica_ranks[static_cast<std::size_t>(spec.stage_index(ed.from))];
+  const auto& to = where.replica_ranks[static_cast<std::size_t>(spec.stage_index(ed.to))];
+  std::vector<instance_pair> out;
+  for (std::size_t i = 0; i < from.size(); ++i)
+    for (std::size_t j = 0; j < to.size(); ++j)
+      out.push_back({static_cast<int>(i), static_cast<int>(j), from[i], to[j]});
+  return out;
+}
+
+std::string instance_name(const pipeline_spec& spec, const std::string& stage, int replica) {
+  const int s = spec.stage_index(stage);
+  if (s < 0 || spec.stages[static_cast<std::size_t>(s)].replicas <= 1) return stage;
+  return stage + "#" + std::to_string(replica);
+}
+
+std::string tier_of(int a, int b, const std::vector<std::string>& hosts) {
+  if (a == b) return "same-rank";
+  return hosts[static_cast<std::size_t>(a)] == hosts[static_cast<std::size_t>(b)] ? "same-host"
+                                                                                  : "cross-host";
+}
+
+namespace {
+
+// The distinct (sending rank, receiving rank) pairs the edges' instances join.
+std::set<std::pair<int, int>> rank_links(const pipeline_spec& spec, const placement& where) {
+  std::set<std::pair<int, int>> links;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e)
+    for (const auto& p : instance_pairs(spec, where, e))
+      if (p.from_rank != p.to_rank) links.insert({p.from_rank, p.to_rank});
+  return links;
+}
+
+// One empty message over every link: Open MPI connects TCP peers on their first message, and
+// until then a peer's endpoint names no transport (a dry run read "unknown").
+void connect_links(const boost::mpi::communicator& comm,
+                   const std::set<std::pair<int, int>>& links) {
+  std::vector<MPI_Request> requests;
+  char sink = 0;  // zero-byte messages: the buffer is never written
+  for (const auto& [from, to] : links) {
+    if (from == comm.rank()) requests.emplace_back();
+    if (from == comm.rank())
+      MPIPE_MPI_CHECK(MPI_Isend(nullptr, 0, MPI_BYTE, to, 0, comm, &requests.back()));
+    if (to == comm.rank()) requests.emplace_back();
+    if (to == comm.rank())
+      MPIPE_MPI_CHECK(MPI_Irecv(&sink, 0, MPI_BYTE, from, 0, comm, &requests.back()));
+  }
+  for (auto& r : requests) wait_politely(r);
+}
+
+struct pair_transport_row {
+  std::int32_t edge, src_replica, dst_replica;
+  char name[48];
+};
+
+}  // namespace
+
+pair_transports edge_transports(const boost::mpi::communicator& world, const pipeline_spec& spec,
+                                const placement& where) {
+  // A private communicator, so the connecting messages can never match anything of the run's.
+  const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
+  connect_links(comm, rank_links(spec, where));
+  std::vector<pair_transport_row> mine;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e)
+    for (const auto& p : instance_pairs(spec, where, e)) {
+      if (p.from_rank != comm.rank() || p.to_rank == p.from_rank) continue;
+      pair_transport_row row{static_cast<std::int32_t>(e), p.src_replica, p.dst_replica, {}};
+      peer_transport(comm, p.to_rank).copy(row.name, sizeof row.name - 1);
+      mine.push_back(row);
+    }
+  pair_transports out;
+  for (const auto& r : gather_rows(comm, mine))
+    out[{r.edge, r.src_replica, r.dst_replica}] = r.name;
+  if (comm.rank() != 0) return {};
+  for (std::size_t e = 0; e < spec.edges.size(); ++e)
+    for (const auto& p : instance_pairs(spec, where, e))
+      if (p.from_rank == p.to_rank)
+        out[{static_cast<std::int32_t>(e), p.src_replica, p.dst_replica}] = "in-memory";
+  return out;
+}
+
+pair_counts split_pair_counts(const pipeline_spec& spec, const placement& where,
+                              const std::vector<std::uint64_t>& flat) {
+  pair_counts out(spec.edges.size());
+  std::size_t at = 0;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e)
+    for (std::size_t k = 0; k < instance_pairs(spec, where, e).size() && at < flat.size(); ++k)
+      out[e].push_back(flat[at++]);
+  return out;
+}
+
+std::vector<edge_instance_row> edge_instance_rows(const pipeline_spec& spec, const placement& where,
+                                                  const std::vector<std::string>& hosts,
+                                                  const pair_transports& transports,
+                                                  const pair_counts& counts) {
+  std::vector<edge_instance_row> rows;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+    const auto pairs = instance_pairs(spec, where, e);
+    for (std::size_t k = 0; k < pairs.size(); ++k) {
+      const auto& p = pairs[k];
+      const auto found =
+          transports.find({static_cast<std::int32_t>(e), p.src_replica, p.dst_replica});
+      const bool counted = e < counts.size() && k < counts[e].size();
+      rows.push_back({static_cast<std::int32_t>(e), p.src_replica, p.dst_replica, p.from_rank,
+                      p.to_rank, tier_of(p.from_rank, p.to_rank, hosts),
+                      found != transports.end() ? found->second : "unknown",
+                      counted ? counts[e][k] : 0});
+    }
+  }
+  return rows;
+}
+
+namespace {
+
+// "same-rank 10 items, same-host 10 items": what each tier of an edge carried, in tier order.
+std::string tier_split(const std::vector<const edge_instance_row*>& pairs) {
+  std::string out;
+  for (const char* tier : {"same-rank", "same-host", "cross-host"}) {
+    std::uint64_t items = 0;
+    bool present = false;
+    for (const auto* p : pairs)
+      if (p->tier == tier) {
+        present = true;
+        items += p->items;
+      }
+    if (!present) continue;
+    out += (out.empty() ? "" : ", ") + std::string(tier) + " " + std::to_string(items) + " items";
+  }
+  return out;
+}
+
+// The pairs' common value of a field, or "mixed".
+template <class F>
+std::string common(const std::vector<const edge_instance_row*>& pairs, F field) {
+  if (pairs.empty()) return "unknown";
+  for (const auto* p : pairs)
+    if (field(*p) != field(*pairs.front())) return "mixed";
+  return field(*pairs.front());
+}
+
+}  // namespace
+
+std::vector<edge_row> edge_rows(const pipeline_spec& spec,
+                                const std::vector<edge_instance_row>& instances) {
+  std::vector<edge_row> rows;
+  for (std::size_t e = 0; e < spec.edges.size(); ++e) {
+    const auto& ed = spec.edges[e];
+    std::vector<const edge_instance_row*> pairs;
+    for (const auto& p : instances)
+      if (p.edge == static_cast<std::int32_t>(e)) pairs.push_back(&p);
+    const int from = spec.stage_index(ed.from), to = spec.stage_index(ed.to);
+    edge_row row{static_cast<std::int32_t>(e),
+                 from,
+                 to,
+                 ed.from,
+                 ed.to,
+                 pairs.empty() ? 0 : pairs.front()->from_rank,
+                 pairs.empty() ? 0 : pairs.front()->to_rank,
+                 common(pairs, [](const edge_instance_row& p) { return p.tier; }),
+                 common(pairs, [](const edge_instance_row& p) { return p.transport; }),
+                 to_string(ed.serialization),
+                 spec.stages[static_cast<std::size_t>(from)].payload_bytes,
+                 tier_split(pairs)};
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where) {
+  std::vector<stage_row> rows;
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const auto& st = spec.stages[s];
+    std::string ranks;
+    for (int r : where.replica_ranks[s]) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
+    rows.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
+                    st.threads, st.payload_bytes, where.rank_of[s], st.replicas,
+                    to_string(st.dispatch), st.ordered ? 1 : 0, ranks});
+  }
+  return rows;
+}
+
+std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
+                                                 const placement& where,
+                                                 const std::vector<std::string>& hosts,
+                                                 const std::vector<int>& cores) {
+  if (asked != wait_policy::automatic) return {asked, to_string(asked)};
+  std::map<std::string, int> demand, have;
+  for (std::size_t r = 0; r < hosts.size(); ++r) {
+    // The rank's main thread, which would spin, plus one for its stages' own work besides their
+    // kernels (filling payloads, hand-overs, driving rendezvous): measured at 2 ranks on 2
+    // cores with 1 MiB payloads, spinning main threads made each hop 3-5x slower than block.
+    demand[hosts[r]] += 2;
+    have[hosts[r]] = cores[r];
+  }
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const auto& st = spec.stages[s];
+    if (st.kernel == kernel_kind::sleep || st.work_ms <= 0.0) continue;
+    for (int rank : where.replica_ranks[s])
+      demand[hosts[static_cast<std::size_t>(rank)]] += st.threads;
+  }
+  for (const auto& [host, need] : demand) {
+    if (need > have[host])
+      return {wait_policy::block, "block (auto: " + host + " needs " + std::to_string(need) +
+                                      " busy threads on " + std::to_string(have[host]) + " cores)"};
+  }
+  return {wait_policy::spin, "spin (auto: 2 cores per rank plus one per busy stage thread)"};
+}
+
+}  // namespace mpipe

@@ -1,0 +1,74 @@
+// Where a placed pipeline lands (internal, not installed): which ranks each edge joins, replica
+// by replica, over which tier and transport, and how the ranks will wait. An edge into or out of
+// a replicated stage is several instance pairs that can sit in different tiers (F#0 beside its
+// producer, F#1 on another rank), so every per-edge label is derived from its pairs, never from
+// the first replica alone.
+#pragma once
+
+#include <boost/mpi/communicator.hpp>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "mpipe/placement.hpp"
+#include "mpipe/records.hpp"
+#include "mpipe/runtime.hpp"
+#include "mpipe/spec.hpp"
+
+namespace mpipe {
+
+// One (producer replica, consumer replica) pair of an edge and the ranks they run on.
+struct instance_pair {
+  int src_replica = 0, dst_replica = 0;
+  int from_rank = 0, to_rank = 0;
+};
+
+// Every pair of edge e, producer replica major: index src_replica * consumer replicas +
+// dst_replica, the index pair_counts uses.
+std::vector<instance_pair> instance_pairs(const pipeline_spec& spec, const placement& where,
+                                          std::size_t e);
+
+// "F#1" for replica 1 of a replicated stage F, "F" for a stage without replicas.
+std::string instance_name(const pipeline_spec& spec, const std::string& stage, int replica);
+
+// "same-rank", "same-host" or "cross-host" between ranks a and b.
+std::string tier_of(int a, int b, const std::vector<std::string>& hosts);
+
+// (edge, src_replica, dst_replica) -> what Open MPI carries it with, asked on the sending rank.
+using pair_key = std::tuple<std::int32_t, std::int32_t, std::int32_t>;
+using pair_transports = std::map<pair_key, std::string>;
+
+// Collective: the transport of every instance pair, gathered on rank 0 (empty elsewhere);
+// same-rank pairs read "in-memory". Ranks that an edge joins first exchange a message, so that
+// a lazily connected transport (TCP between hosts) has chosen its endpoint before it is asked.
+pair_transports edge_transports(const boost::mpi::communicator& comm, const pipeline_spec& spec,
+                                const placement& where);
+
+// Items per instance pair, per edge (instance_pairs order); empty when not counted.
+using pair_counts = std::vector<std::vector<std::uint64_t>>;
+// The same from one flat array, edge after edge (how the runtime counts and reduces them).
+pair_counts split_pair_counts(const pipeline_spec& spec, const placement& where,
+                              const std::vector<std::uint64_t>& flat);
+
+// The edge_instances rows, and the edges rows whose tier/transport is the pairs' one, or
+// "mixed" with tier_split saying how many items each tier carried.
+std::vector<edge_instance_row> edge_instance_rows(const pipeline_spec& spec, const placement& where,
+                                                  const std::vector<std::string>& hosts,
+                                                  const pair_transports& transports,
+                                                  const pair_counts& counts);
+std::vector<edge_row> edge_rows(const pipeline_spec& spec,
+                                const std::vector<edge_instance_row>& instances);
+std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& where);
+
+// --wait auto: spin only if no host would then have more busy threads than cores (every replica
+// of a farm counts on its own rank's host). Every rank evaluates the same inputs, so all reach
+// the same answer without talking. Returns the policy and why, in words.
+std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
+                                                 const placement& where,
+                                                 const std::vector<std::string>& hosts,
+                                                 const std::vector<int>& cores);
+
+}  // namespace mpipe
