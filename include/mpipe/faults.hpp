@@ -39,10 +39,12 @@ std::string signal_name(int sig);
 
 // MPIPE_FAULT (or the hidden `mpipe run --inject-fault`): comma-separated KIND:STAGE:ITEM with
 // KIND stall (the stage sleeps forever when it takes that item), crash (the process raises
-// SIGKILL on itself) or fail (the stage throws, as a bug would). STAGE names a stage (every
-// replica) or one replica as STAGE#R. Only stage instances, not the source, take faults.
+// SIGKILL on itself), fail (the stage throws, as a bug would) or corrupt (with --verify, the
+// stage's message for that item carries a wrong checksum, as a corrupted transfer would: the
+// receiving rank's communication thread fails). STAGE names a stage (every replica) or one
+// replica as STAGE#R. Only stage instances, not the source, take faults.
 struct fault {
-  enum class kind { stall, crash, fail } what = kind::stall;
+  enum class kind { stall, crash, fail, corrupt } what = kind::stall;
   std::string stage;
   int replica = -1;  // -1: every replica
   std::uint64_t item = 0;
@@ -53,6 +55,9 @@ std::vector<fault> parse_faults(const std::string& text, const std::string& fiel
 // says so; returns at once otherwise. A stall returns only when `give_up` becomes true.
 void inject_fault(const std::vector<fault>& faults, const std::string& stage, int replica,
                   std::uint64_t item, const std::atomic<bool>& give_up);
+// True when a corrupt fault names this stage instance and item (its messages get a bad checksum).
+bool corrupts(const std::vector<fault>& faults, const std::string& stage, int replica,
+              std::uint64_t item);
 
 // ---- Stall watchdog -------------------------------------------------------------------------
 

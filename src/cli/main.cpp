@@ -790,8 +790,9 @@ int main(int argc, char** argv) {
                   "Stall watchdog: a stage holding one item this many seconds (or no item "
                   "completing for 1.25x this + 2 s) ends the run naming stage, rank and item; "
                   "0: off; default 10 x the critical path + 60 s");
-  run->add_option("--inject-fault", ra.inject_fault,
-                  "Testing aid: KIND:STAGE:ITEM[,...], KIND stall|crash|fail (also MPIPE_FAULT)")
+  run->add_option(
+         "--inject-fault", ra.inject_fault,
+         "Testing aid: KIND:STAGE:ITEM[,...], KIND stall|crash|fail|corrupt (also MPIPE_FAULT)")
       ->group("");  // hidden: for tests, see README "Faults and interrupts"
 
   validate_args va;

@@ -71,7 +71,7 @@ std::vector<fault> parse_faults(const std::string& text, const std::string& fiel
     const auto bad = [&](const std::string& why) {
       return spec_error("<environment or command line>", 0, field,
                         "'" + entry + "': " + why +
-                            " (expected KIND:STAGE:ITEM, KIND stall, crash or fail, e.g. "
+                            " (expected KIND:STAGE:ITEM, KIND stall, crash, fail or corrupt, e.g. "
                             "'stall:C2:5' or 'crash:C3#1:0')");
     };
     const auto c1 = entry.find(':');
@@ -85,6 +85,8 @@ std::vector<fault> parse_faults(const std::string& text, const std::string& fiel
       f.what = fault::kind::crash;
     } else if (kind == "fail") {
       f.what = fault::kind::fail;
+    } else if (kind == "corrupt") {
+      f.what = fault::kind::corrupt;
     } else {
       throw bad("unknown kind '" + kind + "'");
     }
@@ -126,8 +128,18 @@ void inject_fault(const std::vector<fault>& faults, const std::string& stage, in
         return;
       case fault::kind::fail:
         throw error("injected fault: failure in " + where);
+      case fault::kind::corrupt:
+        return;  // on the wire: corrupts()
     }
   }
+}
+
+bool corrupts(const std::vector<fault>& faults, const std::string& stage, int replica,
+              std::uint64_t item) {
+  return std::any_of(faults.begin(), faults.end(), [&](const fault& f) {
+    return f.what == fault::kind::corrupt && f.item == item && f.stage == stage &&
+           (f.replica < 0 || f.replica == replica);
+  });
 }
 
 // ---- Stall watchdog -------------------------------------------------------------------------

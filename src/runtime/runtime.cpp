@@ -349,7 +349,11 @@ class rank_runtime {
     try {
       comm_loop();
     } catch (...) {
+      // An error here (a --verify mismatch, an MPI error) ends the run as a stage's does: under
+      // the CLI rank 0 saves the partial run, the others tell it why first.
       fail(std::current_exception());
+      if (options_.save_partial)
+        end_run("error on rank " + std::to_string(rank_) + ": " + error_text().value_or("?"), 3);
     }
     for (auto& t : threads) t.join();
     if (error_) std::rethrow_exception(error_);
@@ -388,9 +392,18 @@ class rank_runtime {
       std::lock_guard lk(error_m_);
       if (!error_) error_ = e;
     }
+    wake_all();
+  }
+
+  // Sets aborted_ and wakes every waiter. Each wait checks aborted_ under its own mutex, so the
+  // mutex is taken between the store and the notify: a waiter that has just seen aborted_ false
+  // is then already waiting and gets the notify (else a lost wake-up could hang join()).
+  void wake_all() {
     aborted_.store(true);
     wake_stages();
+    { std::lock_guard lk(src_m_); }
     src_cv_.notify_all();
+    { std::lock_guard lk(credit_m_); }
     credit_cv_.notify_all();
     wake_comm();
   }
@@ -704,6 +717,8 @@ class rank_runtime {
         m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
         // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
         if (options_.verify) m.checksum = payload_checksum(*o.payload);
+        if (options_.verify && corrupts(options_.faults, e.from, o.src_replica, o.item))
+          m.checksum ^= 1;  // an injected corrupt fault (faults.hpp)
         m.payload = std::move(o.payload);
         message_row row;
         row.send_start_ns = now_ns();
@@ -800,10 +815,7 @@ class rank_runtime {
   // incomplete, and says so; every other rank tells rank 0 why first. Then the job ends
   // (MPI_Abort): the other ranks may be gone or stuck, so nothing collective is tried.
   [[noreturn]] void end_run(const std::string& why, int code) {
-    aborted_.store(true);  // the source emits no more, stages take no more items
-    wake_stages();
-    src_cv_.notify_all();
-    credit_cv_.notify_all();
+    wake_all();  // the source emits no more, stages take no more items
     if (rank_ != 0) {
       std::fprintf(stderr, "[rank %d] mpipe: error: %s; telling rank 0 and ending the job\n", rank_,
                    why.c_str());
