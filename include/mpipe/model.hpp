@@ -1,12 +1,15 @@
 // What throughput a placed pipeline can reach at best, so a measured stream has a number to be
-// compared with. Three things cap it, and the smallest wins:
+// compared with. Four things cap it, and the smallest wins:
 //   stage:  a stage finishes one item per service time, R replicas R of them;
 //   cores:  spin/compute work needs cores, and a host has only so many (sleep needs none);
-//   window: with K items in flight and a critical path of L ms, Little's law gives K / L.
-// Communication is taken as free: the gap between this bound and a run is what it costs.
+//   window: with K items in flight and a critical path of L ms, Little's law gives K / L;
+//   link:   an emulated link of B bytes/s (--emulate-link bandwidth=) carries B / (bytes per
+//           item on it) items/s, one link per directed rank pair that it applies to.
+// Communication is otherwise taken as free: the gap between this bound and a run is its cost.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,21 @@
 #include "mpipe/spec.hpp"
 
 namespace mpipe {
+
+// What-if link, as `--emulate-link` gives the runtime: one link per directed pair of ranks (of
+// ranks on different hosts with cross_host_only). A message occupies its link for bytes /
+// bandwidth, after the message before it on that link, then arrives latency later: so a lone
+// hop costs max(its platform cost, latency + bytes / bandwidth), and a stream through one link
+// is capped at bandwidth / bytes per item (the throughput bound's link term). Control messages
+// (on-demand credits, the stop) are not held: they cost what the real transport costs.
+// The same struct the runtime emulates (runtime.hpp: emulated_link, parse_emulated_link), so a
+// prediction and the run it predicts read one `--emulate-link`.
+struct link_emulation {
+  double latency_ms = 0.0;
+  double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
+  bool cross_host_only = false;        // scope=cross-host; default scope=cross-rank
+  std::string text;                    // as given, e.g. "latency=5ms,scope=cross-rank"
+};
 
 // All rates in items/s; infinity where nothing bounds (0 ms of work, no spin/compute, ...).
 struct throughput_bound {
@@ -25,6 +43,8 @@ struct throughput_bound {
   std::string limiting_host;   // "" when no host runs spin/compute work
   double window_bound_per_s;   // inflight * 1000 / critical path ms
   std::string explain;         // one line: which bound limits, and the arithmetic, with units
+  double link_bound_per_s = std::numeric_limits<double>::infinity();  // min over emulated links
+  std::string limiting_link;  // "rank 0 -> rank 1", "" without an emulated bandwidth
 };
 
 // A stage's service time is work_ms, except compute, whose work_ms is in ms of one core shared
@@ -33,7 +53,8 @@ struct throughput_bound {
 // share its cores). Throws error if the placement names a rank beyond them.
 throughput_bound compute_throughput_bound(const pipeline_spec& spec, const placement& where,
                                           const std::vector<std::string>& hosts_per_rank,
-                                          const std::vector<int>& cores_per_rank);
+                                          const std::vector<int>& cores_per_rank,
+                                          const link_emulation& emulate = {});
 
 // --- Predicted item latency: the critical path with communication ------------------------------
 //
@@ -47,18 +68,6 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
 // none; the throughput bound is where cores count); with replicas, each item meets one replica
 // whose service time is the stage's work, and an edge costs the worst over the producer/consumer
 // replica pairs (an upper bound where replicas sit in different tiers).
-
-// What-if link, as `--emulate-link` gives the runtime: a message between ranks (between hosts
-// with cross_host_only) is held until its send time + latency + bytes / bandwidth, so such a
-// hop costs max(its platform cost, latency + bytes / bandwidth).
-// The same struct the runtime emulates (runtime.hpp: emulated_link, parse_emulated_link), so a
-// prediction and the run it predicts read one `--emulate-link`.
-struct link_emulation {
-  double latency_ms = 0.0;
-  double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
-  bool cross_host_only = false;        // scope=cross-host; default scope=cross-rank
-  std::string text;                    // as given, e.g. "latency=5ms,scope=cross-rank"
-};
 
 // The article's rule of thumb on compute / communication: > 10 "distribution helps", < 5
 // "communication hurts", else "marginal".

@@ -302,9 +302,10 @@ int do_predict(const predict_args& a) {
   const int cores =
       a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   const auto b = mpipe::compute_throughput_bound(
-      spec, where, hosts, std::vector<int>(static_cast<std::size_t>(ranks), cores));
-  std::cout << "\nThroughput " << b.explain << "; " << cores
-            << " cores per host, communication free\n";
+      spec, where, hosts, std::vector<int>(static_cast<std::size_t>(ranks), cores), emu);
+  std::cout << "\nThroughput " << b.explain << "; " << cores << " cores per host, communication "
+            << (b.limiting_link.empty() ? "free" : "free but for the emulated link's bandwidth")
+            << "\n";
 
   const auto am = mpipe::pipeline_amdahl(spec, plat, emu);
   std::cout << "\nAmdahl with communication (the article): speedup(N) = 1 / ((1-P) + P/N + C*N)\n"

@@ -917,17 +917,23 @@ class rank_runtime {
     }
   }
 
-  // When an emulated link delivers this message, on rank 0's timeline (0 = no emulation).
-  std::int64_t emulated_due(const received_message& r) const {
+  // When an emulated link delivers this message, on rank 0's timeline (0 = no emulation). One
+  // link per directed rank pair (model.hpp): the message goes on the wire when it was sent or
+  // when the one before it from that rank has left the wire, whichever is later, occupies it for
+  // bytes / bandwidth, and arrives the link's latency after that.
+  std::int64_t emulated_due(const received_message& r) {
     if (!options_.emulate) return 0;
     const auto& link = *options_.emulate;
     if (link.cross_host_only &&
         hosts_[static_cast<std::size_t>(r.source)] == hosts_[static_cast<std::size_t>(rank_)])
       return 0;
-    double delay_ns = link.latency_ms * 1e6;
+    std::int64_t& wire_free = link_free_ns_[r.source];
+    std::int64_t on_wire = std::max(r.msg.sent_ns, wire_free);
     if (link.bandwidth_bytes_per_s > 0.0)
-      delay_ns += static_cast<double>(r.bytes) / link.bandwidth_bytes_per_s * 1e9;
-    return r.msg.sent_ns + static_cast<std::int64_t>(delay_ns);
+      on_wire += static_cast<std::int64_t>(static_cast<double>(r.bytes) /
+                                           link.bandwidth_bytes_per_s * 1e9);
+    wire_free = on_wire;
+    return on_wire + static_cast<std::int64_t>(link.latency_ms * 1e6);
   }
 
   // Measured on 2 cores: two ranks busy-polling one core exchange a message only at the
@@ -964,6 +970,7 @@ class rank_runtime {
     bool operator<(const held_message& o) const { return due > o.due; }  // earliest on top
   };
   std::priority_queue<held_message> held_;
+  std::map<int, std::int64_t> link_free_ns_;  // emulated links into this rank: busy until
   std::map<std::pair<int, int>, std::unique_ptr<stage_state>> local_;  // (stage, replica)
   std::vector<std::string> edge_tags_;
   std::vector<int> consumer_of_;        // per edge: the index of the stage it feeds
@@ -1113,7 +1120,11 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
         << ")\n";
   }
   out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
-  out << "  throughput " << compute_throughput_bound(spec, where, hosts, cores).explain << "\n";
+  out << "  throughput "
+      << compute_throughput_bound(spec, where, hosts, cores,
+                                  options.emulate.value_or(link_emulation{}))
+             .explain
+      << "\n";
   return out.str();
 }
 
@@ -1296,7 +1307,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.set("steady_drain_items", static_cast<std::int64_t>(st.drain));
   rec.set("steady_window_s", window_s);
   result.throughput_items_per_s = throughput;
-  const throughput_bound bound = compute_throughput_bound(spec, result.where, hosts, cores);
+  const throughput_bound bound = compute_throughput_bound(
+      spec, result.where, hosts, cores, options.emulate.value_or(link_emulation{}));
   result.bound_items_per_s = bound.items_per_s;
   result.bound_text = bound.explain;
   rec.set("throughput_bound_items_per_s", bound.items_per_s);

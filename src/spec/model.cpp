@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "mpipe/error.hpp"
@@ -84,16 +86,54 @@ std::string plural(double count, const std::string& word) {
   return num(count) + " " + word + (count == 1.0 ? "" : "s");
 }
 
+// The emulated links' bound: bytes per item on each directed rank pair it applies to (a farm's
+// pair takes 1 / (producer replicas x consumer replicas) of the edge's items), against its
+// bandwidth. The runtime counts wire bytes, the model payload bytes: they differ by the
+// serialization's few header bytes. {unbounded, ""} without a bandwidth.
+std::pair<double, std::string> link_bound(const pipeline_spec& spec, const placement& where,
+                                          const std::vector<std::string>& hosts,
+                                          const link_emulation& emulate) {
+  if (emulate.bandwidth_bytes_per_s <= 0.0) return {unbounded, ""};
+  std::map<std::pair<int, int>, double> bytes;
+  for (const auto& e : spec.edges) {
+    const auto from = static_cast<std::size_t>(spec.stage_index(e.from));
+    const auto to = static_cast<std::size_t>(spec.stage_index(e.to));
+    if (from >= where.replica_ranks.size() || to >= where.replica_ranks.size()) continue;
+    const auto& fr = where.replica_ranks[from];
+    const auto& tr = where.replica_ranks[to];
+    const double share = 1.0 / static_cast<double>(fr.size() * tr.size());
+    for (int a : fr)
+      for (int b : tr) {
+        if (a == b) continue;
+        const bool cross_host =
+            hosts.at(static_cast<std::size_t>(a)) != hosts.at(static_cast<std::size_t>(b));
+        if (emulate.cross_host_only && !cross_host) continue;
+        bytes[{a, b}] += static_cast<double>(spec.stages[from].payload_bytes) * share;
+      }
+  }
+  std::pair<double, std::string> best{unbounded, ""};
+  for (const auto& [link, per_item] : bytes) {
+    if (per_item <= 0.0) continue;
+    const double per_s = emulate.bandwidth_bytes_per_s / per_item;
+    if (per_s < best.first)
+      best = {per_s, "link rank " + std::to_string(link.first) + " -> rank " +
+                         std::to_string(link.second) + ": " + num(emulate.bandwidth_bytes_per_s) +
+                         " B/s / " + num(per_item) + " B per item = " + rate(per_s)};
+  }
+  return best;
+}
+
 }  // namespace
 
 throughput_bound compute_throughput_bound(const pipeline_spec& spec, const placement& where,
                                           const std::vector<std::string>& hosts_per_rank,
-                                          const std::vector<int>& cores_per_rank) {
+                                          const std::vector<int>& cores_per_rank,
+                                          const link_emulation& emulate) {
   if (hosts_per_rank.size() != cores_per_rank.size()) {
     throw error("compute_throughput_bound: " + std::to_string(hosts_per_rank.size()) +
                 " hosts but " + std::to_string(cores_per_rank.size()) + " core counts");
   }
-  throughput_bound b{unbounded, unbounded, "", unbounded, "", unbounded, ""};
+  throughput_bound b{unbounded, unbounded, "", unbounded, "", unbounded, "", unbounded, ""};
 
   // Stage bound, with the arithmetic of the limiting stage kept for the explanation.
   std::string stage_why;
@@ -160,7 +200,12 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
   if (path_ms > 0.0) b.window_bound_per_s = static_cast<double>(spec.inflight) * 1000.0 / path_ms;
   window_why += rate(b.window_bound_per_s);
 
-  b.items_per_s = std::min({b.stage_bound_per_s, b.core_bound_per_s, b.window_bound_per_s});
+  std::string link_why;
+  std::tie(b.link_bound_per_s, link_why) = link_bound(spec, where, hosts_per_rank, emulate);
+  if (!link_why.empty()) b.limiting_link = link_why.substr(5, link_why.find(':') - 5);
+
+  b.items_per_s =
+      std::min({b.stage_bound_per_s, b.core_bound_per_s, b.window_bound_per_s, b.link_bound_per_s});
   if (std::isinf(b.items_per_s)) {
     b.explain =
         "unbounded: no stage has work, so only communication sets the rate (items/s measured "
@@ -175,6 +220,7 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
       .push_back(std::isinf(b.core_bound_per_s) ? "cores: unbounded, no spin/compute work"
                                                 : core_why);
   (ties(b.window_bound_per_s) ? limits : others).push_back(window_why);
+  if (!link_why.empty()) (ties(b.link_bound_per_s) ? limits : others).push_back(link_why);
   std::string line = "bound " + rate(b.items_per_s) + ", set by " + limits.front();
   for (std::size_t i = 1; i < limits.size(); ++i) line += " and equally by " + limits[i];
   for (std::size_t i = 0; i < others.size(); ++i) line += (i ? "; " : " (") + others[i];

@@ -77,6 +77,8 @@ expect "Item latency: predicted 725.003 ms" "$bin" predict --platform "$plat/lap
 expect "^ +8 +1.521x +1.444x +1.453x$" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "P = 1 - critical path / T1 = 1 - 700.0 / 1150.0 = 0.3913" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "Throughput bound 3.333 items/s, set by stage 'C3'" "$bin" predict --platform "$plat/infiniband-100g.yaml" --inflight 8
+# An emulated 100 kB/s link and 10 kB items each way: 10 items/s, as the run measures (test_edges_mpi).
+expect "Throughput bound 10 items/s, set by link rank 0 -> rank 1" "$bin" predict --spec "$data/link.yaml" --platform "$plat/laptop-shm.yaml" --emulate-link bandwidth=800kbit/s
 # The edge table's columns stay apart however long the names: "Main->Render*" once ran into its
 # tier ("Main->Render*same-host"); every row has the header's cells, aligned with it.
 . "$(dirname "${BASH_SOURCE[0]}")/columns.sh"

@@ -160,6 +160,39 @@ TEST(Model, ZeroWorkIsUnbounded) {
   EXPECT_TRUE(contains(b.explain, "unbounded")) << b.explain;
 }
 
+// An emulated link is a link: 10 kB per item each way through 100 kB/s is 10 items/s, whatever
+// the window; a farm's pairs split the edge's bytes; scope=cross-host leaves same-host pairs free.
+TEST(Model, AnEmulatedLinkBoundsTheStream) {
+  auto spec = parse_spec(
+      "source: Main\ninflight: 8\ndefaults: {kernel: sleep, payload_bytes: 10000}\nstages:\n"
+      "  - {name: Main, work_ms: 0}\n  - {name: A, work_ms: 1}\nedges: [Main -> A, A -> Main]\n",
+      "t.yaml");
+  mpipe::link_emulation link;
+  link.bandwidth_bytes_per_s = 100'000.0;
+  const auto where = resolve_placement(spec, "spread", 2);
+  const auto b = compute_throughput_bound(spec, where, {"h", "h"}, {2, 2}, link);
+  EXPECT_DOUBLE_EQ(b.link_bound_per_s, 10.0);
+  EXPECT_DOUBLE_EQ(b.items_per_s, 10.0);
+  EXPECT_EQ(b.limiting_link, "rank 0 -> rank 1");
+  EXPECT_TRUE(contains(b.explain, "set by link rank 0 -> rank 1")) << b.explain;
+  // Packed: no message crosses a rank, nothing to bound.
+  const auto packed =
+      compute_throughput_bound(spec, resolve_placement(spec, "pack", 2), {"h", "h"}, {2, 2}, link);
+  EXPECT_TRUE(std::isinf(packed.link_bound_per_s));
+  // A farm of 2 replicas, one per other rank: each link carries half the items.
+  spec.stages[1].replicas = 2;
+  const auto farm = resolve_placement(spec, "Main=0,A#0=1,A#1=2", 3);
+  EXPECT_DOUBLE_EQ(
+      compute_throughput_bound(spec, farm, {"h", "h", "h"}, {2, 2, 2}, link).link_bound_per_s,
+      20.0);
+  link.cross_host_only = true;  // ranks 0 and 1 share host a: only the pair to rank 2 counts
+  EXPECT_DOUBLE_EQ(
+      compute_throughput_bound(spec, farm, {"a", "a", "b"}, {2, 2, 2}, link).link_bound_per_s,
+      20.0);
+  EXPECT_TRUE(std::isinf(
+      compute_throughput_bound(spec, farm, {"a", "a", "a"}, {2, 2, 2}, link).link_bound_per_s));
+}
+
 TEST(Model, RanksBeyondTheHostListThrow) {
   const auto spec = mpipe::seed_spec();
   const auto where = resolve_placement(spec, "spread", 4);
