@@ -108,6 +108,13 @@ run_mpi() {
   cat "$log"
 }
 run_mpi "$dir/run.log" "$bin" run --placement spread --time-scale 0.1 --items 2 --out "$out" --no-progress
+# The dry run names the transport of every hop as the run records it: cross-host TCP
+# connects lazily, and before a message had crossed it read "unknown".
+run_mpi "$dir/dry.log" "$bin" run --placement spread --dry-run
+grep -q "cross-host (rank [0-9] -> [0-9], boost, ob1/tcp)" "$dir/dry.log" ||
+  { echo "FAIL: the dry run names no cross-host hop as ob1/tcp"; exit 1; }
+! grep -q "unknown" "$dir/dry.log" || { echo "FAIL: the dry run has a transport 'unknown'"; exit 1; }
+echo "ok   dry run: cross-host hops read ob1/tcp, none unknown"
 # The benchmark keeps only two ranks busy at a time (the others sleep in a barrier), so it runs
 # without the yield that `run` adds for 4 ranks on 2 cores: with it, same-host latency is
 # bimodal (~4.5 us, or ~9.5 us when the pair shares a core and hands it over by sched_yield).
