@@ -13,12 +13,13 @@ Tables of a :class:`Run` (columns in file order, then the derived columns listed
               the source, whose row spans the whole item), ``is_source`` (bool).
 ``messages``  one row per item crossing ranks. File columns ``item, edge, src_rank, dst_rank,
               (newer files) src_replica, dst_replica, bytes, send_start_ns, serialize_ns, posted_ns, received_ns, deserialize_ns,
-              transfer_ns, clock_error_ns, below_clock_error``. Derived: ``from_name``,
+              transfer_ns, clock_error_ns, below_clock_error`` (newer files also
+              ``available_ns, credit_wait_ns``). Derived: ``from_name``,
               ``to_name``, ``edge_name`` ("A->B"), ``serialize_us``, ``wire_us`` (transfer),
               ``deserialize_us`` (all µs).
 ``handoffs``  one row per detailed item per same-rank edge hand-off: ``item, edge, rank,
-              src_replica, dst_replica, available_ns`` (the input entered the consumer's join
-              table). Derived: ``edge_name``. Absent in older files (:attr:`Run.has_handoffs`).
+              src_replica, dst_replica, available_ns, credit_wait_ns`` (the input entered the
+              consumer's join table; the producer waited that long for a free replica). Derived: ``edge_name``. Absent in older files (:attr:`Run.has_handoffs`).
 ``edge_instances`` one row per (edge, producer replica, consumer replica): ``edge,
               src_replica, dst_replica, from_rank, to_rank, tier, transport, items``. Derived:
               ``name``. :attr:`Run.tier` / :attr:`Run.is_local` read every pair.

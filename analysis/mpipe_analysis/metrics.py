@@ -95,17 +95,20 @@ def hop_times(run: Run) -> pd.DataFrame:
 
     Columns: ``item``, ``edge`` (id), ``name`` ("A->B"), ``remote`` (the item crossed ranks on
     this edge: it has a ``messages`` row), ``prod_finished_ns`` (the producer's ``finished_ns``),
-    ``available_ns`` (cross-rank: ``received_ns + deserialize_ns`` of its message; in memory: the
-    ``handoffs`` row's ``available_ns``, or for files without a ``handoffs`` dataset the
-    producer's ``sent_ns``, which comes after it delivered to *all* its outputs), ``source``
-    (``message``, ``handoff``, ``sent_ns`` or ``missing``), ``overhead_ns`` (available - producer
-    finished), ``queue_ns`` (consumer started - available; NaN into the source), the message's
+    ``available_ns`` (cross-rank: the message's ``available_ns``, or ``received_ns +
+    deserialize_ns`` in files without that column; in memory: the ``handoffs`` row's
+    ``available_ns``, or for files without a ``handoffs`` dataset the producer's ``sent_ns``,
+    which comes after it delivered to *all* its outputs), ``source`` (``message``, ``handoff``,
+    ``sent_ns`` or ``missing``), ``credit_wait_ns`` (the producer waited for a free replica of an
+    on-demand farm: queueing, 0 where not recorded), ``overhead_ns`` (available - credit wait -
+    producer finished, as the terminal shows it), ``queue_ns`` (consumer started - available;
+    NaN into the source), the message's
     ``serialize_ns``, ``transfer_ns``, ``deserialize_ns``, ``bytes``, ``clock_error_ns`` and
     ``below_clock_error`` (NaN in memory)."""
     edges, ev, msgs = run.edges, run.events, run.messages
     cols = ["item", "edge", "name", "remote", "prod_finished_ns", "available_ns", "source",
-            "overhead_ns", "queue_ns", "serialize_ns", "transfer_ns", "deserialize_ns", "bytes",
-            "clock_error_ns", "below_clock_error"]
+            "credit_wait_ns", "overhead_ns", "queue_ns", "serialize_ns", "transfer_ns",
+            "deserialize_ns", "bytes", "clock_error_ns", "below_clock_error"]
     if edges.empty or ev.empty:
         return pd.DataFrame(columns=cols)
     src = run.source
@@ -124,9 +127,13 @@ def hop_times(run: Run) -> pd.DataFrame:
             }
         )
         mcols = ["received_ns", "deserialize_ns", "serialize_ns", "transfer_ns", "bytes",
-                 "clock_error_ns", "below_clock_error"]
+                 "clock_error_ns", "below_clock_error", "msg_available_ns", "msg_credit_wait_ns"]
         m = msgs.loc[msgs.edge == eid] if not msgs.empty else pd.DataFrame()
         if not m.empty:
+            m = m.assign(
+                msg_available_ns=m["available_ns"] if "available_ns" in m else np.nan,
+                msg_credit_wait_ns=m["credit_wait_ns"] if "credit_wait_ns" in m else 0.0,
+            )
             frame = frame.join(m.set_index("item")[mcols].astype(float), on="item")
         else:
             for c in mcols:
@@ -135,16 +142,24 @@ def hop_times(run: Run) -> pd.DataFrame:
         if hand is not None:
             h = hand.loc[hand.edge == eid]
             local = frame.item.map(h.groupby("item").available_ns.min()).to_numpy(dtype=float)
+            wait = (h.groupby("item").credit_wait_ns.max() if "credit_wait_ns" in h
+                    else pd.Series(dtype=float))
+            local_wait = frame.item.map(wait).fillna(0.0).to_numpy(dtype=float)
             local_source = "handoff"
         else:
             local = frame.prod_sent_ns.to_numpy(dtype=float)
+            local_wait = np.zeros(len(frame))
             local_source = "sent_ns"
-        available = np.where(remote, (frame.received_ns + frame.deserialize_ns).to_numpy(), local)
+        decoded = (frame.received_ns + frame.deserialize_ns).to_numpy()
+        remote_available = np.where(frame.msg_available_ns.notna(), frame.msg_available_ns, decoded)
+        available = np.where(remote, remote_available, local)
+        credit_wait = np.where(remote, frame.msg_credit_wait_ns.fillna(0.0).to_numpy(), local_wait)
+        frame["credit_wait_ns"] = credit_wait
         frame["available_ns"] = available
         frame["remote"] = remote
         frame["source"] = np.where(remote, "message",
                                    np.where(np.isnan(available), "missing", local_source))
-        frame["overhead_ns"] = available - frame.prod_finished_ns.to_numpy()
+        frame["overhead_ns"] = available - credit_wait - frame.prod_finished_ns.to_numpy()
         if to != src:
             cons = by_key.reindex([(i, to) for i in items])
             frame["queue_ns"] = cons.started_ns.to_numpy(dtype=float) - available

@@ -50,6 +50,8 @@ STRUCT_OF = {
     "ranks": "rank_row",
     "stages": "stage_row",
     "edges": "edge_row",
+    "edge_instances": "edge_instance_row",
+    "handoffs": "handoff_row",
     "bench": "bench_row",
     "calibration": "calibration_row",
     "sweep_points": "sweep_point_row",
@@ -230,11 +232,8 @@ def test_file_holds_both_runs_and_nothing_else(results, runs):
         assert set(f.attrs) == set(FILE_ATTRIBUTES)
         version = f.attrs["mpipe_schema_version"]
         assert isinstance(version, np.int64) and version == 1
-    # Only the file and its lock: no temp file of the append left behind.
-    assert sorted(p.name for p in results.parent.iterdir()) == [
-        results.name,
-        results.name + ".lock",
-    ]
+    # Only the file: no temp file or lock file of the append left behind.
+    assert sorted(p.name for p in results.parent.iterdir()) == [results.name]
 
 
 def test_run_ids(runs):
