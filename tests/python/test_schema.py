@@ -1,5 +1,5 @@
 """The results file as a notebook reads it: runs the real `mpipe` twice into one file and checks
-it with h5py against doc/results-schema.md, whose tables are parsed here so that the
+it with h5py against docs/results-schema.md, whose tables are parsed here so that the
 documentation and the files cannot drift apart.
 
 Environment: MPIPE_BIN (the mpipe binary; the file checks are skipped without it) and
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOC = REPO / "doc" / "results-schema.md"
+DOC = REPO / "docs" / "results-schema.md"
 RECORDS = REPO / "include" / "mpipe" / "records.hpp"
 SPEC = REPO / "tests" / "data" / "small.yaml"
 PLACEMENTS = ("pack", "spread")
