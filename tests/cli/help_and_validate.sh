@@ -87,16 +87,16 @@ check_columns "$out" "^  edge +tier +ranks" "predict --scenario render-farm (edg
 "$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,B=1,C=1,C1=1,C3=1,D=1,C2=2,C4=2 --hosts 3 >"$out"
 check_columns "$out" "^  edge +tier +ranks" "predict Scenario 3 (edge table)"
 passed=$((passed + 2))
-# README: its `mpipe run` options table names every option `mpipe run --help` lists
-# (--payload-bytes and --detail-items were missing), and it no longer calls calibrate a next step.
-readme="$data/../../README.md"
+# docs/running.md: its `mpipe run` options table names every option `mpipe run --help` lists
+# (--payload-bytes and --detail-items were missing), and no page calls calibrate a next step.
+readme="$data/../../docs/running.md"
 "$bin" run --help | grep -oE '^ +--[a-z-]+' | tr -d ' ' | sort -u >"$out"
 missing=$(awk '/^`mpipe run` options:/ { t = 1; next } t && /^\|/ { r = 1; print; next } r { exit }' "$readme" |
           grep -oE '^\| `--[a-z-]+' | sed 's/^| `//' | sort -u | comm -23 "$out" -)
-[ -z "$missing" ] || { echo "FAIL: README's mpipe run options table lacks: ${missing//$'\n'/ }"; exit 1; }
-echo "ok   README's run options table has all $(wc -l <"$out") options of run --help"
-if grep -n "calibrate\` and predictions stored with runs are the next steps" "$readme"; then
-  echo "FAIL: README still calls calibrate a next step"; exit 1
+[ -z "$missing" ] || { echo "FAIL: docs/running.md's mpipe run options table lacks: ${missing//$'\n'/ }"; exit 1; }
+echo "ok   docs/running.md's run options table has all $(wc -l <"$out") options of run --help"
+if grep -n "calibrate\` and predictions stored with runs are the next steps" "$data/../../README.md" "$data/../../docs/"*.md; then
+  echo "FAIL: the docs still call calibrate a next step"; exit 1
 fi
 passed=$((passed + 2))
 expect_fail "--platform is required" "$bin" predict

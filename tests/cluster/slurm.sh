@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The job scripts on a real (local) Slurm: scripts/slurm-local.sh installs Slurm 22.05 + munge if
 # missing and starts munged, slurmctld and slurmd on this machine, then
-#   0. the README's first Slurm command as shown (jobs/submit.sh), on the one-node Slurm: its job
+#   0. docs/clusters.md's first Slurm command as shown (jobs/submit.sh), on the one-node Slurm: its job
 #      completes (or it fails at once, exit 2, saying why), never pends; and jobs/submit.sh -N 2
 #      on one node exits 2 at once, naming what the partition has, submitting nothing;
 #   1. jobs/cluster.sbatch, 1 node x 2 tasks, launched by mpirun inside the allocation with
@@ -191,13 +191,13 @@ PY
 small="--items 3 --time-scale 0.05"
 cd "$dir"  # the jobs' submit dir
 
-# --- 0. the README's first Slurm command, as shown, on this one-node Slurm ---------------------
+# --- 0. docs/clusters.md's first Slurm command, as shown, on this one-node Slurm ----------------
 # It must run (or fail at once saying why), not pend forever: `sbatch jobs/cluster.sbatch` asked
 # for 2 nodes and sat in squeue with reason PartitionConfig.
 up 1
 readme_cmd=$(awk '/^## Slurm/ { s = 1 } s && /^```sh/ { b = 1; next } b && /^```/ { exit }
-                  b && /(sbatch|submit\.sh)/ { sub(/ *#.*/, ""); print; exit }' "$repo/README.md")
-[ -n "$readme_cmd" ] || fail "no sbatch/submit.sh command in README.md's Slurm section"
+                  b && /(sbatch|submit\.sh)/ { sub(/ *#.*/, ""); print; exit }' "$repo/docs/clusters.md")
+[ -n "$readme_cmd" ] || fail "no sbatch/submit.sh command in docs/clusters.md's Slurm section"
 ln -sfn "$repo/jobs" "$dir/jobs"  # the command as shown, from a "repository root" of our own
 mkdir -p "$dir/results/slurm"
 submitted=$(now)
@@ -213,15 +213,15 @@ if [ -n "$id" ]; then
   reason=$(squeue -h -j "$id" -o '%T %r' 2>/dev/null || true)
   case "$reason" in
     "PENDING PartitionConfig"*|"PENDING PartitionNodeLimit"*|"PENDING BadConstraints"*)
-      fail "README's first Slurm command '$readme_cmd' submitted job $id, which can never start on this 1-node Slurm ($reason)" ;;
+      fail "docs/clusters.md's first Slurm command '$readme_cmd' submitted job $id, which can never start on this 1-node Slurm ($reason)" ;;
   esac
-  wait_job "$id" "README's first Slurm command '$readme_cmd'"
+  wait_job "$id" "docs/clusters.md's first Slurm command '$readme_cmd'"
   check_out "$dir/results/slurm/$id.out"
   check_h5 "$dir/h5/$id.h5" slurm_job_id="$id" slurm_job_nodelist=nonempty
 elif ((rc == 2)) && grep -q "error: " <<<"$first"; then
-  echo "ok   README's first Slurm command '$readme_cmd' failed at once, saying why (above)"
+  echo "ok   docs/clusters.md's first Slurm command '$readme_cmd' failed at once, saying why (above)"
 else
-  fail "README's first Slurm command '$readme_cmd' exited $rc without submitting or saying why"
+  fail "docs/clusters.md's first Slurm command '$readme_cmd' exited $rc without submitting or saying why"
 fi
 # A request the cluster can never meet fails at once, naming what it has; nothing is queued.
 t0=$(now)
