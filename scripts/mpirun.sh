@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mpirun with the settings a laptop or container needs, said out loud:
-#  - more ranks than cores: --oversubscribe --bind-to none (and ranks wait politely: see README);
+#  - more ranks than cores: --oversubscribe --bind-to none (and ranks wait politely: see docs/running.md);
 #  - running as root (containers, CI): OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;
 #  - MPIPE_TRANSPORT=tcp forces TCP even between ranks of one host (--mca btl self,tcp), to see
 #    what a network hop costs without a second machine; shm (default) leaves Open MPI's choice.

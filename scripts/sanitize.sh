@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sanitizer builds and runs (README "Robustness checks: fuzzing and sanitizers").
+# Sanitizer builds and runs (docs/faults.md, "Robustness checks: fuzzing and sanitizers").
 #   asan: AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) build in build-asan/;
 #         runs the unit tests, fuzz.replay, the MPI tests at 2 ranks and `mpipe validate`
 #         on every bad spec, less the tests that assert timing (below); not the Python, cluster

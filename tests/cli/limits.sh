@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Absurd but valid input either runs with bounded memory or is refused up front naming the limit
-# (README "Limits"). One rank, no mpirun: every stage a thread of one process, as on a laptop.
+# (docs/faults.md and docs/performance.md, "Limits"). One rank, no mpirun: every stage a thread of one process, as on a laptop.
 #   stages:  10 000 (the limit) validate, and run 1 item through a 10 000-stage chain (10 000
 #            threads, 10 000 in-memory hand-offs) in bounded memory; 10 001 are refused.
 #   payload: payloads of 16 MiB, 4 items in flight: peak RSS stays within the payloads in
