@@ -5,63 +5,28 @@ plot has data and labelled axes, `mpipe report` writes every file and refuses to
 
 Environment: MPIPE_BIN (the binary; default build/mpipe), MPIPE_ANALYSIS_RESULTS (a file made
 by analysis_fixture.py, e.g. by CTest's python.analysis.data step; else the fixture makes one),
-MPIPE_TEST_TMP (scratch). Run with /usr/bin/python3 -m pytest (Debian's h5py, matplotlib).
+MPIPE_TEST_TMP (scratch). Imports the installed mpipe_analysis: run with the python of a venv
+that has it (see conftest.py; CTest's python.install step makes one), which sees Debian's h5py
+and matplotlib through --system-site-packages.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "analysis"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import analysis_fixture
+from mpipe_analysis import load, metrics, plots, sweep
+from mpipe_analysis.export import chrome_trace
+from mpipe_analysis.report import default_dir, write_report
 
-import analysis_fixture  # noqa: E402
-from mpipe_analysis import load, metrics, plots, sweep  # noqa: E402
-from mpipe_analysis.export import chrome_trace  # noqa: E402
-from mpipe_analysis.report import default_dir, write_report  # noqa: E402
-
-
-def binary() -> str:
-    b = os.environ.get("MPIPE_BIN", str(REPO / "build" / "mpipe"))
-    if not Path(b).is_file():
-        pytest.skip(f"no mpipe binary at {b} (set MPIPE_BIN)")
-    return b
-
-
-@pytest.fixture(scope="session")
-def scratch(tmp_path_factory) -> Path:
-    base = os.environ.get("MPIPE_TEST_TMP")
-    if base:
-        d = Path(base) / "analysis"
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-        return d
-    return tmp_path_factory.mktemp("analysis")
-
-
-@pytest.fixture(scope="session")
-def results(scratch) -> Path:
-    given = os.environ.get("MPIPE_ANALYSIS_RESULTS")
-    if given and Path(given).is_file():
-        return Path(given)
-    return analysis_fixture.produce(binary(), scratch / "results.h5")
-
-
-@pytest.fixture(scope="session")
-def res(results):
-    return load(results)
+# Fixtures from conftest.py: mpipe (runs the binary), scratch, results (the file), res (its runs).
 
 
 def seed_runs(res):
@@ -432,14 +397,9 @@ def test_wide_tables_scroll_inside_the_page(report):
         assert page[max(0, t - len("<div class='wide'>")):t] == "<div class='wide'>", page[t - 40:t]
 
 
-def _mpipe(*args, **kw):
-    return subprocess.run([binary(), *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env=analysis_fixture.env(), **kw)
-
-
-def test_report_writes_every_file_and_never_overwrites(results, scratch):
+def test_report_writes_every_file_and_never_overwrites(results, scratch, mpipe):
     out = scratch / "report"
-    proc = _mpipe("report", results, "-o", out)
+    proc = mpipe("report", results, "-o", out)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert proc.stdout.strip().endswith(str(out / "index.html"))
     names = {p.name for p in out.iterdir()}
@@ -460,9 +420,9 @@ def test_report_writes_every_file_and_never_overwrites(results, scratch):
         if verdict in set(metrics.edge_costs(spread).verdict):
             assert verdict in page
     # A second report into the same folder is refused, with --force it is written.
-    again = _mpipe("report", results, "-o", out)
+    again = mpipe("report", results, "-o", out)
     assert again.returncode == 2 and "--force" in again.stderr
-    forced = _mpipe("report", results, "-o", out, "--force", "--no-svg", "--max-runs", "1")
+    forced = mpipe("report", results, "-o", out, "--force", "--no-svg", "--max-runs", "1")
     assert forced.returncode == 0, forced.stderr
 
 
@@ -474,20 +434,19 @@ def test_report_default_folder_is_new(tmp_path):
     assert default_dir(str(f)) != first
 
 
-def test_report_errors_are_clear(results, scratch):
-    missing = _mpipe("report", scratch / "nope.h5", "-o", scratch / "r2")
+def test_report_errors_are_clear(results, scratch, mpipe):
+    missing = mpipe("report", scratch / "nope.h5", "-o", scratch / "r2")
     assert missing.returncode == 2 and "no such file" in missing.stderr
     env = dict(analysis_fixture.env(), MPIPE_ANALYSIS_DIR=str(scratch / "nowhere"))
-    proc = subprocess.run([binary(), "report", str(results)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    proc = mpipe("report", results, env=env, timeout=60)
     assert proc.returncode == 2 and "MPIPE_ANALYSIS_DIR" in proc.stderr
 
 
-def test_chrome_trace_pairs_every_message(results, scratch):
+def test_chrome_trace_pairs_every_message(results, scratch, mpipe):
     res = load(results)
     spread = res.select(scenario="seed", placement="spread")[0]
     out = scratch / "trace.json"
-    proc = _mpipe("export", "--format", "chrome-trace", results, "--run", spread.id, "-o", out)
+    proc = mpipe("export", "--format", "chrome-trace", results, "--run", spread.id, "-o", out)
     assert proc.returncode == 0, proc.stderr
     trace = json.loads(out.read_text())
     events = trace["traceEvents"]
@@ -512,5 +471,5 @@ def test_chrome_trace_pairs_every_message(results, scratch):
     assert sum(e["ph"] == "b" for e in events) == spread.attr("items")
     # The same from the package directly, and the default path refuses to overwrite.
     assert chrome_trace(spread)["otherData"]["messages"] == len(msgs)
-    again = _mpipe("export", results, "--run", spread.id, "-o", out)
+    again = mpipe("export", results, "--run", spread.id, "-o", out)
     assert again.returncode == 2 and "exists" in again.stderr
