@@ -19,7 +19,7 @@ What is in the trace (Trace Event Format, JSON object form):
   emission to completion.
 
 Timestamps are µs on rank 0's clock: mpipe stores every rank's stamps already mapped onto rank
-0's steady clock (offset and drift measured at the start and end of the run; doc/results-schema.md,
+0's steady clock (offset and drift measured at the start and end of the run; docs/results-schema.md,
 "Times"), relative to the run's start; the export shifts them so the earliest is >= 0 (the shift
 is in ``otherData.shift_us``).
 """

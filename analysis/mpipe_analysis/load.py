@@ -1,6 +1,6 @@
 """Loading an mpipe results file and selecting runs.
 
-``load(path)`` reads the run list of a results file (doc/results-schema.md) and returns a
+``load(path)`` reads the run list of a results file (docs/results-schema.md) and returns a
 :class:`Results`: a list of :class:`Run`, oldest first. A run's datasets are read lazily, the
 first time they are asked for, as pandas DataFrames with string columns decoded to ``str``.
 
@@ -326,7 +326,7 @@ class Run:
         if edges.empty:
             return int(stages.id.iloc[0])
         # The source's event row spans the whole item (started = emitted, received =
-        # completed; doc/results-schema.md, events), which no other stage's does.
+        # completed; docs/results-schema.md, events), which no other stage's does.
         ev, items = self.table("events"), self.table("items")
         if not ev.empty and not items.empty:
             done = dict(zip(items.item, items.completed_ns))

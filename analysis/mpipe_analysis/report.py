@@ -364,7 +364,7 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
     parts.append("<h2>Files</h2><ul>" + "".join(
         f"<li>{_e(os.path.basename(p))}</li>" for p in w.files) + "</ul>")
     parts.append("<p class='meta'>Written by mpipe_analysis.report; the plots' data and columns "
-                 "are documented in analysis/mpipe_analysis and doc/results-schema.md.</p>")
+                 "are documented in analysis/mpipe_analysis and docs/results-schema.md.</p>")
     parts.append("</body></html>")
     index = os.path.join(out, "index.html")
     with open(index, "w", encoding="utf-8") as f:

@@ -1,6 +1,6 @@
 """Reading `mpipe sweep` runs (``kind`` = ``sweep``) for the break-even plot.
 
-The layout this module reads is doc/results-schema.md's (`sweep_points`, `sweep_repeats`,
+The layout this module reads is docs/results-schema.md's (`sweep_points`, `sweep_repeats`,
 `break_even`; the run has ``kind`` = ``sweep``); the columns it uses:
 
 - ``sweep_points``: one row per grid point. Used columns: ``point`` (int), ``placement`` (str,

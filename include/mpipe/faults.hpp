@@ -155,7 +155,7 @@ struct saved_run {
 };
 saved_run append_or_rescue(const std::string& path, const run_record& run);
 
-// Attributes every incomplete run carries (doc/results-schema.md): complete = false,
+// Attributes every incomplete run carries (docs/results-schema.md): complete = false,
 // incomplete_reason (why, in words), items_completed, rows_from_ranks (whose rows the record
 // holds: rank 0's alone when the other ranks could not be asked).
 void mark_incomplete(run_record& rec, const std::string& reason, std::uint64_t items_completed,

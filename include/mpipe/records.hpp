@@ -1,6 +1,6 @@
 // What one run measured, in the shape it is stored: one struct per HDF5 dataset row. Times are
 // int64 ns on rank 0's steady clock relative to the run's start (rank 0's t0), so rows from
-// different ranks compare directly. Schema and units: doc/results-schema.md.
+// different ranks compare directly. Schema and units: docs/results-schema.md.
 #pragma once
 
 #include <cstdint>

@@ -111,20 +111,6 @@ sweep_result run_sweep(const boost::mpi::communicator& comm, const pipeline_spec
 // The tables: points, the comparison of two placements and the break-even (rank 0).
 void print_sweep(std::ostream& out, const sweep_result& result, const sweep_options& options);
 
-// --- The model for sweep points ------------------------------------------------------------------
-//
-// predict_latency (model.hpp) takes cores as free. A sweep that confines ranks to cores needs
-// them counted: this simulates one item (inflight 1, no replicas) through the placed DAG, each
-// edge costing what predict_latency says (or nothing with free_communication), each spin/compute
-// stage sharing its cores with the other busy stages of the ranks on the same cores (processor
-// sharing: n threads on K cores each run at min(1, K/n)), sleep stages needing no core.
-// cores_per_rank 0: every rank of a host shares its host_cores. serial_stages: each rank works
-// on one stage at a time, first come first served, whatever the kernel (and cores are not
-// counted). Falls back to predict_latency's item_ms (free communication: its free_ms) for
-// streams and replicated stages.
-double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
-                       const std::vector<std::string>& hosts_per_rank,
-                       const link_emulation& emulate, int cores_per_rank, int host_cores,
-                       bool free_communication, bool serial_stages = false);
+// The model of sweep points with cores, predict_item_ms, is in model.hpp.
 
 }  // namespace mpipe

@@ -16,6 +16,7 @@
 #include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
 #include "mpipe/spec.hpp"
+#include "text/table.hpp"
 
 namespace mpipe::cli {
 
@@ -75,18 +76,7 @@ std::string stand_in_warning(const platform& plat, const pipeline_spec& spec,
 // v with `digits` decimals; "inf" for infinity.
 std::string fixed(double v, int digits);
 
-// A terminal table: every column as wide as its widest cell (header included), two spaces
-// between columns, the columns marked in `left` left-aligned (text), the others right-aligned
-// (numbers). Long names widen their column instead of running into the next one.
-class text_table {
- public:
-  text_table(std::vector<std::string> header, std::vector<bool> left);
-  void add(std::vector<std::string> row);  // as many cells as the header
-  void print(std::ostream& out, const std::string& indent = "  ") const;
-
- private:
-  std::vector<std::vector<std::string>> rows_;
-  std::vector<bool> left_;
-};
+// The one table printer (src/text/table.hpp).
+using mpipe::text_table;
 
 }  // namespace mpipe::cli

@@ -108,7 +108,7 @@ int do_run(const run_args& a, int argc, char** argv) {
   }
   opt.verify = a.verify;
   if (a.payload_given) opt.payload_bytes = a.payload_bytes;
-  // Faults (README "Faults and interrupts"): Ctrl-C / SIGTERM end the run with rank 0 saving
+  // Faults (docs/faults.md): Ctrl-C / SIGTERM end the run with rank 0 saving
   // what it has, marked incomplete, into --out or a rescue file.
   mpipe::install_interrupt_handlers();
   opt.save_partial = [out = a.out](mpipe::run_record rec) {
@@ -794,7 +794,7 @@ int main(int argc, char** argv) {
   run->add_option(
          "--inject-fault", ra.inject_fault,
          "Testing aid: KIND:STAGE:ITEM[,...], KIND stall|crash|fail|corrupt (also MPIPE_FAULT)")
-      ->group("");  // hidden: for tests, see README "Faults and interrupts"
+      ->group("");  // hidden: for tests, see docs/faults.md
 
   validate_args va;
   auto* validate = app.add_subcommand(

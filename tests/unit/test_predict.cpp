@@ -188,7 +188,7 @@ TEST(PredictLatency, EmulatedLinkAsTheRuntimeHoldsIt) {
   const auto shm = load_platform(platforms_dir + "laptop-shm.yaml");
   link_emulation emu;
   emu.latency_ms = 5;
-  // spread on 4 ranks: 5 cross-rank hops on the critical path (README: measured 727.8 ms).
+  // spread on 4 ranks: 5 cross-rank hops on the critical path (docs/running.md: measured 727.8 ms).
   // The path's sixth hop, D->Main, is on rank 0: laptop-shm's 2.8 us in-memory hand-off.
   EXPECT_NEAR(predicted(seed, "spread", 4, shm, 1, emu), 725.0 + 0.0028, 1e-9);
   // Scenario 3 with the runtime's --emulate-link latency=5ms on laptop shm: the article's 710.

@@ -17,12 +17,12 @@
 #include <sstream>
 #include <thread>
 
-#include "mpi_info.hpp"
 #include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/version.hpp"
-#include "transport.hpp"
-#include "util.hpp"
+#include "runtime/mpi_info.hpp"
+#include "runtime/transport.hpp"
+#include "runtime/util.hpp"
 
 namespace mpipe {
 namespace {

@@ -12,35 +12,11 @@
 #include <vector>
 
 #include "mpipe/runtime.hpp"
+#include "mpipe/stats.hpp"
+#include "table.hpp"
 
 namespace mpipe {
 namespace {
-
-// Left-aligned first column, right-aligned numbers: enough for a readable fixed-width table.
-class table {
- public:
-  explicit table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  void print(std::ostream& out) const {
-    std::vector<std::size_t> width(rows_[0].size(), 0);
-    for (const auto& r : rows_)
-      for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-    for (std::size_t i = 0; i < rows_.size(); ++i) {
-      std::string line = "  ";
-      for (std::size_t c = 0; c < rows_[i].size(); ++c) {
-        const std::string& cell = rows_[i][c];
-        const std::string pad(width[c] - cell.size(), ' ');
-        line += c <= 1 ? cell + pad : pad + cell;
-        if (c + 1 < rows_[i].size()) line += "  ";
-      }
-      while (!line.empty() && line.back() == ' ') line.pop_back();
-      out << line << '\n';
-    }
-  }
-
- private:
-  std::vector<std::vector<std::string>> rows_;
-};
 
 std::string fmt(double v, int decimals) {
   if (std::isnan(v)) return "-";
@@ -63,12 +39,9 @@ struct stat {
   double mean() const { return n ? sum / static_cast<double>(n) : std::nan(""); }
 };
 
-// Nearest-rank percentile of a sample (q in [0, 1]); NaN when empty.
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
-  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+// The one quantile (stats.hpp); NaN when empty.
+double percentile(const std::vector<double>& v, double q) {
+  return v.empty() ? std::nan("") : stats::quantile(v, q);
 }
 
 // Per edge instance (producer replica -> consumer replica: a farm's pairs can sit in different
@@ -124,9 +97,10 @@ void print_edges(std::ostream& out, const run_record& rec, int source, const eve
   out << "\nEdges (overhead = producer done -> input available at consumer, mean/p50/p95; its "
          "cross-rank parts serialize, wire, deserialize; credit wait = producer waited for a free "
          "replica; queued = available -> consumer starts; a farm's edges per replica pair, #k)\n";
-  table et({"edge", "tier", "ranks", "items", "payload B", "wire B", "serialization", "overhead us",
-            "p50 us", "p95 us", "serialize us", "wire us", "deserialize us", "credit wait us",
-            "queued us"});
+  text_table et({"edge", "tier", "ranks", "items", "payload B", "wire B", "serialization",
+                 "overhead us", "p50 us", "p95 us", "serialize us", "wire us", "deserialize us",
+                 "credit wait us", "queued us"},
+                {true, true, true, false, false, false, true});
   for (const auto& p : rec.edge_instances) {
     const auto& ed = rec.edges[static_cast<std::size_t>(p.edge)];
     const auto& stg = rec.stages;
@@ -174,8 +148,9 @@ void print_summary(std::ostream& out, const run_result& result) {
 
   out << "\nStages (" << spec.name << ", " << rec.ranks.size() << " ranks, placement "
       << result.where.mode << ")\n";
-  table st({"stage", "kernel", "rank", "host", "threads", "work ms", "mean compute ms",
-            "mean start delay us"});
+  text_table st({"stage", "kernel", "rank", "host", "threads", "work ms", "mean compute ms",
+                 "mean start delay us"},
+                {true, true, true, true});
   for (const auto& s : rec.stages) {
     const auto i = static_cast<std::size_t>(s.id);
     // A farm: "1,2,3 (3 on-demand)" -- its replicas' ranks, how many, how items are shared.
