@@ -1084,6 +1084,191 @@ void set_latency(run_record& rec, const stream_stats& st) {
 
 }  // namespace
 
+namespace {
+
+// Every stamp of this rank onto rank 0's clock, relative to the run's start t0. Credit waits are
+// the difference of two mapped stamps, so they add up with the others under drift.
+void map_stamps(rank_runtime& rt, const clock_model& clock, std::int64_t t0) {
+  const auto map = [&](std::int64_t& stamp) { stamp = clock.to_rank0(stamp) - t0; };
+  for (auto& e : rt.events) {
+    map(e.received_ns);
+    map(e.started_ns);
+    map(e.finished_ns);
+    map(e.sent_ns);
+  }
+  for (auto& i : rt.items) {
+    map(i.emitted_ns);
+    map(i.completed_ns);
+  }
+  for (auto& s : rt.sends) {
+    map(s.send_start_ns);
+    map(s.posted_ns);
+    map(s.credit_asked_ns);
+    map(s.credit_granted_ns);
+  }
+  for (auto& r : rt.recvs) {
+    map(r.received_ns);
+    map(r.available_ns);
+  }
+  for (auto& h : rt.handoffs) {
+    map(h.row.available_ns);
+    map(h.credit_asked_ns);
+    map(h.credit_granted_ns);
+    h.row.credit_wait_ns = h.credit_granted_ns - h.credit_asked_ns;
+  }
+}
+
+// What rank 0 collects from every rank after a run (empty elsewhere), rows sorted.
+struct gathered {
+  pair_transports transports;
+  std::vector<std::uint64_t> pair_items;  // summed over ranks
+  stream_stats stream;                    // the source's rank's
+  std::vector<event_row> events;
+  std::vector<item_row> items;
+  std::vector<handoff_row> handoffs;
+  std::vector<send_half> sends;
+  std::vector<recv_half> recvs;
+  std::vector<rank_facts> facts;
+};
+
+// Collective.
+gathered gather_run(const boost::mpi::communicator& comm, const rank_runtime& rt,
+                    const clock_model& clock, const pipeline_spec& spec, const placement& where) {
+  gathered g;
+  g.transports = edge_transports(comm, spec, where);
+  g.pair_items = rt.pair_items();
+  if (!g.pair_items.empty())
+    MPIPE_MPI_CHECK(MPI_Reduce(comm.rank() == 0 ? MPI_IN_PLACE : g.pair_items.data(),
+                               g.pair_items.data(), static_cast<int>(g.pair_items.size()),
+                               MPI_UINT64_T, MPI_SUM, 0, comm));
+  // The source's rank has the stream's aggregates; everyone else sends zeros.
+  for (const auto& x : gather_rows(comm, std::vector<stream_stats>{rt.stats()}))
+    if (x.completed > 0) g.stream = x;
+  g.events = gather_rows(comm, rt.events);
+  g.items = gather_rows(comm, rt.items);
+  g.sends = gather_rows(comm, rt.sends);
+  g.recvs = gather_rows(comm, rt.recvs);
+  for (const auto& h : gather_rows(comm, rt.handoffs)) g.handoffs.push_back(h.row);
+  const rank_facts mine{static_cast<std::int64_t>(getpid()),
+                        clock.start.offset_ns,
+                        clock.end.offset_ns,
+                        clock.error_ns(),
+                        std::max(clock.start.rtt_ns, clock.end.rtt_ns),
+                        clock.drift(),
+                        omp_get_max_threads(),
+                        static_cast<std::int32_t>(std::thread::hardware_concurrency())};
+  g.facts = gather_rows(comm, std::vector<rank_facts>{mine});
+  std::sort(g.events.begin(), g.events.end(), [](const event_row& a, const event_row& b) {
+    return std::tie(a.item, a.stage) < std::tie(b.item, b.stage);
+  });
+  std::sort(g.items.begin(), g.items.end(),
+            [](const item_row& a, const item_row& b) { return a.item < b.item; });
+  std::sort(g.handoffs.begin(), g.handoffs.end(), [](const handoff_row& a, const handoff_row& b) {
+    return std::tie(a.item, a.edge) < std::tie(b.item, b.edge);
+  });
+  return g;
+}
+
+// The message rows: the sender's half joined with the receiver's on (item, edge).
+std::vector<message_row> join_messages(const std::vector<send_half>& sends,
+                                       const std::vector<recv_half>& recvs,
+                                       const std::vector<rank_facts>& facts) {
+  std::map<std::pair<std::uint64_t, std::int32_t>, recv_half> by_key;
+  for (const auto& r : recvs) by_key[{r.item, r.edge}] = r;
+  std::vector<message_row> out;
+  for (const auto& s : sends) {
+    message_row m;
+    m.item = s.item;
+    m.edge = s.edge;
+    m.src_rank = s.src;
+    m.dst_rank = s.dst;
+    m.src_replica = s.src_replica;
+    m.dst_replica = s.dst_replica;
+    m.bytes = s.bytes;
+    m.send_start_ns = s.send_start_ns;
+    m.serialize_ns = s.serialize_ns;
+    m.posted_ns = s.posted_ns;
+    m.credit_wait_ns = s.credit_granted_ns - s.credit_asked_ns;
+    if (auto it = by_key.find({s.item, s.edge}); it != by_key.end()) {
+      m.received_ns = it->second.received_ns;
+      m.deserialize_ns = it->second.deserialize_ns;
+      m.available_ns = it->second.available_ns;
+      m.transfer_ns = m.received_ns - m.posted_ns;
+      // Two ranks' clock errors can add up: a one-way time shorter than that is not a measurement.
+      m.clock_error_ns = facts[static_cast<std::size_t>(s.src)].error_ns +
+                         facts[static_cast<std::size_t>(s.dst)].error_ns;
+      m.below_clock_error = m.transfer_ns < m.clock_error_ns ? 1 : 0;
+    }
+    out.push_back(m);
+  }
+  std::sort(out.begin(), out.end(), [](const message_row& a, const message_row& b) {
+    return std::tie(a.item, a.edge) < std::tie(b.item, b.edge);
+  });
+  return out;
+}
+
+std::vector<rank_row> rank_rows(const std::vector<rank_facts>& facts,
+                                const std::vector<std::string>& hosts, const placement& where,
+                                const pipeline_spec& spec) {
+  std::vector<rank_row> out;
+  for (std::size_t r = 0; r < facts.size(); ++r) {
+    const auto& f = facts[r];
+    rank_row row;
+    row.rank = static_cast<std::int32_t>(r);
+    row.host = hosts[r];
+    row.pid = f.pid;
+    row.omp_max_threads = f.omp_max_threads;
+    row.hardware_threads = f.hardware_threads;
+    row.clock_offset_ns = f.offset_ns;
+    row.clock_offset_end_ns = f.offset_end_ns;
+    row.clock_drift_ppm = f.drift * 1e6;
+    row.clock_error_ns = f.error_ns;
+    row.clock_rtt_ns = f.rtt_ns;
+    for (int s : where.stages_on(static_cast<int>(r)))
+      row.stages += (row.stages.empty() ? "" : ",") + spec.stages[static_cast<std::size_t>(s)].name;
+    out.push_back(row);
+  }
+  return out;
+}
+
+// The stream's numbers on rank 0: every item's latency, throughput over the steady state, the
+// bound it is measured against, and the model's prediction for this very run.
+void set_stream(run_result& result, const stream_stats& st, const std::vector<std::string>& hosts,
+                const std::vector<int>& cores, const run_options& options) {
+  run_record& rec = result.record;
+  const pipeline_spec& spec = result.spec;
+  set_latency(rec, st);
+  const std::uint64_t in_window = spec.items - st.drain - st.warmup;
+  const double window_s = static_cast<double>(st.window_end_ns - st.window_start_ns) / 1e9;
+  const double throughput = window_s > 0 ? static_cast<double>(in_window) / window_s : std::nan("");
+  rec.set("throughput_items_per_s", throughput);
+  rec.set("steady_warmup_items", static_cast<std::int64_t>(st.warmup));
+  rec.set("steady_drain_items", static_cast<std::int64_t>(st.drain));
+  rec.set("steady_window_s", window_s);
+  result.throughput_items_per_s = throughput;
+  const link_emulation link = options.emulate.value_or(link_emulation{});
+  const throughput_bound bound = compute_throughput_bound(spec, result.where, hosts, cores, link);
+  result.bound_items_per_s = bound.items_per_s;
+  result.bound_text = bound.explain;
+  rec.set("throughput_bound_items_per_s", bound.items_per_s);
+  rec.set("throughput_bound", bound.explain);
+  rec.set("throughput_efficiency", throughput / bound.items_per_s);
+  double predicted = std::nan("");
+  std::string platform_name;
+  if (options.predict_with) {
+    predicted = predict_latency(spec, result.where, *options.predict_with, hosts, link).item_ms;
+    platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
+  }
+  const double measured =
+      st.completed > 0 ? st.latency_sum_ns / static_cast<double>(st.completed) / 1e6 : std::nan("");
+  rec.set("prediction_platform", platform_name);
+  rec.set("predicted_latency_ms", predicted);
+  rec.set("prediction_error_pct", (measured - predicted) / predicted * 100.0);
+  result.predicted_ms = predicted;
+}
+
+}  // namespace
+
 std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& input,
                             const run_options& options) {
   const pipeline_spec spec = apply_overrides(input, options);
@@ -1139,9 +1324,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   result.where = resolve_placement(spec, options.placement, comm.size());
   calibrate_in_turn(comm, spec);  // before the clock starts, so item 0 is not charged for it
 
-  const std::string host = host_name();
   std::vector<std::string> hosts;
-  boost::mpi::all_gather(comm, host, hosts);
+  boost::mpi::all_gather(comm, host_name(), hosts);
   std::vector<int> cores;
   boost::mpi::all_gather(comm, static_cast<int>(std::thread::hardware_concurrency()), cores);
   run_options opts = options;
@@ -1157,178 +1341,37 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   // with the start offset; afterwards with the start-to-end model, drift included.
   std::int64_t t0 = now_ns();
   boost::mpi::broadcast(comm, t0, 0);
-  const std::int64_t shift = t0 + clock.start.offset_ns;
 
   rank_runtime rt(comm, spec, g, result.where, opts, hosts);
   comm.barrier();
-  rt.run(shift);
+  rt.run(t0 + clock.start.offset_ns);
   clock.end = clocks.measure();  // ends in a polite barrier
   const std::string utc_end = utc_now_iso();
 
-  const auto map = [&](std::int64_t& stamp) { stamp = clock.to_rank0(stamp) - t0; };
-  for (auto& e : rt.events) {
-    map(e.received_ns);
-    map(e.started_ns);
-    map(e.finished_ns);
-    map(e.sent_ns);
-  }
-  for (auto& i : rt.items) {
-    map(i.emitted_ns);
-    map(i.completed_ns);
-  }
-  for (auto& s : rt.sends) {
-    map(s.send_start_ns);
-    map(s.posted_ns);
-    map(s.credit_asked_ns);
-    map(s.credit_granted_ns);
-  }
-  for (auto& r : rt.recvs) {
-    map(r.received_ns);
-    map(r.available_ns);
-  }
-  for (auto& h : rt.handoffs) {
-    map(h.row.available_ns);
-    map(h.credit_asked_ns);
-    map(h.credit_granted_ns);
-    h.row.credit_wait_ns = h.credit_granted_ns - h.credit_asked_ns;
-  }
-
-  const auto transports = edge_transports(comm, spec, result.where);
-  std::vector<std::uint64_t> pair_items = rt.pair_items();
-  if (!pair_items.empty())
-    MPIPE_MPI_CHECK(MPI_Reduce(comm.rank() == 0 ? MPI_IN_PLACE : pair_items.data(),
-                               pair_items.data(), static_cast<int>(pair_items.size()), MPI_UINT64_T,
-                               MPI_SUM, 0, comm));
-
-  // The source's rank has the stream's aggregates; everyone else sends zeros.
-  const auto all_stats = gather_rows(comm, std::vector<stream_stats>{rt.stats()});
-  auto events = gather_rows(comm, rt.events);
-  auto items = gather_rows(comm, rt.items);
-  auto sends = gather_rows(comm, rt.sends);
-  auto recvs = gather_rows(comm, rt.recvs);
-  std::vector<handoff_row> handoffs;
-  for (const auto& h : gather_rows(comm, rt.handoffs)) handoffs.push_back(h.row);
-  const rank_facts mine{static_cast<std::int64_t>(getpid()),
-                        clock.start.offset_ns,
-                        clock.end.offset_ns,
-                        clock.error_ns(),
-                        std::max(clock.start.rtt_ns, clock.end.rtt_ns),
-                        clock.drift(),
-                        omp_get_max_threads(),
-                        static_cast<std::int32_t>(std::thread::hardware_concurrency())};
-  auto facts = gather_rows(comm, std::vector<rank_facts>{mine});
+  map_stamps(rt, clock, t0);
+  gathered all = gather_run(comm, rt, clock, spec, result.where);
   if (comm.rank() != 0) return result;
 
   run_record& rec = result.record;
-  std::sort(events.begin(), events.end(), [](const event_row& a, const event_row& b) {
-    return std::tie(a.item, a.stage) < std::tie(b.item, b.stage);
-  });
-  std::sort(items.begin(), items.end(),
-            [](const item_row& a, const item_row& b) { return a.item < b.item; });
-  rec.events = std::move(events);
-  rec.items = std::move(items);
-  std::sort(handoffs.begin(), handoffs.end(), [](const handoff_row& a, const handoff_row& b) {
-    return std::tie(a.item, a.edge) < std::tie(b.item, b.edge);
-  });
-  rec.handoffs = std::move(handoffs);
-
-  std::map<std::pair<std::uint64_t, std::int32_t>, recv_half> by_key;
-  for (const auto& r : recvs) by_key[{r.item, r.edge}] = r;
-  for (const auto& s : sends) {
-    message_row m;
-    m.item = s.item;
-    m.edge = s.edge;
-    m.src_rank = s.src;
-    m.dst_rank = s.dst;
-    m.src_replica = s.src_replica;
-    m.dst_replica = s.dst_replica;
-    m.bytes = s.bytes;
-    m.send_start_ns = s.send_start_ns;
-    m.serialize_ns = s.serialize_ns;
-    m.posted_ns = s.posted_ns;
-    m.credit_wait_ns = s.credit_granted_ns - s.credit_asked_ns;
-    if (auto it = by_key.find({s.item, s.edge}); it != by_key.end()) {
-      m.received_ns = it->second.received_ns;
-      m.deserialize_ns = it->second.deserialize_ns;
-      m.available_ns = it->second.available_ns;
-      m.transfer_ns = m.received_ns - m.posted_ns;
-      // Two ranks' clock errors can add up: a one-way time shorter than that is not a measurement.
-      m.clock_error_ns = facts[static_cast<std::size_t>(s.src)].error_ns +
-                         facts[static_cast<std::size_t>(s.dst)].error_ns;
-      m.below_clock_error = m.transfer_ns < m.clock_error_ns ? 1 : 0;
-    }
-    rec.messages.push_back(m);
-  }
-  std::sort(rec.messages.begin(), rec.messages.end(),
-            [](const message_row& a, const message_row& b) {
-              return std::tie(a.item, a.edge) < std::tie(b.item, b.edge);
-            });
-
-  for (int r = 0; r < comm.size(); ++r) {
-    const auto& f = facts[static_cast<std::size_t>(r)];
-    rank_row row;
-    row.rank = r;
-    row.host = hosts[static_cast<std::size_t>(r)];
-    row.pid = f.pid;
-    row.omp_max_threads = f.omp_max_threads;
-    row.hardware_threads = f.hardware_threads;
-    row.clock_offset_ns = f.offset_ns;
-    row.clock_offset_end_ns = f.offset_end_ns;
-    row.clock_drift_ppm = f.drift * 1e6;
-    row.clock_error_ns = f.error_ns;
-    row.clock_rtt_ns = f.rtt_ns;
-    for (int s : result.where.stages_on(r))
-      row.stages += (row.stages.empty() ? "" : ",") + spec.stages[static_cast<std::size_t>(s)].name;
-    rec.ranks.push_back(row);
-  }
+  rec.events = std::move(all.events);
+  rec.items = std::move(all.items);
+  rec.handoffs = std::move(all.handoffs);
+  rec.messages = join_messages(all.sends, all.recvs, all.facts);
+  rec.ranks = rank_rows(all.facts, hosts, result.where, spec);
   rec.stages = stage_rows(spec, result.where);
-  rec.edge_instances = edge_instance_rows(spec, result.where, hosts, transports,
-                                          split_pair_counts(spec, result.where, pair_items));
+  rec.edge_instances = edge_instance_rows(spec, result.where, hosts, all.transports,
+                                          split_pair_counts(spec, result.where, all.pair_items));
   rec.edges = edge_rows(spec, rec.edge_instances);
 
   set_run_setup(rec, spec, result.where, options, g.critical_path_ms(), wait_text, rt.stride());
   set_provenance(rec, options.command_line, comm.size(), hosts, utc_start, utc_end);
   std::int64_t worst_clock_error = 0;
-  for (const auto& f : facts) worst_clock_error = std::max(worst_clock_error, f.error_ns);
+  for (const auto& f : all.facts) worst_clock_error = std::max(worst_clock_error, f.error_ns);
   rec.set("clock_sync", std::string("hierarchical min-round-trip ping-pong (host leaders to "
                                     "rank 0, then ranks to their leader), at start and end; "
                                     "linear drift between"));
   rec.set("clock_error_max_ns", worst_clock_error);
-  // The stream: every item's latency, and throughput over the steady state.
-  stream_stats st;
-  for (const auto& x : all_stats)
-    if (x.completed > 0) st = x;
-  set_latency(rec, st);
-  const std::uint64_t in_window = spec.items - st.drain - st.warmup;
-  const double window_s = static_cast<double>(st.window_end_ns - st.window_start_ns) / 1e9;
-  const double throughput = window_s > 0 ? static_cast<double>(in_window) / window_s : std::nan("");
-  rec.set("throughput_items_per_s", throughput);
-  rec.set("steady_warmup_items", static_cast<std::int64_t>(st.warmup));
-  rec.set("steady_drain_items", static_cast<std::int64_t>(st.drain));
-  rec.set("steady_window_s", window_s);
-  result.throughput_items_per_s = throughput;
-  const throughput_bound bound = compute_throughput_bound(
-      spec, result.where, hosts, cores, options.emulate.value_or(link_emulation{}));
-  result.bound_items_per_s = bound.items_per_s;
-  result.bound_text = bound.explain;
-  rec.set("throughput_bound_items_per_s", bound.items_per_s);
-  rec.set("throughput_bound", bound.explain);
-  rec.set("throughput_efficiency", throughput / bound.items_per_s);
-  // The model's answer for this very run (issue 6): same spec, placement, hosts and emulation.
-  double predicted = std::nan("");
-  std::string platform_name;
-  if (options.predict_with) {
-    predicted = predict_latency(spec, result.where, *options.predict_with, hosts,
-                                options.emulate.value_or(link_emulation{}))
-                    .item_ms;
-    platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
-  }
-  const double measured =
-      st.completed > 0 ? st.latency_sum_ns / static_cast<double>(st.completed) / 1e6 : std::nan("");
-  rec.set("prediction_platform", platform_name);
-  rec.set("predicted_latency_ms", predicted);
-  rec.set("prediction_error_pct", (measured - predicted) / predicted * 100.0);
-  result.predicted_ms = predicted;
+  set_stream(result, all.stream, hosts, cores, options);
   rec.set("complete", true);
   return result;
 }
