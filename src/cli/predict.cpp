@@ -1,0 +1,171 @@
+// `mpipe predict`: the model's arithmetic for one placement on a platform file, without MPI:
+// item latency, per-edge costs and ratios, the throughput bound and the article's Amdahl table.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/model.hpp"
+#include "mpipe/placement.hpp"
+#include "mpipe/platform.hpp"
+#include "mpipe/runtime.hpp"
+#include "mpipe/spec.hpp"
+
+using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
+
+namespace {
+
+struct predict_args {
+  std::string spec_file;
+  std::string scenario;
+  std::string placement;
+  std::string platform_file;
+  int ranks = 0;  // 0: enough for the placement
+  int hosts = 1;
+  std::uint64_t inflight = 0;
+  std::string replicas;
+  int cores = 0;
+  std::string emulate;
+};
+
+// No MPI: the model's arithmetic on the spec, the placement and a platform file.
+int do_predict(const predict_args& a) {
+  auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
+  const auto plat = mpipe::load_platform(a.platform_file);
+  const mpipe::link_emulation emu =
+      a.emulate.empty() ? mpipe::link_emulation{} : mpipe::parse_emulated_link(a.emulate);
+  // Without --ranks: one per stage instance for spread (each gets its own rank), else as many
+  // as the placement's highest rank needs.
+  int ranks = a.ranks;
+  if (ranks == 0) {
+    int instances = 0;
+    for (const auto& st : spec.stages) instances += std::max(1, st.replicas);
+    const auto probe = mpipe::resolve_placement(spec, a.placement, 1'000'000);
+    int top = 0;
+    for (const auto& rs : probe.replica_ranks)
+      for (int r : rs) top = std::max(top, r);
+    ranks = probe.mode == "spread" ? instances : top + 1;
+  }
+  if (a.hosts > ranks)
+    throw mpipe::spec_error("<command line>", 0, "--hosts",
+                            std::to_string(a.hosts) + " hosts for " + std::to_string(ranks) +
+                                " rank(s): give at most one host per rank");
+  const auto where = mpipe::resolve_placement(spec, a.placement, ranks);
+  const auto hosts = mpipe::block_hosts(ranks, a.hosts);
+  const auto pred = mpipe::predict_latency(spec, where, plat, hosts, emu);
+
+  std::cout << "Prediction for pipeline '" << spec.name << "' (" << spec.file << ") on " << ranks
+            << " rank(s) over " << a.hosts << " host(s), placement " << where.mode << ": "
+            << where.to_string(spec) << "\nplatform '" << plat.name << "' (" << plat.file << ")";
+  if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  if (const auto w = stand_in_warning(plat, spec, where, hosts); !w.empty()) std::cout << "\n" << w;
+  std::cout << "\n\nItem latency: predicted " << fixed(pred.item_ms, 3)
+            << " ms; free-communication critical path " << fixed(pred.free_ms, 3)
+            << " ms; communication adds " << fixed(pred.item_ms - pred.free_ms, 3) << " ms ("
+            << fixed(pred.free_ms > 0 ? 100.0 * (pred.item_ms / pred.free_ms - 1.0) : 0.0, 2)
+            << " %)\nPredicted critical path:";
+  for (int s : pred.path) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
+  std::cout << " -> " << spec.source << "\n\n";
+
+  std::cout << "Edges (cost = alpha + bytes/bandwidth + serialize + deserialize on the tier; "
+               "ratio = work the hop serves / cost; * = on the critical path)\n";
+  text_table edges(
+      {"edge", "tier", "ranks", "bytes", "serial.", "cost ms", "work ms", "ratio", "verdict"},
+      {true, true, false, false, false, false, false, false, true});
+  for (const auto& e : pred.edges) {
+    const bool in_memory = e.where == mpipe::tier::same_rank && !e.mixed;
+    edges.add({e.from + "->" + e.to + (e.on_critical_path ? "*" : ""),
+               std::string(mpipe::to_string(e.where)) + (e.mixed ? "+" : ""),
+               std::to_string(e.from_rank) + "->" + std::to_string(e.to_rank),
+               std::to_string(e.bytes), in_memory ? "-" : mpipe::to_string(e.serialization),
+               fixed(e.cost_ms, 4), fixed(e.work_ms, 1),
+               std::isinf(e.ratio) ? std::string("-") : fixed(e.ratio, 1), e.verdict});
+  }
+  edges.print(std::cout);
+  bool any_mixed = false;
+  for (const auto& e : pred.edges) any_mixed |= e.mixed;
+  if (any_mixed)
+    std::cout << "  (+: replicas of this edge sit in different tiers; the costliest pair is "
+                 "shown and used)\n";
+
+  const int cores =
+      a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const auto b = mpipe::compute_throughput_bound(
+      spec, where, hosts, std::vector<int>(static_cast<std::size_t>(ranks), cores), emu);
+  std::cout << "\nThroughput " << b.explain << "; " << cores << " cores per host, communication "
+            << (b.limiting_link.empty() ? "free" : "free but for the emulated link's bandwidth")
+            << "\n";
+
+  const auto am = mpipe::pipeline_amdahl(spec, plat, emu);
+  std::cout << "\nAmdahl with communication (the article): speedup(N) = 1 / ((1-P) + P/N + C*N)\n"
+            << "  T1 = " << fixed(am.t1_ms, 1)
+            << " ms (all stages' work, one after another); P = 1 - critical path / T1 = 1 - "
+            << fixed(am.critical_ms, 1) << " / " << fixed(am.t1_ms, 1) << " = " << fixed(am.p, 4)
+            << "\n  C = one cross-host message (" << am.bytes
+            << " B) / T1 = " << fixed(am.message_ms, 4) << " / " << fixed(am.t1_ms, 1) << " = "
+            << fixed(am.c, 6) << "\n  per message: T1 / (T1 (1-P) + T1 P/N + (N-1) x "
+            << fixed(am.message_ms, 4) << " ms)\n";
+  std::cout << "  " << std::setw(4) << "N" << std::setw(12) << "Amdahl" << std::setw(12)
+            << "with C*N" << std::setw(14) << "per message\n";
+  for (const auto& r : mpipe::amdahl_table(am, {1, 2, 4, 8, 16, 32}))
+    std::cout << "  " << std::setw(4) << r.n << std::setw(11) << fixed(r.plain, 3) << "x"
+              << std::setw(11) << fixed(r.with_c, 3) << "x" << std::setw(12)
+              << fixed(r.per_message, 3) << "x\n";
+  std::cout << "  (P/N assumes the off-path work divides evenly over N processors; the item "
+               "latency above is this placement's own number)\n";
+  return 0;
+}
+
+}  // namespace
+
+CLI::App* add_predict_command(CLI::App& app, command_action& action) {
+  auto args = std::make_shared<predict_args>();
+  auto& pa = *args;
+  auto* predict = app.add_subcommand(
+      "predict",
+      "Predict a placement's item latency and throughput on a platform (no MPI needed): the "
+      "critical path with per-edge communication costs, the compute/communication ratio per "
+      "edge, and the article's Amdahl table");
+  add_spec_options(*predict, pa.spec_file, pa.scenario);
+  predict->add_option("--placement", pa.placement,
+                      "pack | spread | map like 'A=0,B=1,C3#1=2'; default: the spec's map, "
+                      "else spread");
+  predict
+      ->add_option("--platform", pa.platform_file,
+                   "Platform file (YAML): per-tier alpha and bandwidth, per-serialization costs; "
+                   "see jobs/platforms/")
+      ->required();
+  predict
+      ->add_option("--ranks", pa.ranks,
+                   "World size (default: one rank per stage instance for spread, else what the "
+                   "placement needs)")
+      ->check(CLI::Range(1, 1'000'000));
+  predict
+      ->add_option("--hosts", pa.hosts,
+                   "Hosts the ranks are split over, evenly in blocks (4 ranks, 2 hosts: 0,1 | "
+                   "2,3); sets which hops are same-host and which cross-host")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  predict->add_option("--inflight", pa.inflight, "Items in flight (overrides the spec)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  predict->add_option("--replicas", pa.replicas,
+                      "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas)");
+  predict
+      ->add_option("--cores", pa.cores,
+                   "Cores per host for the throughput bound (default: this machine's)")
+      ->check(CLI::Range(1, 1'000'000));
+  predict->add_option("--emulate-link", pa.emulate,
+                      "What-if link as `mpipe run` takes it, e.g. 'latency=5ms' (scope "
+                      "cross-rank by default): an affected hop costs max(platform cost, latency "
+                      "+ bytes/bandwidth), as the runtime holds it");
+  action = [args](int, char**) { return do_predict(*args); };
+  return predict;
+}
