@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mpipe/graph.hpp"
@@ -21,21 +22,22 @@ std::vector<int> first_cores(const std::vector<std::string>& hosts, int k, int h
   return out;
 }
 
-double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
-                       const std::vector<std::string>& hosts, const link_emulation& emulate,
-                       int cores_per_rank, int host_cores, bool free_communication,
-                       bool serial_stages) {
-  const auto pred = predict_latency(spec, where, plat, hosts, emulate);
-  bool simple = spec.inflight == 1;
-  for (const auto& st : spec.stages) simple = simple && st.replicas == 1;
-  if (!simple) return free_communication ? pred.free_ms : pred.item_ms;
+namespace {
 
-  const graph g(spec);
-  const auto n = spec.stages.size();
-  const int src = g.source();
-  // Core group of each stage: ranks sharing cores share a key; capacity = cores in the group.
-  std::vector<std::string> group(n);
+// Core group of each stage: ranks sharing cores share a key; capacity = cores in the group.
+struct core_groups {
+  std::vector<std::string> group;
   std::map<std::string, double> capacity;
+};
+
+core_groups group_cores(const pipeline_spec& spec, const placement& where,
+                        const std::vector<std::string>& hosts, int cores_per_rank, int host_cores,
+                        bool serial_stages) {
+  const auto n = spec.stages.size();
+  core_groups out;
+  auto& group = out.group;
+  auto& capacity = out.capacity;
+  group.resize(n);
   const auto firsts = first_cores(hosts, std::max(1, cores_per_rank), host_cores);
   for (std::size_t s = 0; s < n; ++s) {
     const int r = where.rank_of[s];
@@ -51,24 +53,49 @@ double predict_item_ms(const pipeline_spec& spec, const placement& where, const 
       capacity[group[s]] = std::max(1, host_cores);
     }
   }
-  // Each busy stage is `threads` jobs of CPU (spin: work each; compute: work / threads); sleep
-  // is a timer that needs no core.
-  struct job {
-    std::size_t stage;
-    double left;
-    bool cpu;         // shares its group (serial_stages: every job with work does)
-    std::size_t seq;  // start order: serial groups serve the oldest first
-  };
-  std::vector<job> running;
-  std::vector<int> jobs_left(n, 0), inputs_left(n, 0);
-  std::vector<double> ready_at(n, 0.0);
-  for (std::size_t s = 0; s < n; ++s)
-    inputs_left[s] = static_cast<int>(g.inputs(static_cast<int>(s)).size());
-  int returns_left = inputs_left[static_cast<std::size_t>(src)];
-  double item_end = 0.0;
-  std::multimap<double, std::size_t> pending;  // ready time -> stage
-  std::size_t started = 0;
-  const auto start = [&](std::size_t s) {
+  return out;
+}
+
+// Each busy stage is `threads` jobs of CPU (spin: work each; compute: work / threads); sleep
+// is a timer that needs no core.
+struct job {
+  std::size_t stage;
+  double left;
+  bool cpu;         // shares its group (serial_stages: every job with work does)
+  std::size_t seq;  // start order: serial groups serve the oldest first
+};
+
+// One item from the source through the DAG and back, in steps from one event (a job done, a
+// stage ready) to the next.
+struct item_simulation {
+  item_simulation(const pipeline_spec& of, const latency_prediction& costs, core_groups groups,
+                  bool free_comm, bool serial)
+      : spec(of),
+        g(of),
+        pred(costs),
+        group(std::move(groups.group)),
+        capacity(std::move(groups.capacity)),
+        free_communication(free_comm),
+        serial_stages(serial),
+        src(g.source()) {
+    const auto n = spec.stages.size();
+    jobs_left.assign(n, 0);
+    inputs_left.assign(n, 0);
+    ready_at.assign(n, 0.0);
+    for (std::size_t s = 0; s < n; ++s)
+      inputs_left[s] = static_cast<int>(g.inputs(static_cast<int>(s)).size());
+    returns_left = inputs_left[static_cast<std::size_t>(src)];
+  }
+
+  // The item's latency, or predict_latency's when it does not come back.
+  double run() {
+    if (!start(static_cast<std::size_t>(src))) finish(static_cast<std::size_t>(src));
+    for (int guard = 0; guard < 100000; ++guard)
+      if (!advance()) break;
+    return returns_left == 0 ? std::max(item_end, now) : pred.item_ms;
+  }
+
+  bool start(std::size_t s) {
     const auto& st = spec.stages[s];
     if (st.work_ms <= 0.0) {
       jobs_left[s] = 0;
@@ -82,10 +109,9 @@ double predict_item_ms(const pipeline_spec& spec, const placement& where, const 
     for (int t = 0; t < threads; ++t) running.push_back({s, each, cpu, started++});
     jobs_left[s] = threads;
     return true;
-  };
-  double now = 0.0;
-  std::vector<std::size_t> finished;
-  const auto finish = [&](std::size_t s) {
+  }
+
+  void finish(std::size_t s) {
     for (const int e : g.outputs(static_cast<int>(s))) {
       const auto to =
           static_cast<std::size_t>(spec.stage_index(spec.edges[static_cast<std::size_t>(e)].to));
@@ -99,9 +125,10 @@ double predict_item_ms(const pipeline_spec& spec, const placement& where, const 
       ready_at[to] = std::max(ready_at[to], arrive);
       if (--inputs_left[to] == 0) pending.emplace(ready_at[to], to);
     }
-  };
-  if (!start(static_cast<std::size_t>(src))) finish(static_cast<std::size_t>(src));
-  for (int guard = 0; guard < 100000; ++guard) {
+  }
+
+  // One step to the next event; false when nothing is left to happen.
+  bool advance() {
     // Rates: processor sharing within each core group.
     std::map<std::string, int> busy;
     std::map<std::string, std::size_t> oldest;
@@ -120,7 +147,7 @@ double predict_item_ms(const pipeline_spec& spec, const placement& where, const 
       if (rate(j) > 0) dt = std::min(dt, j.left / rate(j));
     const double next_ready =
         pending.empty() ? std::numeric_limits<double>::infinity() : pending.begin()->first - now;
-    if (std::isinf(dt) && std::isinf(next_ready)) break;
+    if (std::isinf(dt) && std::isinf(next_ready)) return false;
     const double step = std::max(0.0, std::min(dt, next_ready));
     for (auto& j : running) j.left -= step * rate(j);
     now += step;
@@ -140,8 +167,42 @@ double predict_item_ms(const pipeline_spec& spec, const placement& where, const 
       pending.erase(pending.begin());
       if (!start(s)) finish(s);
     }
+    return true;
   }
-  return returns_left == 0 ? std::max(item_end, now) : pred.item_ms;
+
+  const pipeline_spec& spec;
+  const graph g;
+  const latency_prediction& pred;
+  std::vector<std::string> group;
+  std::map<std::string, double> capacity;
+  const bool free_communication, serial_stages;
+  const int src;
+  std::vector<job> running;
+  std::vector<int> jobs_left, inputs_left;
+  std::vector<double> ready_at;
+  int returns_left = 0;
+  double item_end = 0.0;
+  std::multimap<double, std::size_t> pending;  // ready time -> stage
+  std::size_t started = 0;
+  double now = 0.0;
+  std::vector<std::size_t> finished;
+};
+
+}  // namespace
+
+double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
+                       const std::vector<std::string>& hosts, const link_emulation& emulate,
+                       int cores_per_rank, int host_cores, bool free_communication,
+                       bool serial_stages) {
+  const auto pred = predict_latency(spec, where, plat, hosts, emulate);
+  bool simple = spec.inflight == 1;
+  for (const auto& st : spec.stages) simple = simple && st.replicas == 1;
+  if (!simple) return free_communication ? pred.free_ms : pred.item_ms;
+
+  item_simulation sim(spec, pred,
+                      group_cores(spec, where, hosts, cores_per_rank, host_cores, serial_stages),
+                      free_communication, serial_stages);
+  return sim.run();
 }
 
 }  // namespace mpipe
