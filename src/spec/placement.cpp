@@ -9,6 +9,7 @@
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "mpipe/error.hpp"
@@ -112,41 +113,45 @@ std::map<std::string, int> parse_placement_map(const std::string& text) {
   return map;
 }
 
-placement resolve_placement(const pipeline_spec& spec, const std::string& setting, int world_size) {
-  if (world_size < 1) {
-    throw error("resolve_placement: world size " + std::to_string(world_size) + " is not positive");
-  }
+namespace {
+
+placement pack_placement(const pipeline_spec& spec) {
+  placement result;
+  result.mode = "pack";
+  result.rank_of.assign(spec.stages.size(), 0);
+  return with_replicas(result, spec);
+}
+
+// Instance i (stages in order, replicas within a stage) on rank i mod world size.
+placement spread_placement(const pipeline_spec& spec, int world_size) {
   const std::size_t n = spec.stages.size();
   placement result;
-  const std::string_view mode = trim(setting);
-  if (mode == "pack") {
-    result.mode = "pack";
-    result.rank_of.assign(n, 0);
-    return with_replicas(result, spec);
+  result.mode = "spread";
+  result.rank_of.resize(n);
+  result.replica_ranks.resize(n);
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (int r = 0; r < std::max(1, spec.stages[i].replicas); ++r)
+      result.replica_ranks[i].push_back(
+          static_cast<int>(next++ % static_cast<std::size_t>(world_size)));
+    result.rank_of[i] = result.replica_ranks[i].front();
   }
-  if (mode == "spread" || (mode.empty() && spec.placement.empty())) {
-    // Instance i (stages in order, replicas within a stage) on rank i mod world size.
-    result.mode = "spread";
-    result.rank_of.resize(n);
-    result.replica_ranks.resize(n);
-    std::size_t next = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      for (int r = 0; r < std::max(1, spec.stages[i].replicas); ++r)
-        result.replica_ranks[i].push_back(
-            static_cast<int>(next++ % static_cast<std::size_t>(world_size)));
-      result.rank_of[i] = result.replica_ranks[i].front();
-    }
-    return result;
-  }
+  return result;
+}
 
-  // A map, from the spec or the command line: errors point at wherever it came from.
+// A map and where it came from, the spec or the command line: errors point at that.
+struct placement_map {
   std::map<std::string, int> map;
   std::string file = command_line;
   int line = 0;
+};
+
+placement_map map_of(const pipeline_spec& spec, std::string_view mode) {
+  placement_map m;
   if (mode.empty()) {
-    map = spec.placement;
-    file = spec.file;
-    line = spec.placement_line;
+    m.map = spec.placement;
+    m.file = spec.file;
+    m.line = spec.placement_line;
   } else {
     // A lone word is far likelier a misspelt mode than a one-stage map missing its '='.
     if (mode.find('=') == std::string_view::npos) {
@@ -154,8 +159,100 @@ placement resolve_placement(const pipeline_spec& spec, const std::string& settin
                        "unknown placement '" + std::string(mode) +
                            "': expected pack, spread or a map like 'Main=0,A=1,B=1'");
     }
-    map = parse_placement_map(std::string(mode));
+    m.map = parse_placement_map(std::string(mode));
   }
+  return m;
+}
+
+// The replica a map key names ("C3#1": 1), or -1 for a key that names the whole stage ("C3").
+int replica_of(const std::string& key, const placement_map& m) {
+  const auto hash = key.find('#');
+  int replica = -1;
+  if (hash != std::string::npos) {
+    const std::string_view digits = std::string_view(key).substr(hash + 1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), replica);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+        replica < 0) {
+      throw spec_error(m.file, m.line, "placement",
+                       "'" + key + "': expected STAGE#REPLICA with a replica number after '#'");
+    }
+  }
+  return replica;
+}
+
+[[noreturn]] void unknown_stage(const pipeline_spec& spec, const std::string& name,
+                                const placement_map& m) {
+  const std::size_t n = spec.stages.size();
+  // Capped: a generated spec may have thousands of stages.
+  std::string names;
+  for (std::size_t i = 0; i < n && i < 12; ++i) {
+    names += (i == 0 ? "" : ", ") + spec.stages[i].name;
+  }
+  if (n > 12) names += ", ... (" + std::to_string(n) + " in all)";
+  throw spec_error(m.file, m.line, "placement",
+                   "unknown stage '" + name + "' (stages: " + names + ")");
+}
+
+// One entry's replica and rank against the stage's replicas and the job's ranks.
+void check_entry(const std::string& key, const std::string& name, int replica, int count, int rank,
+                 int world_size, const placement_map& m) {
+  if (replica >= count) {
+    throw spec_error(m.file, m.line, "placement",
+                     "stage '" + name + "' has " + std::to_string(count) +
+                         (count == 1 ? " replica (" + name + "#0)"
+                                     : " replicas (" + name + "#0.." + name + "#" +
+                                           std::to_string(count - 1) + ")") +
+                         ", so '" + key + "' names none");
+  }
+  if (rank >= world_size) {
+    throw spec_error(m.file, m.line, "placement",
+                     (replica < 0 ? "stage '" + name + "'" : "'" + key + "'") +
+                         " is placed on rank " + std::to_string(rank) + " but the job has " +
+                         std::to_string(world_size) + " rank" + (world_size == 1 ? "" : "s") +
+                         " (mpirun -np " + std::to_string(world_size) + ")");
+  }
+}
+
+// The entries that move one replica ("C3#1=2"), after those that moved the whole stage.
+void place_replicas(placement& result, std::vector<std::pair<std::pair<int, int>, int>> singles,
+                    const pipeline_spec& spec, const placement_map& m) {
+  std::sort(singles.begin(), singles.end());
+  for (std::size_t k = 0; k < singles.size(); ++k) {
+    const auto [stage, replica] = singles[k].first;
+    const std::string name = spec.stages[static_cast<std::size_t>(stage)].name;
+    // "C3#1" and "C3#01" are one replica.
+    if (k > 0 && singles[k - 1].first == singles[k].first) {
+      throw spec_error(m.file, m.line, "placement",
+                       "'" + name + "#" + std::to_string(replica) + "' is placed twice");
+    }
+    result.replica_ranks[static_cast<std::size_t>(stage)][static_cast<std::size_t>(replica)] =
+        singles[k].second;
+  }
+}
+
+// Each stage's rank: its first replica's.
+void set_rank_of(placement& result, const pipeline_spec& spec, int world_size,
+                 const placement_map& m) {
+  const std::size_t n = spec.stages.size();
+  result.rank_of.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    // Every rank came from an entry checked above or is 0; check again, cheaply, so that no
+    // future path can hand the runtime a rank the job does not have.
+    for (const int r : result.replica_ranks[i]) {
+      if (r < 0 || r >= world_size) {
+        throw spec_error(m.file, m.line, "placement",
+                         "stage '" + spec.stages[i].name + "' has a replica on rank " +
+                             std::to_string(r) + " but the job has " + std::to_string(world_size) +
+                             " rank(s)");
+      }
+    }
+    result.rank_of[i] = result.replica_ranks[i].front();
+  }
+}
+
+placement map_placement(const pipeline_spec& spec, const placement_map& m, int world_size) {
+  const std::size_t n = spec.stages.size();
+  placement result;
   std::unordered_map<std::string, int> index;
   for (std::size_t i = 0; i < n; ++i) index.emplace(spec.stages[i].name, static_cast<int>(i));
   result.mode = "map";
@@ -167,80 +264,35 @@ placement resolve_placement(const pipeline_spec& spec, const std::string& settin
                                    0);
   }
   std::vector<std::pair<std::pair<int, int>, int>> singles;  // (stage, replica), rank
-  for (const auto& [key, rank] : map) {
-    const auto hash = key.find('#');
-    const std::string name = key.substr(0, hash);
-    int replica = -1;
-    if (hash != std::string::npos) {
-      const std::string_view digits = std::string_view(key).substr(hash + 1);
-      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), replica);
-      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
-          replica < 0) {
-        throw spec_error(file, line, "placement",
-                         "'" + key + "': expected STAGE#REPLICA with a replica number after '#'");
-      }
-    }
+  for (const auto& [key, rank] : m.map) {
+    const std::string name = key.substr(0, key.find('#'));
+    const int replica = replica_of(key, m);
     const auto it = index.find(name);
-    if (it == index.end()) {
-      // Capped: a generated spec may have thousands of stages.
-      std::string names;
-      for (std::size_t i = 0; i < n && i < 12; ++i) {
-        names += (i == 0 ? "" : ", ") + spec.stages[i].name;
-      }
-      if (n > 12) names += ", ... (" + std::to_string(n) + " in all)";
-      throw spec_error(file, line, "placement",
-                       "unknown stage '" + name + "' (stages: " + names + ")");
-    }
+    if (it == index.end()) unknown_stage(spec, name, m);
     auto& ranks = result.replica_ranks[static_cast<std::size_t>(it->second)];
-    if (replica >= static_cast<int>(ranks.size())) {
-      const int count = static_cast<int>(ranks.size());
-      throw spec_error(file, line, "placement",
-                       "stage '" + name + "' has " + std::to_string(count) +
-                           (count == 1 ? " replica (" + name + "#0)"
-                                       : " replicas (" + name + "#0.." + name + "#" +
-                                             std::to_string(count - 1) + ")") +
-                           ", so '" + key + "' names none");
-    }
-    if (rank >= world_size) {
-      throw spec_error(file, line, "placement",
-                       (replica < 0 ? "stage '" + name + "'" : "'" + key + "'") +
-                           " is placed on rank " + std::to_string(rank) + " but the job has " +
-                           std::to_string(world_size) + " rank" + (world_size == 1 ? "" : "s") +
-                           " (mpirun -np " + std::to_string(world_size) + ")");
-    }
+    check_entry(key, name, replica, static_cast<int>(ranks.size()), rank, world_size, m);
     if (replica < 0) {
       ranks.assign(ranks.size(), rank);
     } else {
       singles.push_back({{it->second, replica}, rank});
     }
   }
-  std::sort(singles.begin(), singles.end());
-  for (std::size_t k = 0; k < singles.size(); ++k) {
-    const auto [stage, replica] = singles[k].first;
-    const std::string name = spec.stages[static_cast<std::size_t>(stage)].name;
-    // "C3#1" and "C3#01" are one replica.
-    if (k > 0 && singles[k - 1].first == singles[k].first) {
-      throw spec_error(file, line, "placement",
-                       "'" + name + "#" + std::to_string(replica) + "' is placed twice");
-    }
-    result.replica_ranks[static_cast<std::size_t>(stage)][static_cast<std::size_t>(replica)] =
-        singles[k].second;
-  }
-  result.rank_of.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    // Every rank came from an entry checked above or is 0; check again, cheaply, so that no
-    // future path can hand the runtime a rank the job does not have.
-    for (const int r : result.replica_ranks[i]) {
-      if (r < 0 || r >= world_size) {
-        throw spec_error(file, line, "placement",
-                         "stage '" + spec.stages[i].name + "' has a replica on rank " +
-                             std::to_string(r) + " but the job has " + std::to_string(world_size) +
-                             " rank(s)");
-      }
-    }
-    result.rank_of[i] = result.replica_ranks[i].front();
-  }
+  place_replicas(result, std::move(singles), spec, m);
+  set_rank_of(result, spec, world_size, m);
   return result;
+}
+
+}  // namespace
+
+placement resolve_placement(const pipeline_spec& spec, const std::string& setting, int world_size) {
+  if (world_size < 1) {
+    throw error("resolve_placement: world size " + std::to_string(world_size) + " is not positive");
+  }
+  const std::string_view mode = trim(setting);
+  if (mode == "pack") return pack_placement(spec);
+  if (mode == "spread" || (mode.empty() && spec.placement.empty()))
+    return spread_placement(spec, world_size);
+  return map_placement(spec, map_of(spec, mode), world_size);
 }
 
 }  // namespace mpipe
