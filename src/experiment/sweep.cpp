@@ -253,14 +253,13 @@ void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world
 
 // --- Running ---------------------------------------------------------------------------------
 
-sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spec& spec,
-                       const sweep_options& o) {
-  const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
-  const int rank = comm.rank();
-  sweep_result res;
+namespace {
+
+// The grid's points and the indices of those that this job runs (its transport's).
+std::vector<std::size_t> select_points(sweep_result& res, const sweep_options& o, int world_size) {
   res.points = expand_grid(o.grid);
   res.this_transport = current_transport();
-  res.world_size = comm.size();
+  res.world_size = world_size;
   std::vector<std::size_t> todo;  // indices into points that this job runs
   std::set<std::string> others;
   for (std::size_t i = 0; i < res.points.size(); ++i) {
@@ -272,13 +271,13 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
       others.insert(res.points[i].transport);
   }
   res.other_transports.assign(others.begin(), others.end());
+  return todo;
+}
 
-  std::vector<std::string> hosts;
-  boost::mpi::all_gather(comm, host_name(), hosts);
-  const int host_cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-
-  // Confine this rank's threads (those run_pipeline starts inherit the mask) to its cores.
-  cpu_set_t saved;
+// Confine this rank's threads (those run_pipeline starts inherit the mask) to its cores; saved
+// gets the mask to restore. False: --cores-per-rank 0, nothing confined.
+bool confine_to_cores(const sweep_options& o, const std::vector<std::string>& hosts, int host_cores,
+                      int rank, cpu_set_t& saved) {
   CPU_ZERO(&saved);
   const bool confine = o.cores_per_rank > 0;
   if (confine) {
@@ -292,21 +291,29 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
     if (sched_setaffinity(0, sizeof mask, &mask) != 0)
       throw error("--cores-per-rank: sched_setaffinity failed on rank " + std::to_string(rank));
   }
+  return confine;
+}
 
-  // What each point runs, with the model's view of it.
-  struct prepared {
-    run_options run;
-    pipeline_spec spec;
-    placement where;
-    double per_stage = 0, per_item = 0, predicted = nan_v, ideal = nan_v, weight = 0;
-  };
+// What each point runs, with the model's view of it.
+struct prepared {
+  run_options run;
+  pipeline_spec spec;
+  placement where;
+  double per_stage = 0, per_item = 0, predicted = nan_v, ideal = nan_v, weight = 0;
+};
+
+std::vector<prepared> prepare_points(const pipeline_spec& spec, const sweep_options& o,
+                                     const std::vector<sweep_point>& points,
+                                     const std::vector<std::size_t>& todo,
+                                     const std::vector<std::string>& hosts, int host_cores,
+                                     int world_size) {
   const platform free_platform;  // zero costs: for the ideal (free communication)
   std::vector<prepared> prep;
   for (std::size_t i : todo) {
     prepared p;
-    p.run = options_for(res.points[i], o);
+    p.run = options_for(points[i], o);
     p.spec = apply_overrides(spec, p.run);
-    p.where = resolve_placement(p.spec, p.run.placement, comm.size());
+    p.where = resolve_placement(p.spec, p.run.placement, world_size);
     std::tie(p.per_stage, p.per_item) = work_of(p.spec);
     const link_emulation emu = p.run.emulate.value_or(link_emulation{});
     p.ideal = predict_item_ms(p.spec, p.where, free_platform, hosts, emu, o.cores_per_rank,
@@ -320,21 +327,69 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
                          static_cast<double>(std::max<std::uint64_t>(1, p.spec.inflight));
     prep.push_back(std::move(p));
   }
+  return prep;
+}
 
-  run_record& rec = res.record;
-  const auto t_start = std::chrono::steady_clock::now();
+// What the runs gave, per point (in the order of todo), besides rank 0's repeat rows.
+struct measured {
+  std::vector<stats::scheduled_run> schedule;
+  std::vector<double> seconds, thr_first;
+  std::vector<std::vector<double>> throughput;
+};
+
+// Rank 0: one run's row in sweep_repeats (with --keep-runs the run itself in the file), and its
+// numbers in v (latency mean, min, max; throughput).
+void record_repeat(run_result& out, const stats::scheduled_run& r, std::size_t point, double t0,
+                   double t1, const sweep_options& o, run_record& rec, double (&v)[4],
+                   double& thr_first) {
+  const auto num = [&](const char* name) {
+    const auto* a = out.record.get(name);
+    return a && std::holds_alternative<double>(*a) ? std::get<double>(*a) : nan_v;
+  };
+  v[0] = num("latency_mean_ms");
+  v[1] = num("latency_min_ms");
+  v[2] = num("latency_max_ms");
+  v[3] = num("throughput_items_per_s");
+  sweep_repeat_row row;
+  row.point = static_cast<std::int32_t>(point);
+  row.round = r.round;
+  row.repeat = r.repeat;
+  row.warmup = r.warmup ? 1 : 0;
+  row.order = static_cast<std::int64_t>(r.order);
+  row.latency_mean_ms = v[0];
+  row.latency_min_ms = v[1];
+  row.latency_max_ms = v[2];
+  row.throughput_items_per_s = v[3];
+  row.started_s = t0;
+  row.duration_s = t1 - t0;
+  if (o.keep_runs) row.run_id = append_run(o.out, std::move(out.record));
+  rec.sweep_repeats.push_back(row);
+  if (std::isnan(thr_first)) thr_first = out.bound_items_per_s;
+}
+
+// The repeats in shuffled rounds (stats::run_schedule, which stops a point early once its CI
+// is narrow enough), with progress on rank 0.
+measured measure_points(const boost::mpi::communicator& comm, const pipeline_spec& spec,
+                        const sweep_options& o, const std::vector<std::size_t>& todo,
+                        const std::vector<prepared>& prep, run_record& rec,
+                        std::chrono::steady_clock::time_point t_start) {
+  const int rank = comm.rank();
   const auto since = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
-  const std::string utc_start = utc_now_iso();
   const int per_point = o.plan.target_ci_pct > 0 ? o.plan.max_repeat : o.plan.repeat;
   double total_weight = 0.0;
   for (const auto& p : prep) total_weight += p.weight * (per_point + o.plan.warmup);
   const std::size_t total_runs = prep.size() * static_cast<std::size_t>(per_point + o.plan.warmup);
   double done_weight = 0.0, last_print = 0.0;
   std::size_t runs_done = 0;
-  std::vector<double> seconds(prep.size(), 0.0), thr_first(prep.size(), nan_v);
-  std::vector<std::vector<double>> throughput(prep.size());
+  measured m;
+  auto& seconds = m.seconds;
+  auto& thr_first = m.thr_first;
+  auto& throughput = m.throughput;
+  seconds.assign(prep.size(), 0.0);
+  thr_first.assign(prep.size(), nan_v);
+  throughput.resize(prep.size());
 
   const auto measure = [&](const stats::scheduled_run& r) -> double {
     auto& p = prep[r.point];
@@ -345,31 +400,7 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
     auto out = run_pipeline(comm, spec, ro);
     const double t1 = since();
     double v[4] = {nan_v, nan_v, nan_v, nan_v};
-    if (rank == 0) {
-      const auto num = [&](const char* name) {
-        const auto* a = out.record.get(name);
-        return a && std::holds_alternative<double>(*a) ? std::get<double>(*a) : nan_v;
-      };
-      v[0] = num("latency_mean_ms");
-      v[1] = num("latency_min_ms");
-      v[2] = num("latency_max_ms");
-      v[3] = num("throughput_items_per_s");
-      sweep_repeat_row row;
-      row.point = static_cast<std::int32_t>(todo[r.point]);
-      row.round = r.round;
-      row.repeat = r.repeat;
-      row.warmup = r.warmup ? 1 : 0;
-      row.order = static_cast<std::int64_t>(r.order);
-      row.latency_mean_ms = v[0];
-      row.latency_min_ms = v[1];
-      row.latency_max_ms = v[2];
-      row.throughput_items_per_s = v[3];
-      row.started_s = t0;
-      row.duration_s = t1 - t0;
-      if (o.keep_runs) row.run_id = append_run(o.out, std::move(out.record));
-      rec.sweep_repeats.push_back(row);
-      if (std::isnan(thr_first[r.point])) thr_first[r.point] = out.bound_items_per_s;
-    }
+    if (rank == 0) record_repeat(out, r, todo[r.point], t0, t1, o, rec, v, thr_first[r.point]);
     boost::mpi::broadcast(comm, v, 4, 0);
     seconds[r.point] += t1 - t0;
     if (!r.warmup && !std::isnan(v[3])) throughput[r.point].push_back(v[3]);
@@ -387,31 +418,34 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
     return o.objective == "throughput" ? v[3] : v[0];
   };
 
-  std::vector<stats::scheduled_run> schedule;
-  try {
-    schedule = stats::run_schedule(prep.size(), o.plan, measure);
-  } catch (...) {
-    if (confine) sched_setaffinity(0, sizeof saved, &saved);
-    throw;
-  }
-  if (confine) sched_setaffinity(0, sizeof saved, &saved);
-  res.seconds = since();
-  if (rank != 0) return res;
+  m.schedule = stats::run_schedule(prep.size(), o.plan, measure);
+  return m;
+}
 
-  // Per point: latency statistics over the counted repeats.
-  std::vector<std::vector<double>> latency(prep.size());
+// Per point (in the order of todo): the mean item latency of each counted repeat.
+std::vector<std::vector<double>> counted_latency(const run_record& rec,
+                                                 const std::vector<std::size_t>& todo) {
+  std::vector<std::vector<double>> latency(todo.size());
   for (const auto& row : rec.sweep_repeats) {
     if (row.warmup) continue;
     const auto it = std::find(todo.begin(), todo.end(), static_cast<std::size_t>(row.point));
     latency[static_cast<std::size_t>(it - todo.begin())].push_back(row.latency_mean_ms);
   }
+  return latency;
+}
+
+// Per point: the sweep_points row, latency and throughput statistics over the counted repeats.
+void summarize_points(sweep_result& res, const sweep_options& o,
+                      const std::vector<std::size_t>& todo, const std::vector<prepared>& prep,
+                      const std::vector<std::vector<double>>& latency, const measured& m) {
   for (std::size_t k = 0; k < prep.size(); ++k) {
     const auto& pt = res.points[todo[k]];
     const auto& p = prep[k];
     const auto s = stats::summarize(latency[k], stats::derive_seed(o.plan.seed, 3000017ULL + k),
                                     o.plan.resamples, o.plan.confidence);
-    const auto t = stats::summarize(throughput[k], stats::derive_seed(o.plan.seed, 4000037ULL + k),
-                                    o.plan.resamples, o.plan.confidence);
+    const auto t =
+        stats::summarize(m.throughput[k], stats::derive_seed(o.plan.seed, 4000037ULL + k),
+                         o.plan.resamples, o.plan.confidence);
     sweep_point_row row;
     row.point = static_cast<std::int32_t>(todo[k]);
     row.transport = pt.transport;
@@ -445,117 +479,139 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
     row.critical_path_ms = graph(p.spec).critical_path_ms();
     row.predicted_latency_ms = p.predicted;
     row.ideal_latency_ms = p.ideal;
-    row.seconds = seconds[k];
-    rec.sweep_points.push_back(row);
+    row.seconds = m.seconds[k];
+    res.record.sweep_points.push_back(row);
   }
+}
 
-  // Two placements, everything else fixed but the work: the break-even rows.
+// The measured curves of a break-even: per work (sorted), the local and distributed values and
+// the ideal; at holds each local point's index (k; the distributed one is k + 1).
+struct curves {
+  std::vector<std::size_t> at;
+  std::vector<double> x, x_item, scales;
+  std::vector<std::vector<double>> local, dist, ideal;
+};
+
+curves curves_of(const sweep_result& res, const sweep_options& o,
+                 const std::vector<std::size_t>& todo, const std::vector<prepared>& prep,
+                 const std::vector<std::vector<double>>& latency, const measured& m) {
+  curves c;
+  auto& at = c.at;
+  // Points in grid order: placement varies fastest, so (k, k+1) is (local, distributed) at
+  // one work; sorted by work in case the grid was not.
+  for (std::size_t k = 0; k + 1 < prep.size(); k += 2) at.push_back(k);
+  std::sort(at.begin(), at.end(),
+            [&](std::size_t a, std::size_t b) { return prep[a].per_stage < prep[b].per_stage; });
+  for (std::size_t k : at) {
+    c.x.push_back(prep[k].per_stage);
+    c.x_item.push_back(prep[k].per_item);
+    c.scales.push_back(res.points[todo[k]].work_scale);
+    if (o.objective == "latency") {
+      c.local.push_back(latency[k]);
+      c.dist.push_back(latency[k + 1]);
+      c.ideal.push_back({prep[k + 1].ideal});
+    } else {
+      c.local.push_back(m.throughput[k]);
+      c.dist.push_back(m.throughput[k + 1]);
+      c.ideal.push_back({m.thr_first[k + 1]});  // the distributed run's throughput bound
+    }
+  }
+  return c;
+}
+
+// The model's curves of a break-even: at work per stage mx, distributed / local and
+// distributed / ideal.
+struct model_curves {
+  std::vector<double> mx, m_ratio, m_eff;
+};
+
+// The model on a fine grid over the same range (20 points per decade), from the first pair of
+// points (local a, distributed b) with their work scale changed.
+model_curves model_curves_of(const pipeline_spec& spec, const sweep_options& o,
+                             const sweep_point& first_a, const sweep_point& first_b,
+                             const std::vector<double>& scales,
+                             const std::vector<std::string>& hosts, int host_cores,
+                             int world_size) {
+  const platform free_platform;  // zero costs: for the ideal (free communication)
+  model_curves mc;
+  for (double s : stats::log_grid(scales.front(), scales.back(), 20)) {
+    sweep_point a = first_a, b = first_b;
+    a.work_scale = b.work_scale = s;
+    const auto pa = options_for(a, o), pb = options_for(b, o);
+    const auto sa = apply_overrides(spec, pa), sb = apply_overrides(spec, pb);
+    const auto wa = resolve_placement(sa, pa.placement, world_size);
+    const auto wb = resolve_placement(sb, pb.placement, world_size);
+    const link_emulation emu = pa.emulate.value_or(link_emulation{});
+    mc.mx.push_back(work_of(sa).first);
+    const double ideal_b = predict_item_ms(sb, wb, free_platform, hosts, emu, o.cores_per_rank,
+                                           host_cores, true, o.serial_stages);
+    const double la = predict_item_ms(sa, wa, *o.predict_with, hosts, emu, o.cores_per_rank,
+                                      host_cores, false, o.serial_stages);
+    const double lb = predict_item_ms(sb, wb, *o.predict_with, hosts, emu, o.cores_per_rank,
+                                      host_cores, false, o.serial_stages);
+    mc.m_ratio.push_back(lb / la);
+    mc.m_eff.push_back(lb / ideal_b);
+  }
+  return mc;
+}
+
+// The break-even rows from the curves, measured (with a bootstrap CI) and predicted.
+void add_break_even(run_record& rec, const sweep_options& o, const curves& c,
+                    const model_curves& mc) {
   const auto& g = o.grid;
-  const bool curve = g.placement.size() == 2 && g.work_scale.size() >= 2 &&
-                     g.payload_bytes.size() == 1 && g.serialization.size() == 1 &&
-                     g.emulate_link.size() == 1 && g.replicas.size() == 1 &&
-                     g.threads.size() == 1 && todo.size() == res.points.size();
-  if (curve) {
-    // Points in grid order: placement varies fastest, so (k, k+1) is (local, distributed) at
-    // one work; sorted by work in case the grid was not.
-    std::vector<std::size_t> at;
-    for (std::size_t k = 0; k + 1 < prep.size(); k += 2) at.push_back(k);
-    std::sort(at.begin(), at.end(),
-              [&](std::size_t a, std::size_t b) { return prep[a].per_stage < prep[b].per_stage; });
-    std::vector<double> x, x_item, scales;
-    std::vector<std::vector<double>> local, dist, ideal;
-    for (std::size_t k : at) {
-      x.push_back(prep[k].per_stage);
-      x_item.push_back(prep[k].per_item);
-      scales.push_back(res.points[todo[k]].work_scale);
-      if (o.objective == "latency") {
-        local.push_back(latency[k]);
-        dist.push_back(latency[k + 1]);
-        ideal.push_back({prep[k + 1].ideal});
-      } else {
-        local.push_back(throughput[k]);
-        dist.push_back(throughput[k + 1]);
-        ideal.push_back({thr_first[k + 1]});  // the distributed run's throughput bound
-      }
+  const auto& x = c.x;
+  const auto &local = c.local, &dist = c.dist, &ideal = c.ideal;
+  const auto &mx = mc.mx, &m_ratio = mc.m_ratio, &m_eff = mc.m_eff;
+  const double item_per_stage = x.front() > 0 ? c.x_item.front() / x.front() : nan_v;
+  const std::string lname = g.placement[0].empty() ? "spec" : g.placement[0];
+  const std::string dname = g.placement[1].empty() ? "spec" : g.placement[1];
+  // Each quantity: where median(num) / median(den) comes down to the level.
+  //   latency:    equal: dist / local <= 1; efficiency: dist / ideal <= 2;
+  //   throughput: equal: local / dist <= 1; efficiency: bound / dist <= 2.
+  const bool lat = o.objective == "latency";
+  struct want {
+    const char* quantity;
+    double level;
+    const std::vector<std::vector<double>>* num;
+    const std::vector<std::vector<double>>* den;
+    const std::vector<double>* model;
+  };
+  const std::vector<want> wants = {
+      {lat ? "latency equal" : "throughput equal", 1.0, lat ? &dist : &local, lat ? &local : &dist,
+       &m_ratio},
+      {"slowdown 10 %", 1.1, lat ? &dist : &local, lat ? &local : &dist, &m_ratio},
+      {"efficiency 50 %", 2.0, lat ? &dist : &ideal, lat ? &ideal : &dist, &m_eff},
+  };
+  std::uint64_t k = 0;
+  for (const auto& w : wants) {
+    const auto be = stats::break_even(x, *w.num, *w.den, w.level,
+                                      stats::derive_seed(o.plan.seed, 5000011ULL + k++),
+                                      o.plan.resamples, o.plan.confidence);
+    break_even_row row;
+    row.quantity = w.quantity;
+    row.local = lname;
+    row.distributed = dname;
+    row.status = stats::to_string(be.point.status);
+    row.work_per_stage_ms = be.point.x;
+    row.ci_low_ms = be.ci.low;
+    row.ci_high_ms = be.ci.high;
+    row.work_per_item_ms = be.point.x * item_per_stage;
+    row.found_fraction = be.found_fraction;
+    if (!w.model->empty()) {
+      const auto cr = stats::settled_crossing(mx, *w.model, w.level);
+      row.predicted_status = stats::to_string(cr.status);
+      row.predicted_work_per_stage_ms = cr.x;
+      row.predicted_work_per_item_ms = cr.x * item_per_stage;
+    } else {
+      row.predicted_status = lat ? "no platform" : "not modelled (the model predicts latency)";
+      row.predicted_work_per_stage_ms = row.predicted_work_per_item_ms = nan_v;
     }
-    const double item_per_stage = x.front() > 0 ? x_item.front() / x.front() : nan_v;
-    // The model on a fine grid over the same range (20 points per decade).
-    std::vector<double> mx, m_ratio, m_eff;
-    if (o.objective == "latency" && o.predict_with) {
-      for (double s : stats::log_grid(scales.front(), scales.back(), 20)) {
-        sweep_point a = res.points[todo[at[0]]], b = res.points[todo[at[0] + 1]];
-        a.work_scale = b.work_scale = s;
-        const auto pa = options_for(a, o), pb = options_for(b, o);
-        const auto sa = apply_overrides(spec, pa), sb = apply_overrides(spec, pb);
-        const auto wa = resolve_placement(sa, pa.placement, comm.size());
-        const auto wb = resolve_placement(sb, pb.placement, comm.size());
-        const link_emulation emu = pa.emulate.value_or(link_emulation{});
-        mx.push_back(work_of(sa).first);
-        const double ideal_b = predict_item_ms(sb, wb, free_platform, hosts, emu, o.cores_per_rank,
-                                               host_cores, true, o.serial_stages);
-        const double la = predict_item_ms(sa, wa, *o.predict_with, hosts, emu, o.cores_per_rank,
-                                          host_cores, false, o.serial_stages);
-        const double lb = predict_item_ms(sb, wb, *o.predict_with, hosts, emu, o.cores_per_rank,
-                                          host_cores, false, o.serial_stages);
-        m_ratio.push_back(lb / la);
-        m_eff.push_back(lb / ideal_b);
-      }
-    }
-    const std::string lname = g.placement[0].empty() ? "spec" : g.placement[0];
-    const std::string dname = g.placement[1].empty() ? "spec" : g.placement[1];
-    // Each quantity: where median(num) / median(den) comes down to the level.
-    //   latency:    equal: dist / local <= 1; efficiency: dist / ideal <= 2;
-    //   throughput: equal: local / dist <= 1; efficiency: bound / dist <= 2.
-    const bool lat = o.objective == "latency";
-    struct want {
-      const char* quantity;
-      double level;
-      const std::vector<std::vector<double>>* num;
-      const std::vector<std::vector<double>>* den;
-      const std::vector<double>* model;
-    };
-    const std::vector<want> wants = {
-        {lat ? "latency equal" : "throughput equal", 1.0, lat ? &dist : &local,
-         lat ? &local : &dist, &m_ratio},
-        {"slowdown 10 %", 1.1, lat ? &dist : &local, lat ? &local : &dist, &m_ratio},
-        {"efficiency 50 %", 2.0, lat ? &dist : &ideal, lat ? &ideal : &dist, &m_eff},
-    };
-    std::uint64_t k = 0;
-    for (const auto& w : wants) {
-      const auto be = stats::break_even(x, *w.num, *w.den, w.level,
-                                        stats::derive_seed(o.plan.seed, 5000011ULL + k++),
-                                        o.plan.resamples, o.plan.confidence);
-      break_even_row row;
-      row.quantity = w.quantity;
-      row.local = lname;
-      row.distributed = dname;
-      row.status = stats::to_string(be.point.status);
-      row.work_per_stage_ms = be.point.x;
-      row.ci_low_ms = be.ci.low;
-      row.ci_high_ms = be.ci.high;
-      row.work_per_item_ms = be.point.x * item_per_stage;
-      row.found_fraction = be.found_fraction;
-      if (!w.model->empty()) {
-        const auto c = stats::settled_crossing(mx, *w.model, w.level);
-        row.predicted_status = stats::to_string(c.status);
-        row.predicted_work_per_stage_ms = c.x;
-        row.predicted_work_per_item_ms = c.x * item_per_stage;
-      } else {
-        row.predicted_status = lat ? "no platform" : "not modelled (the model predicts latency)";
-        row.predicted_work_per_stage_ms = row.predicted_work_per_item_ms = nan_v;
-      }
-      rec.break_even.push_back(row);
-    }
+    rec.break_even.push_back(row);
   }
+}
 
-  // The run's attributes.
-  rec.set("kind", std::string("sweep"));
-  set_provenance(rec, o.command_line, comm.size(), hosts, utc_start, utc_now_iso());
-  rec.set("spec_name", spec.name);
-  rec.set("spec_text", spec.text);
-  rec.set("spec_file", spec.file);
-  rec.set("grid_file", o.grid_file);
-  rec.set("grid_text", o.grid_text);
+// The grid as one line, e.g. "transport=shm; work_scale=0.1|1; ...".
+std::string grid_line(const sweep_grid& g) {
   std::ostringstream grid;
   const auto list = [&](const char* name, const auto& v, auto show) {
     grid << (grid.tellp() > 0 ? "; " : "") << name << "=";
@@ -571,9 +627,25 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
   list("emulate_link", g.emulate_link, str);
   list("replicas", g.replicas, str);
   list("threads", g.threads, [](int v) { return v > 0 ? std::to_string(v) : std::string("-"); });
-  rec.set("grid", grid.str());
+  return grid.str();
+}
+
+// The run's attributes.
+void store_attributes(sweep_result& res, const pipeline_spec& spec, const sweep_options& o,
+                      const std::vector<std::string>& hosts, const std::string& utc_start,
+                      std::size_t points_run, std::size_t runs,
+                      const std::vector<std::vector<double>>& latency) {
+  run_record& rec = res.record;
+  rec.set("kind", std::string("sweep"));
+  set_provenance(rec, o.command_line, res.world_size, hosts, utc_start, utc_now_iso());
+  rec.set("spec_name", spec.name);
+  rec.set("spec_text", spec.text);
+  rec.set("spec_file", spec.file);
+  rec.set("grid_file", o.grid_file);
+  rec.set("grid_text", o.grid_text);
+  rec.set("grid", grid_line(o.grid));
   rec.set("points", static_cast<std::int64_t>(res.points.size()));
-  rec.set("points_run", static_cast<std::int64_t>(todo.size()));
+  rec.set("points_run", static_cast<std::int64_t>(points_run));
   rec.set("sweep_transport", res.this_transport);
   std::string other;
   for (const auto& t : res.other_transports) other += (other.empty() ? "" : ",") + t;
@@ -599,10 +671,63 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
   rec.set("objective", o.objective);
   rec.set("break_even", o.break_even);
   rec.set("prediction_platform", o.platform_note);
-  rec.set("runs", static_cast<std::int64_t>(schedule.size()));
+  rec.set("runs", static_cast<std::int64_t>(runs));
   rec.set("noise_floor_pct", stats::noise_floor_pct(latency));
   rec.set("duration_s", res.seconds);
   rec.set("complete", true);
+}
+
+}  // namespace
+
+sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spec& spec,
+                       const sweep_options& o) {
+  const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
+  const int rank = comm.rank();
+  sweep_result res;
+  const std::vector<std::size_t> todo = select_points(res, o, comm.size());
+
+  std::vector<std::string> hosts;
+  boost::mpi::all_gather(comm, host_name(), hosts);
+  const int host_cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  cpu_set_t saved;
+  const bool confine = confine_to_cores(o, hosts, host_cores, rank, saved);
+  const std::vector<prepared> prep =
+      prepare_points(spec, o, res.points, todo, hosts, host_cores, comm.size());
+
+  run_record& rec = res.record;
+  const auto t_start = std::chrono::steady_clock::now();
+  const std::string utc_start = utc_now_iso();
+  measured m;
+  try {
+    m = measure_points(comm, spec, o, todo, prep, rec, t_start);
+  } catch (...) {
+    if (confine) sched_setaffinity(0, sizeof saved, &saved);
+    throw;
+  }
+  if (confine) sched_setaffinity(0, sizeof saved, &saved);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (rank != 0) return res;
+
+  // Per point: latency statistics over the counted repeats.
+  const auto latency = counted_latency(rec, todo);
+  summarize_points(res, o, todo, prep, latency, m);
+
+  // Two placements, everything else fixed but the work: the break-even rows.
+  const auto& g = o.grid;
+  const bool curve = g.placement.size() == 2 && g.work_scale.size() >= 2 &&
+                     g.payload_bytes.size() == 1 && g.serialization.size() == 1 &&
+                     g.emulate_link.size() == 1 && g.replicas.size() == 1 &&
+                     g.threads.size() == 1 && todo.size() == res.points.size();
+  if (curve) {
+    const curves c = curves_of(res, o, todo, prep, latency, m);
+    model_curves mc;
+    if (o.objective == "latency" && o.predict_with)
+      mc = model_curves_of(spec, o, res.points[todo[c.at[0]]], res.points[todo[c.at[0] + 1]],
+                           c.scales, hosts, host_cores, comm.size());
+    add_break_even(rec, o, c, mc);
+  }
+
+  store_attributes(res, spec, o, hosts, utc_start, todo.size(), m.schedule.size(), latency);
   return res;
 }
 
