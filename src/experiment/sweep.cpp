@@ -145,20 +145,28 @@ std::string current_transport() {
   return "shm";
 }
 
-void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world_size) {
+namespace {
+
+// A bad value of the grid, pointing at the file and line it came from.
+spec_error grid_error(const sweep_grid& g, const std::string& dim, std::size_t i,
+                      const std::string& why) {
+  const std::string where = origin_of(g, dim, i);
+  const auto colon = where.rfind(':');
+  int line = 0;
+  std::string file = where;
+  if (colon != std::string::npos && colon + 1 < where.size() &&
+      std::all_of(where.begin() + static_cast<std::ptrdiff_t>(colon + 1), where.end(), ::isdigit)) {
+    line = std::stoi(where.substr(colon + 1));
+    file = where.substr(0, colon);
+  }
+  return spec_error(file, line, "grid." + dim, why);
+}
+
+// Each dimension's values on their own.
+void validate_values(const sweep_options& o) {
   const auto& g = o.grid;
   const auto bad = [&](const std::string& dim, std::size_t i, const std::string& why) {
-    const std::string where = origin_of(g, dim, i);
-    const auto colon = where.rfind(':');
-    int line = 0;
-    std::string file = where;
-    if (colon != std::string::npos && colon + 1 < where.size() &&
-        std::all_of(where.begin() + static_cast<std::ptrdiff_t>(colon + 1), where.end(),
-                    ::isdigit)) {
-      line = std::stoi(where.substr(colon + 1));
-      file = where.substr(0, colon);
-    }
-    return spec_error(file, line, "grid." + dim, why);
+    return grid_error(g, dim, i, why);
   };
   const auto empty = [&](const char* dim, std::size_t n) {
     if (n == 0) throw bad(dim, 0, "needs at least one value");
@@ -201,8 +209,15 @@ void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world
       throw bad("emulate_link", i, e.message());
     }
   }
-  // Every combination of placement and replicas (the only dimensions that interact) against
-  // the spec and this job's size, with one representative of the others.
+}
+
+// Every combination of placement and replicas (the only dimensions that interact) against
+// the spec and this job's size, with one representative of the others.
+void validate_combinations(const pipeline_spec& spec, const sweep_options& o, int world_size) {
+  const auto& g = o.grid;
+  const auto bad = [&](const std::string& dim, std::size_t i, const std::string& why) {
+    return grid_error(g, dim, i, why);
+  };
   for (std::size_t pi = 0; pi < g.placement.size(); ++pi) {
     for (std::size_t ri = 0; ri < g.replicas.size(); ++ri) {
       sweep_point p;
@@ -236,6 +251,14 @@ void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world
       throw bad("threads", i, e.message());
     }
   }
+}
+
+}  // namespace
+
+void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world_size) {
+  const auto& g = o.grid;
+  validate_values(o);
+  validate_combinations(spec, o, world_size);
   if (o.cores_per_rank < 0 || o.cores_per_rank > 4096)
     throw spec_error(
         "<command line>", 0, "--cores-per-rank",
