@@ -756,9 +756,12 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
 
 // --- Printing ----------------------------------------------------------------------------------
 
-void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& o) {
+namespace {
+
+// The points' table and the noise floor; returns each point's counted latencies.
+std::vector<std::vector<double>> print_points(std::ostream& out, const sweep_result& r,
+                                              const sweep_options& o, int pct) {
   const auto& rec = r.record;
-  const auto pct = static_cast<int>(std::lround(o.plan.confidence * 100));
   out << "\nPoints (per run: its mean item latency over " << o.items << " item(s); median [" << pct
       << " % bootstrap CI] over the repeats)\n";
   text_table points({"#", "settings", "work/stage", "n", "median ms", "CI ms", "IQR ms", "p95 ms",
@@ -784,95 +787,113 @@ void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& 
   out << "Noise floor: identical repeats scatter by a median IQR of "
       << fixed_text(stats::noise_floor_pct(per_point), 2)
       << " % of their median; smaller differences are not resolved here\n";
+  return per_point;
+}
 
-  // Two placements: the second against the first, point by point.
+// Two placements: the second against the first, point by point.
+void print_versus(std::ostream& out, const sweep_result& r, const sweep_options& o,
+                  const std::vector<std::vector<double>>& per_point, int pct) {
+  const auto& rec = r.record;
   const auto& g = o.grid;
-  if (g.placement.size() == 2 && rec.sweep_points.size() >= 2) {
-    const std::string a = g.placement[0].empty() ? "spec" : g.placement[0];
-    const std::string b = g.placement[1].empty() ? "spec" : g.placement[1];
-    out << "\n"
-        << b << " against " << a << " (latency: median " << b << " / median " << a << " - 1; "
-        << pct << " % bootstrap CI)\n";
-    const bool ref = !o.reference_slower_pct.empty();
-    std::vector<std::string> header = {"settings", "work/stage", a + " ms",
-                                       b + " ms",  "slower %",   "CI %"};
-    if (ref) header.insert(header.end(), {"reference %", "diff pp"});
-    text_table versus(header, {true});
-    for (std::size_t k = 0; k + 1 < rec.sweep_points.size(); k += 2) {
-      const auto& pa = rec.sweep_points[k];
-      const auto& pb = rec.sweep_points[k + 1];
-      const auto ratio = stats::median_ratio(per_point[k + 1], per_point[k],
-                                             stats::derive_seed(o.plan.seed, 6000001ULL + k),
-                                             o.plan.resamples, o.plan.confidence);
-      std::string label = r.points[static_cast<std::size_t>(pa.point)].label;
-      if (const auto at = label.find("placement="); at != std::string::npos) {
-        const auto end = label.find(' ', at);
-        label.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
-      }
-      while (!label.empty() && label.back() == ' ') label.pop_back();
-      const double slower = 100.0 * (ratio.ratio - 1.0);
-      std::vector<std::string> row = {label.empty() ? "-" : label,
-                                      sig3(pa.work_per_stage_ms) + " ms",
-                                      sig3(pa.latency_median_ms),
-                                      sig3(pb.latency_median_ms),
-                                      fixed_text(slower, 2),
-                                      "[" + fixed_text(100.0 * (ratio.ci.low - 1.0), 2) + ", " +
-                                          fixed_text(100.0 * (ratio.ci.high - 1.0), 2) + "]"};
-      if (ref) {
-        const auto it = o.reference_slower_pct.find(pa.work_scale);
-        if (it != o.reference_slower_pct.end())
-          row.insert(row.end(), {fixed_text(it->second, 2), fixed_text(slower - it->second, 2)});
-        else
-          row.insert(row.end(), {"-", "-"});
-      }
-      versus.add(row);
+  if (!(g.placement.size() == 2 && rec.sweep_points.size() >= 2)) return;
+  const std::string a = g.placement[0].empty() ? "spec" : g.placement[0];
+  const std::string b = g.placement[1].empty() ? "spec" : g.placement[1];
+  out << "\n"
+      << b << " against " << a << " (latency: median " << b << " / median " << a << " - 1; " << pct
+      << " % bootstrap CI)\n";
+  const bool ref = !o.reference_slower_pct.empty();
+  std::vector<std::string> header = {"settings", "work/stage", a + " ms",
+                                     b + " ms",  "slower %",   "CI %"};
+  if (ref) header.insert(header.end(), {"reference %", "diff pp"});
+  text_table versus(header, {true});
+  for (std::size_t k = 0; k + 1 < rec.sweep_points.size(); k += 2) {
+    const auto& pa = rec.sweep_points[k];
+    const auto& pb = rec.sweep_points[k + 1];
+    const auto ratio = stats::median_ratio(per_point[k + 1], per_point[k],
+                                           stats::derive_seed(o.plan.seed, 6000001ULL + k),
+                                           o.plan.resamples, o.plan.confidence);
+    std::string label = r.points[static_cast<std::size_t>(pa.point)].label;
+    if (const auto at = label.find("placement="); at != std::string::npos) {
+      const auto end = label.find(' ', at);
+      label.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
     }
-    versus.print(out);
-  }
-
-  if (!rec.break_even.empty()) {
-    const auto& first = rec.break_even.front();
-    out << "\nBreak-even: " << first.distributed << " (distributed) against " << first.local
-        << " (local), " << o.objective << "; work per stage = the mean work of the stages that "
-        << "have work (work per item = all stages' work, one after another)\n";
-    for (const auto& b : rec.break_even) {
-      out << "  " << std::left << std::setw(17) << b.quantity << std::right;
-      if (b.status == "found") {
-        out << sig3(b.work_per_stage_ms) << " ms per stage (" << sig3(b.work_per_item_ms)
-            << " ms per item), " << pct << " % CI [" << sig3(b.ci_low_ms) << ", "
-            << sig3(b.ci_high_ms) << "] ms per stage (crossed inside the grid in "
-            << fixed_text(100.0 * b.found_fraction, 0) << " % of resamples)";
-      } else if (b.status == "below range") {
-        out << "at or below the smallest work measured (" << sig3(b.work_per_stage_ms)
-            << " ms per stage)";
-      } else {
-        out << "not reached within the grid";
-      }
-      out << "; model: ";
-      if (b.predicted_status == "found")
-        out << sig3(b.predicted_work_per_stage_ms) << " ms per stage ("
-            << sig3(b.predicted_work_per_item_ms) << " ms per item)";
-      else if (b.predicted_status == "below range")
-        out << "at or below " << sig3(b.predicted_work_per_stage_ms) << " ms per stage";
+    while (!label.empty() && label.back() == ' ') label.pop_back();
+    const double slower = 100.0 * (ratio.ratio - 1.0);
+    std::vector<std::string> row = {label.empty() ? "-" : label,
+                                    sig3(pa.work_per_stage_ms) + " ms",
+                                    sig3(pa.latency_median_ms),
+                                    sig3(pb.latency_median_ms),
+                                    fixed_text(slower, 2),
+                                    "[" + fixed_text(100.0 * (ratio.ci.low - 1.0), 2) + ", " +
+                                        fixed_text(100.0 * (ratio.ci.high - 1.0), 2) + "]"};
+    if (ref) {
+      const auto it = o.reference_slower_pct.find(pa.work_scale);
+      if (it != o.reference_slower_pct.end())
+        row.insert(row.end(), {fixed_text(it->second, 2), fixed_text(slower - it->second, 2)});
       else
-        out << b.predicted_status;
-      out << "\n";
+        row.insert(row.end(), {"-", "-"});
     }
-    out << "  (latency equal: " << first.distributed << "'s median latency comes down to "
-        << first.local << "'s; slowdown 10 %: to within 10 % of it, the article's rule of "
-        << "thumb; efficiency 50 %: the model's free-communication latency on these cores / "
-        << "measured reaches 1/2, Task Bench's METG)\n";
+    versus.add(row);
   }
-  if (!r.other_transports.empty()) {
-    out << "\nNot run in this job (transport " << r.this_transport
-        << "): the points with transport";
-    for (const auto& t : r.other_transports) out << " " << t;
-    out << ". Run them in their own job, e.g.\n";
-    for (const auto& t : r.other_transports)
-      out << "  MPIPE_TRANSPORT=" << t << " scripts/mpirun.sh -np " << r.world_size
-          << " ... sweep <same options> --transport " << t << "\n";
-    out << "or all at once with jobs/sweep-transports.sh\n";
+  versus.print(out);
+}
+
+// The break-even rows, when the sweep has them.
+void print_break_even(std::ostream& out, const run_record& rec, const sweep_options& o, int pct) {
+  if (rec.break_even.empty()) return;
+  const auto& first = rec.break_even.front();
+  out << "\nBreak-even: " << first.distributed << " (distributed) against " << first.local
+      << " (local), " << o.objective << "; work per stage = the mean work of the stages that "
+      << "have work (work per item = all stages' work, one after another)\n";
+  for (const auto& b : rec.break_even) {
+    out << "  " << std::left << std::setw(17) << b.quantity << std::right;
+    if (b.status == "found") {
+      out << sig3(b.work_per_stage_ms) << " ms per stage (" << sig3(b.work_per_item_ms)
+          << " ms per item), " << pct << " % CI [" << sig3(b.ci_low_ms) << ", "
+          << sig3(b.ci_high_ms) << "] ms per stage (crossed inside the grid in "
+          << fixed_text(100.0 * b.found_fraction, 0) << " % of resamples)";
+    } else if (b.status == "below range") {
+      out << "at or below the smallest work measured (" << sig3(b.work_per_stage_ms)
+          << " ms per stage)";
+    } else {
+      out << "not reached within the grid";
+    }
+    out << "; model: ";
+    if (b.predicted_status == "found")
+      out << sig3(b.predicted_work_per_stage_ms) << " ms per stage ("
+          << sig3(b.predicted_work_per_item_ms) << " ms per item)";
+    else if (b.predicted_status == "below range")
+      out << "at or below " << sig3(b.predicted_work_per_stage_ms) << " ms per stage";
+    else
+      out << b.predicted_status;
+    out << "\n";
   }
+  out << "  (latency equal: " << first.distributed << "'s median latency comes down to "
+      << first.local << "'s; slowdown 10 %: to within 10 % of it, the article's rule of "
+      << "thumb; efficiency 50 %: the model's free-communication latency on these cores / "
+      << "measured reaches 1/2, Task Bench's METG)\n";
+}
+
+// The points left to a job of another transport, and how to run them.
+void print_other_transports(std::ostream& out, const sweep_result& r) {
+  if (r.other_transports.empty()) return;
+  out << "\nNot run in this job (transport " << r.this_transport << "): the points with transport";
+  for (const auto& t : r.other_transports) out << " " << t;
+  out << ". Run them in their own job, e.g.\n";
+  for (const auto& t : r.other_transports)
+    out << "  MPIPE_TRANSPORT=" << t << " scripts/mpirun.sh -np " << r.world_size
+        << " ... sweep <same options> --transport " << t << "\n";
+  out << "or all at once with jobs/sweep-transports.sh\n";
+}
+
+}  // namespace
+
+void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& o) {
+  const auto pct = static_cast<int>(std::lround(o.plan.confidence * 100));
+  const auto per_point = print_points(out, r, o, pct);
+  print_versus(out, r, o, per_point, pct);
+  print_break_even(out, r.record, o, pct);
+  print_other_transports(out, r);
 }
 
 }  // namespace mpipe
