@@ -3,15 +3,12 @@
 // launched 64 ranks costs a queue slot, one found here costs nothing.
 #include "mpipe/spec.hpp"
 
-#include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, which yaml.h leaves out
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "mpipe/error.hpp"
+#include "yaml.hpp"
 
 namespace mpipe {
 
@@ -102,6 +100,14 @@ int pipeline_spec::stage_index(const std::string& stage_name) const {
 
 namespace {
 
+using yaml_in::describe;
+using yaml_in::did_you_mean;
+using yaml_in::format_number;
+using yaml_in::join;
+using yaml_in::line_of;
+using yaml_in::present;
+using yaml_in::quoted;
+
 // Limits are generous for any real pipeline; they exist so that a stray digit ("work_ms:
 // 2000000000") fails here instead of hanging a job, and so that list expansion cannot eat the
 // memory.
@@ -135,65 +141,6 @@ const std::vector<std::pair<std::string, serialization_kind>> serialization_name
     {"raw", serialization_kind::raw}};
 const std::vector<std::pair<std::string, dispatch_kind>> dispatch_names = {
     {"on-demand", dispatch_kind::on_demand}, {"round-robin", dispatch_kind::round_robin}};
-
-int line_of(const YAML::Node& node) {
-  if (!node.IsDefined()) return 0;
-  const int line = node.Mark().line;
-  return line >= 0 ? line + 1 : 0;
-}
-
-std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
-}
-
-// Edits to turn a into b, a swap of neighbours counting as one: "Mian" is one slip from "Main".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// Typos are the commonest spec error; naming the likely intended word saves a trip to the docs.
-// Short words get no suggestion: every one-letter stage name is one edit from every other.
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
-  const std::size_t allowed = word.size() <= 2 ? 0 : word.size() <= 5 ? 1 : 2;
-  std::size_t best = allowed + 1;
-  std::string best_word;
-  for (const auto& candidate : candidates) {
-    // Cheap bound first: a pasted paragraph must not cost a table per stage.
-    const std::size_t length_gap = word.size() > candidate.size() ? word.size() - candidate.size()
-                                                                  : candidate.size() - word.size();
-    if (length_gap > allowed) continue;
-    const std::size_t d = edit_distance(word, candidate);
-    if (d < best) {
-      best = d;
-      best_word = candidate;
-    }
-  }
-  return best_word.empty() ? std::string() : "; did you mean '" + best_word + "'?";
-}
-
-std::string format_number(double value) {
-  std::ostringstream out;
-  out.precision(15);
-  out << value;
-  return out.str();
-}
 
 // A spec can be machine-generated with thousands of stages; listing them all in one error line
 // would bury the message.
@@ -287,29 +234,6 @@ bool valid_name(const std::string& name) {
                      [&](char c) { return letter(c) || digit(c) || c == '.' || c == '-'; });
 }
 
-// Echoes user text into a message, cut short: a pasted blob must not become a megabyte error.
-std::string quoted(const std::string& text) {
-  constexpr std::size_t shown = 60;
-  if (text.size() <= shown) return "'" + text + "'";
-  return "'" + text.substr(0, shown) + "...' (" + std::to_string(text.size()) + " characters)";
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Null:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      return quoted(node.Scalar());
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
 struct stage_defaults {
   kernel_kind kernel = kernel_kind::sleep;
   double work_ms = 0.0;
@@ -320,19 +244,12 @@ struct stage_defaults {
 
 class parser {
  public:
-  parser(const std::string& text, const std::string& file) : text_(text), file_(file) {}
+  parser(const std::string& text, const std::string& file) : text_(text), file_(file), in_(file) {}
 
   pipeline_spec run() {
-    const YAML::Node root = load();
-    if (!root.IsDefined() || root.IsNull()) {
-      throw spec_error(file_, 0, "",
-                       "the spec is empty; it needs at least 'source', 'stages' and 'edges'");
-    }
-    if (!root.IsMap()) {
-      fail(root, "",
-           "the top level must be a map with keys " + join(top_keys) + ", not " + describe(root));
-    }
-    check_keys(root, "", top_keys);
+    const YAML::Node root = in_.load_map(
+        text_, "the spec is empty; it needs at least 'source', 'stages' and 'edges'", top_keys);
+    in_.check_keys(root, "", top_keys);
 
     pipeline_spec spec;
     spec.file = file_;
@@ -340,11 +257,11 @@ class parser {
     if (const YAML::Node n = root["name"]; present(n)) spec.name = name_value(n, "name");
     if (const YAML::Node n = root["items"]; present(n)) {
       spec.items = static_cast<std::uint64_t>(
-          number(n, "items", 1, max_items, true, "at least 1 and at most 10000000 (1e7)"));
+          in_.integer(n, "items", 1, max_items, "at least 1 and at most 10000000 (1e7)"));
     }
     if (const YAML::Node n = root["inflight"]; present(n)) {
       spec.inflight = static_cast<std::uint64_t>(
-          number(n, "inflight", 1, max_inflight, true, "at least 1 and at most 1000000 (1e6)"));
+          in_.integer(n, "inflight", 1, max_inflight, "at least 1 and at most 1000000 (1e6)"));
     }
     if (const YAML::Node n = root["defaults"]; present(n)) parse_defaults(n);
 
@@ -394,37 +311,9 @@ class parser {
   }
 
  private:
-  YAML::Node load() const {
-    try {
-      return YAML::Load(text_);
-    } catch (const YAML::DeepRecursion& e) {
-      // yaml-cpp's own message for this is "bad file" (found by fuzzing: "[[[[..." 2000 deep).
-      throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
-                       "not valid YAML here: lists or maps nested " + std::to_string(e.depth()) +
-                           " levels deep, beyond yaml-cpp's limit");
-    } catch (const YAML::ParserException& e) {
-      const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
-      // A binary file given as --spec (a results .h5, the mpipe binary) failed with
-      // "unknown escape character: <raw byte>" (found by fuzzing): YAML allows no control
-      // bytes but tab, LF and CR, so name the first one instead.
-      const auto bad = std::find_if(text_.begin(), text_.end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return (u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7f;
-      });
-      if (bad != text_.end()) {
-        const auto at = static_cast<int>(std::count(text_.begin(), bad, '\n')) + 1;
-        char code[8];
-        std::snprintf(code, sizeof code, "0x%02x", static_cast<unsigned char>(*bad));
-        throw spec_error(file_, at, "yaml",
-                         std::string("not valid YAML: control byte ") + code +
-                             " (YAML text allows tab, LF and CR only; is this a binary file?)");
-      }
-      throw spec_error(file_, line, "yaml", "not valid YAML: " + e.msg);
-    }
-  }
-
   const std::string& text_;
   const std::string& file_;
+  const yaml_in::reader in_;
   stage_defaults defaults_;
   std::unordered_map<std::string, int> index_;  // stage name -> index, filled by parse_stages
   // Per stage, the lines of its replicas / ordered (its own line when absent) and dispatch (0
@@ -436,7 +325,7 @@ class parser {
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
                          const std::string& message) const {
-    throw spec_error(file_, line_of(node), field, message);
+    in_.fail(node, field, message);
   }
 
   // A missing top-level key has no line of its own; pointing at line 1 would send users to the
@@ -445,43 +334,9 @@ class parser {
     throw spec_error(file_, 0, field, "missing: " + message);
   }
 
-  // An explicit null ("defaults:" with nothing after it) counts as absent, like a missing key.
-  static bool present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
-
-  static std::string join_field(const std::string& prefix, const std::string& key) {
-    return prefix.empty() ? key : prefix + "." + key;
-  }
-
-  void check_keys(const YAML::Node& map, const std::string& prefix,
-                  const std::vector<std::string>& allowed) const {
-    std::unordered_map<std::string, int> seen;
-    for (const auto& entry : map) {
-      const YAML::Node& key = entry.first;
-      if (!key.IsScalar()) {
-        fail(
-            key, prefix.empty() ? "(top level)" : prefix,
-            "keys must be plain words, not " + describe(key) + " (allowed: " + join(allowed) + ")");
-      }
-      const std::string& word = key.Scalar();
-      const std::string field = join_field(prefix, word);
-      if (std::find(allowed.begin(), allowed.end(), word) == allowed.end()) {
-        fail(key, field,
-             "unknown key " + quoted(word) + " (allowed: " + join(allowed) + ")" +
-                 did_you_mean(word, allowed));
-      }
-      // yaml-cpp keeps both copies of a repeated key and lookups see only the first, so the
-      // second would be silently ignored.
-      if (const auto [it, fresh] = seen.emplace(word, line_of(key)); !fresh) {
-        fail(key, field,
-             "key '" + word + "' appears twice (first on line " + std::to_string(it->second) + ")");
-      }
-    }
-  }
-
   std::string scalar(const YAML::Node& node, const std::string& field,
                      const std::string& what) const {
-    if (!node.IsScalar()) fail(node, field, "expected " + what + ", got " + describe(node));
-    return node.Scalar();
+    return in_.string(node, field, what);
   }
 
   std::string name_value(const YAML::Node& node, const std::string& field) const {
@@ -500,39 +355,17 @@ class parser {
     return name;
   }
 
-  // All numbers go through double so that one routine rejects NaN, inf, fractions and range
-  // errors alike; every limit is far below 2^53, so nothing is lost on the way back to integers.
-  double number(const YAML::Node& node, const std::string& field, double low, double high,
-                bool whole, const std::string& limit) const {
-    const std::string what = whole ? "a whole number" : "a number";
-    if (!node.IsScalar()) fail(node, field, "expected " + what + ", got " + describe(node));
-    double value = 0.0;
-    if (!YAML::convert<double>::decode(node, value)) {
-      fail(node, field, "expected " + what + ", got " + quoted(node.Scalar()));
-    }
-    if (!std::isfinite(value)) {
-      fail(node, field, "must be a finite number, got " + quoted(node.Scalar()));
-    }
-    if (whole && std::floor(value) != value) {
-      fail(node, field, "must be a whole number, got " + quoted(node.Scalar()));
-    }
-    if (value < low || value > high) {
-      fail(node, field, "must be " + limit + ", got " + format_number(value));
-    }
-    return value;
-  }
-
   double work_ms(const YAML::Node& node, const std::string& field) const {
-    return number(node, field, 0, max_work_ms, false,
-                  "between 0 and 10000000 ms (limit 1e7 ms, about 2.8 hours)");
+    return in_.number(node, field, 0, max_work_ms,
+                      "between 0 and 10000000 ms (limit 1e7 ms, about 2.8 hours)");
   }
   int threads(const YAML::Node& node, const std::string& field) const {
     return static_cast<int>(
-        number(node, field, 1, max_threads, true, "between 1 and 1024 (the thread limit)"));
+        in_.integer(node, field, 1, max_threads, "between 1 and 1024 (the thread limit)"));
   }
   std::uint64_t payload_bytes(const YAML::Node& node, const std::string& field) const {
-    return static_cast<std::uint64_t>(number(node, field, 0, max_payload_bytes, true,
-                                             "between 0 and 1073741824 (limit 1 GiB = 2^30)"));
+    return static_cast<std::uint64_t>(in_.integer(node, field, 0, max_payload_bytes,
+                                                  "between 0 and 1073741824 (limit 1 GiB = 2^30)"));
   }
 
   template <typename Kind>
@@ -552,14 +385,7 @@ class parser {
 
   int replicas(const YAML::Node& node, const std::string& field) const {
     return static_cast<int>(
-        number(node, field, 1, max_replicas, true, "between 1 and 256 (the replica limit)"));
-  }
-  bool boolean(const YAML::Node& node, const std::string& field) const {
-    bool value = false;
-    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-      fail(node, field, "expected true or false, got " + describe(node));
-    }
-    return value;
+        in_.integer(node, field, 1, max_replicas, "between 1 and 256 (the replica limit)"));
   }
 
   kernel_kind kernel(const YAML::Node& node, const std::string& field) const {
@@ -573,11 +399,8 @@ class parser {
   }
 
   void parse_defaults(const YAML::Node& node) {
-    if (!node.IsMap()) {
-      fail(node, "defaults",
-           "expected a map of " + join(defaults_keys) + ", got " + describe(node));
-    }
-    check_keys(node, "defaults", defaults_keys);
+    in_.map(node, "defaults", "a map of " + join(defaults_keys));
+    in_.check_keys(node, "defaults", defaults_keys);
     if (const YAML::Node n = node["kernel"]; present(n)) {
       defaults_.kernel = kernel(n, "defaults.kernel");
     }
@@ -596,11 +419,8 @@ class parser {
   }
 
   void parse_stages(const YAML::Node& node, pipeline_spec& spec) {
-    if (!node.IsSequence()) {
-      fail(node, "stages",
-           "expected a list of stages (- {name: A, work_ms: 100}), got " + describe(node));
-    }
-    if (node.size() == 0) fail(node, "stages", "the list is empty; a pipeline needs stages");
+    in_.list(node, "stages", "a list of stages (- {name: A, work_ms: 100})",
+             "a pipeline needs stages");
     if (node.size() > max_stages) {
       fail(node, "stages",
            "has " + std::to_string(node.size()) + " stages; the limit is " +
@@ -622,7 +442,7 @@ class parser {
         // "- A": a stage that takes every default.
         stage.name = name_value(item, field + ".name");
       } else if (item.IsMap()) {
-        check_keys(item, field, stage_keys);
+        in_.check_keys(item, field, stage_keys);
         // Copy-constructed, not assigned: yaml-cpp's Node::operator= writes through to the node
         // it refers to, and throws when the right side is a missing key.
         const YAML::Node name_node = item["name"];
@@ -650,7 +470,7 @@ class parser {
           marks.dispatch = line_of(n);
         }
         if (const YAML::Node n = item["ordered"]; present(n)) {
-          stage.ordered = boolean(n, field + ".ordered");
+          stage.ordered = in_.boolean(n, field + ".ordered");
           marks.ordered = line_of(n);
         }
       } else {
@@ -706,10 +526,7 @@ class parser {
   }
 
   void parse_edges(const YAML::Node& node, pipeline_spec& spec) {
-    if (!node.IsSequence()) {
-      fail(node, "edges", "expected a list of edges (- A -> B), got " + describe(node));
-    }
-    if (node.size() == 0) fail(node, "edges", "the list is empty; a pipeline needs edges");
+    in_.list(node, "edges", "a list of edges (- A -> B)", "a pipeline needs edges");
     std::unordered_map<std::string, int> first_line;  // "from\nto" -> line
     for (std::size_t i = 0; i < node.size(); ++i) {
       const YAML::Node item = node[i];
@@ -732,7 +549,7 @@ class parser {
         from.push_back(stage_ref(YAML::Node(left), field, spec, item));
         to.push_back(stage_ref(YAML::Node(right), field, spec, item));
       } else if (item.IsMap()) {
-        check_keys(item, field, edge_keys);
+        in_.check_keys(item, field, edge_keys);
         const YAML::Node from_node = item["from"];
         const YAML::Node to_node = item["to"];
         if (!present(from_node)) fail(item, field + ".from", "missing: every edge needs 'from'");
@@ -777,9 +594,7 @@ class parser {
   }
 
   void parse_placement(const YAML::Node& node, int key_line, pipeline_spec& spec) {
-    if (!node.IsMap()) {
-      fail(node, "placement", "expected a map of stage: rank, got " + describe(node));
-    }
+    in_.map(node, "placement", "a map of stage: rank");
     spec.placement_line = key_line;
     for (const auto& entry : node) {
       const YAML::Node& key = entry.first;
@@ -803,7 +618,7 @@ class parser {
                  ", so '" + placed + "' names none");
       }
       const int rank = static_cast<int>(
-          number(entry.second, field, 0, max_rank, true, "a rank between 0 and 1000000 (1e6)"));
+          in_.integer(entry.second, field, 0, max_rank, "a rank between 0 and 1000000 (1e6)"));
       if (!spec.placement.emplace(placed, rank).second) {
         fail(key, field,
              (replica < 0 ? "stage '" + name + "'" : "'" + placed + "'") + " is placed twice");
@@ -957,8 +772,7 @@ pipeline_spec parse_spec(const std::string& yaml_text, const std::string& file_n
   } catch (const YAML::Exception& e) {
     // Every shape is checked before it is used, so this is a safety net: whatever yaml-cpp
     // still throws must leave as a spec_error, the one error type callers expect from a spec.
-    const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
-    throw spec_error(file_name, line, "yaml", e.msg);
+    yaml_in::reader(file_name).rethrow(e);
   }
 }
 
