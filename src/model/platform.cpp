@@ -1,18 +1,17 @@
-// Platform files -> platform. Like spec.cpp: every mistake a hand-written file can hold is an
-// error naming file, line and field, found before any prediction is printed.
+// Platform files -> platform. Like spec.cpp, and through the same reader (spec/yaml.hpp): every
+// mistake a hand-written file can hold is an error naming file, line and field, worded as a
+// spec's, found before any prediction is printed.
 #include "mpipe/platform.hpp"
 
-#include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, which yaml.h leaves out
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "../spec/yaml.hpp"  // mpipe_spec's internal reader; src/ is not on this target's path
 #include "mpipe/error.hpp"
 
 namespace mpipe {
@@ -69,74 +68,50 @@ constexpr double max_us = 1e8;
 constexpr double max_ns_per_byte = 1e6;
 constexpr double max_mb_s = 1e9;  // 1 PB/s
 
-int line_of(const YAML::Node& node) {
-  if (!node.IsDefined()) return 0;
-  const int line = node.Mark().line;
-  return line >= 0 ? line + 1 : 0;
-}
-
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
-  return out;
-}
-
-std::string quoted(const std::string& text) {
-  return text.size() <= 60 ? "'" + text + "'" : "'" + text.substr(0, 60) + "...'";
-}
+using yaml_in::join;
+using yaml_in::present;
 
 class parser {
  public:
-  parser(const std::string& text, const std::string& file) : text_(text), file_(file) {}
+  parser(const std::string& text, const std::string& file) : text_(text), in_(file) {}
 
   platform run() {
-    YAML::Node root;
-    try {
-      root = YAML::Load(text_);
-    } catch (const YAML::DeepRecursion& e) {
-      // yaml-cpp says "bad file" for this (found by fuzzing); say what is wrong.
-      throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
-                       "not valid YAML here: lists or maps nested " + std::to_string(e.depth()) +
-                           " levels deep, beyond yaml-cpp's limit");
-    } catch (const YAML::ParserException& e) {
-      throw spec_error(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, "yaml",
-                       "not valid YAML: " + e.msg);
-    }
-    if (!root.IsDefined() || root.IsNull())
-      throw spec_error(file_, 0, "", "the platform file is empty; it needs at least 'tiers'");
-    if (!root.IsMap()) fail(root, "", "the top level must be a map with keys " + join(top_keys));
-    check_keys(root, "", top_keys);
+    const YAML::Node root =
+        in_.load_map(text_, "the platform file is empty; it needs at least 'tiers'", top_keys);
+    in_.check_keys(root, "", top_keys);
 
     platform p;
-    p.file = file_;
-    if (const auto n = root["name"]; present(n)) p.name = text(n, "name");
-    if (const auto n = root["description"]; present(n)) p.description = text(n, "description");
+    p.file = in_.file();
+    if (const auto n = root["name"]; present(n)) p.name = in_.string(n, "name");
+    if (const auto n = root["description"]; present(n)) {
+      p.description = in_.string(n, "description");
+    }
     if (const auto n = root["compute_rate"]; present(n)) {
-      p.compute_rate = number(n, "compute_rate", 0.0, 1e15);
-      if (*p.compute_rate <= 0.0) fail(n, "compute_rate", "must be > 0 (iterations per ms)");
+      p.compute_rate = number(n, "compute_rate", 1e15);
+      if (*p.compute_rate <= 0.0) in_.fail(n, "compute_rate", "must be > 0 (iterations per ms)");
     }
 
     const YAML::Node tiers = root["tiers"];
     if (!present(tiers))
-      throw spec_error(file_, 0, "tiers",
+      throw spec_error(in_.file(), 0, "tiers",
                        "missing: give same-host and cross-host (alpha_us and bandwidth_mb_s or "
                        "ns_per_byte each), same-rank optionally");
-    if (!tiers.IsMap()) fail(tiers, "tiers", "must be a map of " + join(tier_names));
-    check_keys(tiers, "tiers", tier_names);
+    in_.map(tiers, "tiers", "a map of " + join(tier_names));
+    in_.check_keys(tiers, "tiers", tier_names);
     for (std::size_t t = 0; t < tier_names.size(); ++t) {
       const YAML::Node n = tiers[tier_names[t]];
       if (!present(n)) {
         if (t == 0) continue;  // same-rank: free unless given
-        fail(tiers, "tiers." + tier_names[t],
-             "missing: every platform needs same-host and cross-host (write the same numbers "
-             "twice where a network makes no difference between them)");
+        in_.fail(tiers, "tiers." + tier_names[t],
+                 "missing: every platform needs same-host and cross-host (write the same numbers "
+                 "twice where a network makes no difference between them)");
       }
       p.tiers[t] = link(n, "tiers." + tier_names[t]);
     }
 
     if (const YAML::Node ser = root["serialization"]; present(ser)) {
-      if (!ser.IsMap()) fail(ser, "serialization", "must be a map of " + join(codec_names));
-      check_keys(ser, "serialization", codec_names);
+      in_.map(ser, "serialization", "a map of " + join(codec_names));
+      in_.check_keys(ser, "serialization", codec_names);
       for (std::size_t s = 0; s < codec_names.size(); ++s) {
         const YAML::Node n = ser[codec_names[s]];
         if (present(n)) p.serialization[s] = codec(n, "serialization." + codec_names[s]);
@@ -147,89 +122,49 @@ class parser {
 
  private:
   const std::string& text_;
-  const std::string& file_;
+  const yaml_in::reader in_;
 
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& field,
-                         const std::string& message) const {
-    throw spec_error(file_, line_of(node), field, message);
-  }
-
-  static bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
-
-  void check_keys(const YAML::Node& map, const std::string& prefix,
-                  const std::vector<std::string>& allowed) const {
-    std::vector<std::string> seen;
-    for (const auto& entry : map) {
-      const std::string field = prefix.empty() ? "" : prefix;
-      if (!entry.first.IsScalar()) fail(entry.first, field, "keys must be plain words");
-      const std::string key = entry.first.Scalar();
-      bool known = false;
-      for (const auto& a : allowed) known |= a == key;
-      if (!known)
-        fail(entry.first, prefix.empty() ? key : prefix + "." + key,
-             "unknown key " + quoted(key) + " (known: " + join(allowed) + ")");
-      for (const auto& s : seen)
-        if (s == key) fail(entry.first, prefix.empty() ? key : prefix + "." + key, "given twice");
-      seen.push_back(key);
-    }
-  }
-
-  std::string text(const YAML::Node& n, const std::string& field) const {
-    if (!n.IsScalar()) fail(n, field, "expected text");
-    return n.Scalar();
-  }
-
-  double number(const YAML::Node& n, const std::string& field, double low, double high) const {
-    if (!n.IsScalar()) fail(n, field, "expected a number");
-    double v = 0.0;
-    if (!YAML::convert<double>::decode(n, v))
-      fail(n, field,
-           "expected a number, got " + quoted(n.Scalar()) +
-               " (no units: the unit is in the key's name)");
-    if (!std::isfinite(v)) fail(n, field, "must be a finite number, got " + quoted(n.Scalar()));
-    if (v < low || v > high) {
-      std::ostringstream limits;
-      limits << "must be between " << low << " and " << high << ", got " << n.Scalar();
-      fail(n, field, limits.str());
-    }
-    return v;
+  // Every number here is a measured cost: none is negative, and a unit written after it is the
+  // likeliest slip.
+  double number(const YAML::Node& n, const std::string& field, double high) const {
+    return in_.number(n, field, 0.0, high, "", "no units: the unit is in the key's name");
   }
 
   link_cost link(const YAML::Node& n, const std::string& field) const {
-    if (!n.IsMap()) fail(n, field, "must be a map like {alpha_us: 0.5, bandwidth_mb_s: 12000}");
-    check_keys(n, field, link_keys);
+    in_.map(n, field, "a map like {alpha_us: 0.5, bandwidth_mb_s: 12000}");
+    in_.check_keys(n, field, link_keys);
     link_cost c;
     c.given = true;
     const YAML::Node alpha = n["alpha_us"];
     if (!present(alpha))
-      fail(n, field + ".alpha_us", "missing: the latency of an empty message, in us");
-    c.alpha_us = number(alpha, field + ".alpha_us", 0.0, max_us);
+      in_.fail(n, field + ".alpha_us", "missing: the latency of an empty message, in us");
+    c.alpha_us = number(alpha, field + ".alpha_us", max_us);
     const YAML::Node bw = n["bandwidth_mb_s"], beta = n["ns_per_byte"];
     if (present(bw) && present(beta))
-      fail(beta, field + ".ns_per_byte",
-           "give bandwidth_mb_s or ns_per_byte (its inverse: 1000 / MB/s), not both");
+      in_.fail(beta, field + ".ns_per_byte",
+               "give bandwidth_mb_s or ns_per_byte (its inverse: 1000 / MB/s), not both");
     if (present(bw)) {
-      const double mb_s = number(bw, field + ".bandwidth_mb_s", 0.0, max_mb_s);
+      const double mb_s = number(bw, field + ".bandwidth_mb_s", max_mb_s);
       if (mb_s <= 0.0)
-        fail(bw, field + ".bandwidth_mb_s", "must be > 0 (leave it out for unlimited)");
+        in_.fail(bw, field + ".bandwidth_mb_s", "must be > 0 (leave it out for unlimited)");
       c.ns_per_byte = 1000.0 / mb_s;
     } else if (present(beta)) {
-      c.ns_per_byte = number(beta, field + ".ns_per_byte", 0.0, max_ns_per_byte);
+      c.ns_per_byte = number(beta, field + ".ns_per_byte", max_ns_per_byte);
     }
     if (const YAML::Node si = n["stand_in"]; present(si)) {
-      c.stand_in = text(si, field + ".stand_in");
+      c.stand_in = in_.string(si, field + ".stand_in");
       if (c.stand_in.empty())
-        fail(si, field + ".stand_in", "give what stands in (e.g. same-host), or leave it out");
+        in_.fail(si, field + ".stand_in", "give what stands in (e.g. same-host), or leave it out");
     }
     return c;
   }
 
   serialization_cost codec(const YAML::Node& n, const std::string& field) const {
-    if (!n.IsMap()) fail(n, field, "must be a map of " + join(codec_keys));
-    check_keys(n, field, codec_keys);
+    in_.map(n, field, "a map of " + join(codec_keys));
+    in_.check_keys(n, field, codec_keys);
     serialization_cost c;
     const auto get = [&](const char* key, double high, double& into) {
-      if (const YAML::Node v = n[key]; present(v)) into = number(v, field + "." + key, 0.0, high);
+      if (const YAML::Node v = n[key]; present(v)) into = number(v, field + "." + key, high);
     };
     get("serialize_us", max_us, c.serialize_us);
     get("serialize_ns_per_byte", max_ns_per_byte, c.serialize_ns_per_byte);
@@ -242,7 +177,11 @@ class parser {
 }  // namespace
 
 platform parse_platform(const std::string& yaml_text, const std::string& file_name) {
-  return parser(yaml_text, file_name).run();
+  try {
+    return parser(yaml_text, file_name).run();
+  } catch (const YAML::Exception& e) {
+    yaml_in::reader(file_name).rethrow(e);  // a safety net, as in parse_spec
+  }
 }
 
 platform load_platform(const std::string& path) {

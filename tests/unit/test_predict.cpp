@@ -374,7 +374,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: .nan}\n",
                      "field 'tiers.cross-host.alpha_us': must be a finite number"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1e12}\n",
-                     "field 'tiers.cross-host.alpha_us': must be between 0 and 1e+08"},
+                     "field 'tiers.cross-host.alpha_us': must be between 0 and 100000000, got "
+                     "1000000000000"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {bandwidth_mb_s: 100}\n",
                      "bad.yaml:3: field 'tiers.cross-host.alpha_us': missing"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host:\n    alpha_us: 1\n    bandwidth_mb_s: 100\n"
@@ -384,14 +385,15 @@ INSTANTIATE_TEST_SUITE_P(
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, bandwidth_mb_s: 0}\n",
                      "field 'tiers.cross-host.bandwidth_mb_s': must be > 0"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, latency_us: 3}\n",
-                     "field 'tiers.cross-host.latency_us': unknown key 'latency_us' (known: "
+                     "field 'tiers.cross-host.latency_us': unknown key 'latency_us' (allowed: "
                      "alpha_us, bandwidth_mb_s, ns_per_byte, stand_in)"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, stand_in: ''}\n",
                      "bad.yaml:3: field 'tiers.cross-host.stand_in': give what stands in"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, stand_in: [a]}\n",
                      "field 'tiers.cross-host.stand_in': expected text"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: 5\n",
-                     "bad.yaml:3: field 'tiers.cross-host': must be a map"},
+                     "bad.yaml:3: field 'tiers.cross-host': expected a map like {alpha_us: 0.5, "
+                     "bandwidth_mb_s: 12000}, got '5'"},
         bad_platform{"tiers:\n" OK_HOST OK_CROSS "serialization:\n  pickle: {serialize_us: 1}\n",
                      "bad.yaml:5: field 'serialization.pickle': unknown key 'pickle'"},
         bad_platform{"tiers:\n" OK_HOST OK_CROSS
@@ -404,7 +406,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_platform{"tiers:\n" OK_HOST OK_CROSS "compute_rate: 0\n",
                      "bad.yaml:4: field 'compute_rate': must be > 0"},
         bad_platform{"tiers:\n" OK_HOST OK_CROSS OK_CROSS,
-                     "field 'tiers.cross-host': given twice"}));
+                     "bad.yaml:4: field 'tiers.cross-host': key 'cross-host' appears twice (first "
+                     "on line 3)"}));
 
 TEST(PlatformLoad, MissingFileIsAnIoError) {
   EXPECT_THROW(load_platform("/nonexistent/platform.yaml"), io_error);
