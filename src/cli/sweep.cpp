@@ -1,10 +1,10 @@
 // `mpipe sweep`: a grid of settings run R times per point in shuffled rounds inside one MPI job,
 // with statistics per point, and `--break-even`: the work per item at which a distributed
-// placement pays. The grid comes from the command line or a YAML file (jobs/sweeps/).
+// placement pays. The grid comes from the command line or a YAML file (jobs/sweeps/, read by
+// src/spec/grid.cpp).
 #include "mpipe/sweep.hpp"
 
 #include <mpi.h>
-#include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -12,15 +12,10 @@
 #include <boost/mpi/communicator.hpp>
 #include <boost/mpi/environment.hpp>
 #include <chrono>
-#include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,6 +27,7 @@
 #include "mpipe/spec.hpp"
 #include "mpipe/stats.hpp"
 #include "mpipe/version.hpp"
+#include "spec/grid.hpp"
 
 namespace mpipe::cli {
 
@@ -59,157 +55,20 @@ struct sweep_args {
   bool keep_runs = false, no_progress = false, dry_run = false;
 };
 
-// The grid file, parsed identically on every rank from the text rank 0 read.
-struct grid_file {
-  std::string dir;  // relative paths inside are relative to the file
-  std::optional<std::string> spec, scenario, kernel, wait, objective;
-  std::optional<std::uint64_t> items, inflight, seed;
-  std::optional<int> repeat, warmup, cores_per_rank, max_repeat;
-  std::optional<bool> serial_stages;
-  std::optional<double> time_scale, target_ci;
-  sweep_grid grid;
-  std::set<std::string> given;  // grid dimensions the file sets
-  std::map<double, double> reference;
-};
-
-const std::vector<std::string> grid_keys = {"work_scale",    "payload_bytes", "placement",
-                                            "serialization", "emulate_link",  "replicas",
-                                            "threads",       "transport"};
-const std::vector<std::string> top_keys = {
-    "spec",         "scenario",   "items",          "inflight",
-    "repeat",       "warmup",     "seed",           "kernel",
-    "wait",         "time_scale", "cores_per_rank", "target_ci",
-    "max_repeat",   "objective",  "grid",           "reference_slower_pct",
-    "serial_stages"};
-
-// "64", "64K", "1M", "spec" -> bytes, -1 for the spec's own.
-std::int64_t parse_bytes(const std::string& text, const std::string& where) {
-  if (text == "spec" || text.empty()) return -1;
-  std::int64_t unit = 1;
-  std::string num = text;
-  if (!num.empty() && (num.back() == 'K' || num.back() == 'M')) {
-    unit = num.back() == 'K' ? 1024 : 1024 * 1024;
-    num.pop_back();
-  }
-  char* end = nullptr;
-  const long long v = std::strtoll(num.c_str(), &end, 10);
-  if (num.empty() || *end != '\0' || v < 0)
-    throw spec_error(where, 0, "payload_bytes",
-                     "expected bytes like 64, 64K or 1M, got '" + text + "'");
-  return v * unit;
-}
-
-grid_file parse_grid_file(const std::string& text, const std::string& file) {
-  grid_file g;
-  g.dir = std::filesystem::path(file).parent_path().string();
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw spec_error(file, e.mark.line + 1, "yaml", e.msg);
-  }
-  if (!root.IsMap()) throw spec_error(file, 1, "(top)", "expected a map of sweep settings");
-  const auto line = [](const YAML::Node& n) { return n.Mark().line + 1; };
-  const auto where = [&](const YAML::Node& n) { return file + ":" + std::to_string(line(n)); };
-  const auto scalar = [&](const YAML::Node& n, const std::string& field) {
-    if (!n.IsScalar()) throw spec_error(file, line(n), field, "expected a single value");
-    return n.Scalar();
+// The file's dimensions replace the defaults (and the command line's replace them later).
+void apply_grid_file(const grid_file& f, sweep_grid& g) {
+  const auto take = [&](const char* dim, auto& into, const auto& from) {
+    if (f.given.count(dim)) into = from;
   };
-  const auto number = [&](const YAML::Node& n, const std::string& field) {
-    const std::string s = scalar(n, field);
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || !std::isfinite(v))
-      throw spec_error(file, line(n), field, "expected a number, got '" + s + "'");
-    return v;
-  };
-  const auto whole = [&](const YAML::Node& n, const std::string& field, double lo, double hi) {
-    const double v = number(n, field);
-    if (v != std::floor(v) || v < lo || v > hi)
-      throw spec_error(
-          file, line(n), field,
-          "expected a whole number from " + std::to_string(static_cast<long long>(lo)) + " to " +
-              std::to_string(static_cast<long long>(hi)) + ", got '" + scalar(n, field) + "'");
-    return v;
-  };
-  for (const auto& kv : root) {
-    const std::string key = kv.first.Scalar();
-    if (std::find(top_keys.begin(), top_keys.end(), key) == top_keys.end())
-      throw spec_error(file, line(kv.first), key,
-                       "unknown key (known: spec, scenario, items, inflight, repeat, warmup, seed, "
-                       "kernel, wait, time_scale, cores_per_rank, serial_stages, target_ci, "
-                       "max_repeat, objective, grid, reference_slower_pct)");
-    const YAML::Node& v = kv.second;
-    if (key == "spec") g.spec = scalar(v, key);
-    if (key == "scenario") g.scenario = scalar(v, key);
-    if (key == "kernel") g.kernel = scalar(v, key);
-    if (key == "wait") g.wait = scalar(v, key);
-    if (key == "objective") g.objective = scalar(v, key);
-    if (key == "items") g.items = static_cast<std::uint64_t>(whole(v, key, 1, 1e7));
-    if (key == "inflight") g.inflight = static_cast<std::uint64_t>(whole(v, key, 1, 1e6));
-    if (key == "seed") g.seed = static_cast<std::uint64_t>(whole(v, key, 0, 9e15));
-    if (key == "repeat") g.repeat = static_cast<int>(whole(v, key, 1, 10000));
-    if (key == "warmup") g.warmup = static_cast<int>(whole(v, key, 0, 10000));
-    if (key == "max_repeat") g.max_repeat = static_cast<int>(whole(v, key, 1, 10000));
-    if (key == "cores_per_rank") g.cores_per_rank = static_cast<int>(whole(v, key, 0, 4096));
-    if (key == "time_scale") g.time_scale = number(v, key);
-    if (key == "serial_stages") {
-      const std::string b = scalar(v, key);
-      if (b != "true" && b != "false")
-        throw spec_error(file, line(v), key, "expected true or false, got '" + b + "'");
-      g.serial_stages = b == "true";
-    }
-    if (key == "target_ci") g.target_ci = number(v, key);
-    if (key == "reference_slower_pct") {
-      if (!v.IsMap()) throw spec_error(file, line(v), key, "expected a map work_scale: percent");
-      for (const auto& r : v)
-        g.reference[number(r.first, key + " key")] = number(r.second, key + "." + r.first.Scalar());
-    }
-    if (key != "grid") continue;
-    if (!v.IsMap())
-      throw spec_error(file, line(v), "grid", "expected a map of dimension: [values]");
-    for (const auto& d : v) {
-      const std::string dim = d.first.Scalar();
-      const std::string field = "grid." + dim;
-      if (std::find(grid_keys.begin(), grid_keys.end(), dim) == grid_keys.end())
-        throw spec_error(file, line(d.first), field,
-                         "unknown dimension (known: work_scale, payload_bytes, placement, "
-                         "serialization, emulate_link, replicas, threads, transport)");
-      std::vector<YAML::Node> values;
-      if (d.second.IsSequence()) {
-        for (const auto& x : d.second) values.push_back(x);
-      } else {
-        values.push_back(d.second);
-      }
-      if (values.empty()) throw spec_error(file, line(d.second), field, "needs at least one value");
-      auto& origin = g.grid.origin[dim];
-      g.given.insert(dim);
-      if (dim == "work_scale") g.grid.work_scale.clear();
-      if (dim == "payload_bytes") g.grid.payload_bytes.clear();
-      if (dim == "placement") g.grid.placement.clear();
-      if (dim == "serialization") g.grid.serialization.clear();
-      if (dim == "emulate_link") g.grid.emulate_link.clear();
-      if (dim == "replicas") g.grid.replicas.clear();
-      if (dim == "threads") g.grid.threads.clear();
-      if (dim == "transport") g.grid.transport.clear();
-      for (const auto& x : values) {
-        origin.push_back(where(x));
-        const std::string s = x.IsNull() ? "" : scalar(x, field);
-        const std::string none = s == "none" || s == "spec" ? "" : s;
-        if (dim == "work_scale") g.grid.work_scale.push_back(number(x, field));
-        if (dim == "payload_bytes") g.grid.payload_bytes.push_back(parse_bytes(s, where(x)));
-        if (dim == "placement") g.grid.placement.push_back(none);
-        if (dim == "serialization") g.grid.serialization.push_back(none);
-        if (dim == "emulate_link") g.grid.emulate_link.push_back(none);
-        if (dim == "replicas") g.grid.replicas.push_back(none);
-        if (dim == "threads")
-          g.grid.threads.push_back(none.empty() ? 0 : static_cast<int>(whole(x, field, 1, 1024)));
-        if (dim == "transport") g.grid.transport.push_back(s);
-      }
-    }
-  }
-  if (g.spec && g.scenario) throw spec_error(file, 0, "spec", "give spec or scenario, not both");
-  return g;
+  take("work_scale", g.work_scale, f.work_scale);
+  take("payload_bytes", g.payload_bytes, f.payload_bytes);
+  take("placement", g.placement, f.placement);
+  take("serialization", g.serialization, f.serialization);
+  take("emulate_link", g.emulate_link, f.emulate_link);
+  take("replicas", g.replicas, f.replicas);
+  take("threads", g.threads, f.threads);
+  take("transport", g.transport, f.transport);
+  g.origin = f.origin;
 }
 
 int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
@@ -242,7 +101,7 @@ int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
       if (!problem.empty()) throw io_error(problem);
       boost::mpi::broadcast(world, text, 0);
       f = parse_grid_file(text, a.grid_file);
-      o.grid = f.grid;
+      apply_grid_file(f, o.grid);
       o.grid_file = a.grid_file;
       o.grid_text = text;
       o.reference_slower_pct = f.reference;
