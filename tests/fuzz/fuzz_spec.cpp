@@ -2,7 +2,8 @@
 // through parse_spec, the graph, resolve_placement, apply_replicas and the model (throughput
 // bound, predicted latency, Amdahl, one placement evaluation) as `mpipe validate` / `predict` /
 // `run` use them; text that is no spec is tried as a platform file (parse_platform) and, if it
-// is one, predicts the built-in seed pipeline on it.
+// is one, predicts the built-in seed pipeline on it. Every input is also read as a sweep grid
+// file (parse_grid_file, what `mpipe sweep --grid` reads before any MPI work).
 //
 // Command-line options ride along as YAML comments at the top of an input, so one input format
 // covers them and corpus files stay plain specs (bad_specs.sh and `mpipe run --spec` read them
@@ -10,6 +11,7 @@
 //   # fuzz-placement: A=1,C3#1=2     (--placement; also tried: "", pack, spread)
 //   # fuzz-replicas: C3=4            (--replicas)
 //   # fuzz-ranks: 3                  (world size, clamped to 1..64)
+//   # fuzz-payload-bytes: 64K        (sweep --payload-bytes, one value)
 //
 // The contract: any input either works or throws an mpipe::error subclass (spec_error, ...).
 // Anything else escaping -- std::out_of_range from yaml-cpp or std::stoi, YAML::Exception, an
@@ -32,6 +34,7 @@
 #include "mpipe/placement.hpp"
 #include "mpipe/platform.hpp"
 #include "mpipe/spec.hpp"
+#include "spec/grid.hpp"
 
 namespace {
 
@@ -102,7 +105,23 @@ void model(const mpipe::pipeline_spec& spec, const std::string& setting, int ran
                                   emu);
 }
 
+// What `mpipe sweep` reads without MPI: the grid file and a --payload-bytes value.
+void grid(const std::string& text) {
+  try {
+    const mpipe::grid_file g = mpipe::parse_grid_file(text, "<fuzz>/grid.yaml");
+    (void)g.given.size();
+  } catch (const mpipe::error&) {
+  }
+  if (const auto bytes = header(text, "payload-bytes"); !bytes.empty()) {
+    try {
+      (void)mpipe::parse_bytes(bytes, "<command line>");
+    } catch (const mpipe::error&) {
+    }
+  }
+}
+
 void one_input(const std::string& text) {
+  grid(text);
   mpipe::pipeline_spec spec;
   try {
     spec = mpipe::parse_spec(text, "<fuzz>");
