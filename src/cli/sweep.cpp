@@ -55,6 +55,8 @@ struct sweep_args {
   bool keep_runs = false, no_progress = false, dry_run = false;
 };
 
+bool given(const CLI::App& cmd, const char* name) { return cmd.count(name) > 0; }
+
 // The file's dimensions replace the defaults (and the command line's replace them later).
 void apply_grid_file(const grid_file& f, sweep_grid& g) {
   const auto take = [&](const char* dim, auto& into, const auto& from) {
@@ -71,6 +73,221 @@ void apply_grid_file(const grid_file& f, sweep_grid& g) {
   g.origin = f.origin;
 }
 
+// 1. The grid file: rank 0 reads, every rank parses the same text. Empty without --grid.
+grid_file read_grid_on_all(const boost::mpi::communicator& world, const sweep_args& a,
+                           sweep_options& o) {
+  if (a.grid_file.empty()) return {};
+  std::string text, problem;
+  if (world.rank() == 0) {
+    try {
+      text = read_text(a.grid_file);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+  }
+  boost::mpi::broadcast(world, problem, 0);
+  if (!problem.empty()) throw io_error(problem);
+  boost::mpi::broadcast(world, text, 0);
+  grid_file f = parse_grid_file(text, a.grid_file);
+  apply_grid_file(f, o.grid);
+  o.grid_file = a.grid_file;
+  o.grid_text = text;
+  o.reference_slower_pct = f.reference;
+  return f;
+}
+
+// 3. Scalars: the command line wins over the file, the file over the defaults.
+void settle_scalars(const boost::mpi::communicator& world, const sweep_args& a, const CLI::App& cmd,
+                    const grid_file& f, sweep_options& o) {
+  o.items = given(cmd, "--items") ? a.items : f.items.value_or(a.break_even ? 2 : a.items);
+  o.inflight = given(cmd, "--inflight") ? a.inflight : f.inflight.value_or(a.inflight);
+  o.time_scale = given(cmd, "--time-scale") ? a.time_scale : f.time_scale.value_or(a.time_scale);
+  const std::string kernel = given(cmd, "--kernel") ? a.kernel : f.kernel.value_or("");
+  if (!kernel.empty()) {
+    if (kernel != "sleep" && kernel != "spin" && kernel != "compute")
+      throw spec_error(a.grid_file, 0, "kernel",
+                       "must be sleep, spin or compute, got '" + kernel + "'");
+    o.kernel = parse_kernel(kernel);
+  }
+  const std::string wait = given(cmd, "--wait") ? a.wait : f.wait.value_or(a.wait);
+  if (wait != "auto" && wait != "block" && wait != "yield" && wait != "spin")
+    throw spec_error(a.grid_file, 0, "wait", "must be auto, block, yield or spin");
+  o.wait = parse_wait(wait);
+  o.objective = given(cmd, "--objective") ? a.objective : f.objective.value_or(a.objective);
+  o.cores_per_rank =
+      given(cmd, "--cores-per-rank") ? a.cores_per_rank : f.cores_per_rank.value_or(0);
+  o.serial_stages =
+      a.serial_stages || (!a.no_serial_stages && f.serial_stages.value_or(a.break_even));
+  o.plan.repeat = given(cmd, "--repeat") ? a.repeat : f.repeat.value_or(a.repeat);
+  o.plan.warmup = given(cmd, "--warmup") ? a.warmup : f.warmup.value_or(a.warmup);
+  o.plan.max_repeat =
+      given(cmd, "--max-repeat") ? a.max_repeat : f.max_repeat.value_or(a.max_repeat);
+  o.plan.min_repeat = std::min(a.min_repeat, o.plan.max_repeat);
+  o.plan.target_ci_pct = given(cmd, "--target-ci") ? a.target_ci : f.target_ci.value_or(0.0);
+  o.plan.resamples = a.resamples;
+  if (!(o.plan.target_ci_pct >= 0.0) || o.plan.target_ci_pct > 1000.0)
+    throw spec_error("<command line>", 0, "--target-ci", "must be a percentage > 0");
+  // The seed: given, else from the clock on rank 0; printed and stored either way.
+  std::uint64_t seed = given(cmd, "--seed") ? a.seed : f.seed.value_or(0);
+  if (!given(cmd, "--seed") && !f.seed)
+    seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
+           1'000'000'007ULL;
+  boost::mpi::broadcast(world, seed, 0);
+  o.plan.seed = seed;
+}
+
+// 4. Grid dimensions from the command line replace the file's.
+void apply_grid_options(const sweep_args& a, const CLI::App& cmd, sweep_grid& g) {
+  const auto strings = [](const std::vector<std::string>& v) {
+    std::vector<std::string> out;
+    for (const auto& s : v) out.push_back(s == "none" || s == "spec" ? "" : s);
+    return out;
+  };
+  if (given(cmd, "--work-scale")) g.work_scale = a.work_scale, g.origin.erase("work_scale");
+  if (given(cmd, "--payload-bytes")) {
+    g.payload_bytes.clear();
+    g.origin.erase("payload_bytes");
+    for (const auto& s : a.payload_bytes)
+      g.payload_bytes.push_back(parse_bytes(s, "<command line>"));
+  }
+  if (given(cmd, "--placement")) g.placement = strings(a.placement), g.origin.erase("placement");
+  if (given(cmd, "--serialization"))
+    g.serialization = strings(a.serialization), g.origin.erase("serialization");
+  if (given(cmd, "--emulate-link"))
+    g.emulate_link = strings(a.emulate_link), g.origin.erase("emulate_link");
+  if (given(cmd, "--replicas")) g.replicas = strings(a.replicas), g.origin.erase("replicas");
+  if (given(cmd, "--threads")) g.threads = a.threads, g.origin.erase("threads");
+  if (given(cmd, "--transport")) g.transport = a.transport, g.origin.erase("transport");
+}
+
+// 5. --break-even: two placements (pack, spread unless given) over a log grid of work per
+// stage, expressed as work scales of this spec.
+void make_break_even(const sweep_args& a, const CLI::App& cmd, const grid_file& f,
+                     const pipeline_spec& spec, sweep_options& o) {
+  auto& g = o.grid;
+  o.break_even = true;
+  if (!given(cmd, "--placement") && !f.given.count("placement")) g.placement = {"pack", "spread"};
+  if (given(cmd, "--work-scale") || f.given.count("work_scale"))
+    throw spec_error("<command line>", 0, "--work-scale",
+                     "--break-even makes the work grid itself (--work-min, --work-max, "
+                     "--points-per-decade)");
+  if (!(a.work_min > 0) || !(a.work_max > a.work_min))
+    throw spec_error("<command line>", 0, "--work-min",
+                     "need 0 < --work-min < --work-max (ms per stage)");
+  double sum = 0.0;
+  int with = 0;
+  for (const auto& st : spec.stages)
+    if (st.work_ms > 0) sum += st.work_ms, ++with;
+  if (with == 0)
+    throw spec_error(spec.file, 0, "stages", "--break-even needs stages with work_ms > 0");
+  const double unit = sum / with;  // mean work per stage at scale 1
+  g.work_scale.clear();
+  for (double w : stats::log_grid(a.work_min, a.work_max, a.points_per_decade))
+    g.work_scale.push_back(w / unit);
+}
+
+// 6. The platform the model predicts on: --platform, the newest calibration in --out, or the
+// shipped laptop-shm.yaml (next to the working directory or the binary).
+void choose_platform(const sweep_args& a, const char* argv0, sweep_options& o) {
+  if (!a.platform.empty()) {
+    o.predict_with = load_platform(a.platform);
+    o.platform_note = o.predict_with->name + " (" + a.platform + ")";
+  } else if (auto cal = newest_calibration(a.out)) {
+    o.predict_with = cal;
+    o.platform_note = cal->name + " (" + cal->file + ")";
+  } else {
+    namespace fs = std::filesystem;
+    const fs::path exe = fs::path(argv0).parent_path();
+    for (const fs::path& p :
+         {fs::path("jobs/platforms/laptop-shm.yaml"), exe / "../jobs/platforms/laptop-shm.yaml"}) {
+      std::error_code ec;
+      if (!fs::exists(p, ec)) continue;
+      o.predict_with = load_platform(p.string());
+      o.platform_note = o.predict_with->name + " (" + p.string() + ", the fallback)";
+      break;
+    }
+  }
+}
+
+// Everything read and checked (steps 1 to 7) before anything runs; throws error.
+pipeline_spec prepare(const boost::mpi::communicator& world, const sweep_args& a,
+                      const CLI::App& cmd, int argc, char** argv, sweep_options& o) {
+  const grid_file f = read_grid_on_all(world, a, o);
+  // 2. The spec: command line, else the file's (relative to it), else the built-in seed.
+  std::string spec_file = a.spec_file, scenario = a.scenario;
+  if (spec_file.empty() && scenario.empty()) {
+    if (f.spec) spec_file = (std::filesystem::path(f.dir) / *f.spec).string();
+    if (f.scenario) scenario = *f.scenario;
+  }
+  pipeline_spec spec = load_on_all(world, spec_file, scenario);
+  settle_scalars(world, a, cmd, f, o);
+  apply_grid_options(a, cmd, o.grid);
+  if (a.break_even) make_break_even(a, cmd, f, spec, o);
+  choose_platform(a, argv[0], o);
+  o.items = o.items ? o.items : 3;
+  o.keep_runs = a.keep_runs;
+  o.out = a.out;
+  o.progress = !a.no_progress;
+  o.command_line = joined(argc, argv);
+  // 7. Every point checked before anything runs.
+  validate_sweep(spec, o, world.size());
+  if (!a.dry_run) check_writable_on_all(world, a.out);
+  return spec;
+}
+
+// What is about to run, on rank 0: the plan, the settings, and the points when few.
+void print_plan(std::ostream& out, const boost::mpi::communicator& world, const sweep_args& a,
+                const pipeline_spec& spec, const sweep_options& o,
+                const std::vector<sweep_point>& points, const std::string& here, std::size_t mine) {
+  out << "mpipe " << version << ": sweep of pipeline '" << spec.name << "' (" << spec.file
+      << ") on " << world.size() << " rank(s), transport " << here << ": " << points.size()
+      << " point(s), " << mine << " in this job; "
+      << (o.plan.target_ci_pct > 0
+              ? "repeats until the CI half-width is <= " + fixed(o.plan.target_ci_pct, 2) + " % (" +
+                    std::to_string(o.plan.min_repeat) + ".." + std::to_string(o.plan.max_repeat) +
+                    ")"
+              : std::to_string(o.plan.repeat) + " repeats")
+      << " after " << o.plan.warmup << " warm-up(s), " << o.items
+      << " item(s) per run, shuffled with seed " << o.plan.seed << "; results -> "
+      << (a.dry_run ? std::string("(dry run)") : a.out) << "\n";
+  if (o.kernel) out << "kernel " << to_string(*o.kernel) << " for every stage; ";
+  if (o.serial_stages)
+    out << "serial stages (each rank works on one stage at a time: a single-threaded "
+           "service process per rank); ";
+  out << "cores: "
+      << (o.cores_per_rank > 0
+              ? std::to_string(o.cores_per_rank) +
+                    " per rank (each rank's threads confined, as if each rank were a "
+                    "machine of that many cores)"
+              : std::string("not confined"))
+      << "; time scale " << o.time_scale
+      << "; model platform: " << (o.predict_with ? o.platform_note : std::string("none"))
+      << std::endl;
+  for (std::size_t i = 0; i < points.size(); ++i)
+    if (a.dry_run || points.size() <= 12)
+      out << "  point " << i << ": " << points[i].label
+          << (points[i].transport == here ? "" : "  (needs its own job)") << "\n";
+}
+
+// Runs the sweep (collective); rank 0 prints the tables and appends the run to --out. A
+// failure past this point leaves ranks out of step, so it aborts the job.
+void run_and_store(const boost::mpi::communicator& world, const sweep_args& a,
+                   const pipeline_spec& spec, const sweep_options& o) {
+  try {
+    auto r = run_sweep(world, spec, o);
+    if (world.rank() == 0) {
+      print_sweep(std::cout, r, o);
+      std::cout << "\nSweep took " << fixed(r.seconds, 1) << " s (" << r.record.sweep_repeats.size()
+                << " runs)" << std::endl;
+      const std::string id = append_run(a.out, std::move(r.record));
+      std::cout << "Appended sweep " << id << " to " << a.out << std::endl;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "[rank " << world.rank() << "] mpipe: error: " << e.what() << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+}
+
 int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
   boost::mpi::communicator world;
@@ -81,151 +298,10 @@ int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
       std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
     return 2;
   }
-  const auto given = [&](const char* name) { return cmd.count(name) > 0; };
-
   sweep_options o;
   pipeline_spec spec;
   try {
-    // 1. The grid file (rank 0 reads, every rank parses the same text).
-    grid_file f;
-    if (!a.grid_file.empty()) {
-      std::string text, problem;
-      if (rank == 0) {
-        try {
-          text = read_text(a.grid_file);
-        } catch (const std::exception& e) {
-          problem = e.what();
-        }
-      }
-      boost::mpi::broadcast(world, problem, 0);
-      if (!problem.empty()) throw io_error(problem);
-      boost::mpi::broadcast(world, text, 0);
-      f = parse_grid_file(text, a.grid_file);
-      apply_grid_file(f, o.grid);
-      o.grid_file = a.grid_file;
-      o.grid_text = text;
-      o.reference_slower_pct = f.reference;
-    }
-    // 2. The spec: command line, else the file's (relative to it), else the built-in seed.
-    std::string spec_file = a.spec_file, scenario = a.scenario;
-    if (spec_file.empty() && scenario.empty()) {
-      if (f.spec) spec_file = (std::filesystem::path(f.dir) / *f.spec).string();
-      if (f.scenario) scenario = *f.scenario;
-    }
-    spec = load_on_all(world, spec_file, scenario);
-
-    // 3. Scalars: the command line wins over the file, the file over the defaults.
-    o.items = given("--items") ? a.items : f.items.value_or(a.break_even ? 2 : a.items);
-    o.inflight = given("--inflight") ? a.inflight : f.inflight.value_or(a.inflight);
-    o.time_scale = given("--time-scale") ? a.time_scale : f.time_scale.value_or(a.time_scale);
-    const std::string kernel = given("--kernel") ? a.kernel : f.kernel.value_or("");
-    if (!kernel.empty()) {
-      if (kernel != "sleep" && kernel != "spin" && kernel != "compute")
-        throw spec_error(a.grid_file, 0, "kernel",
-                         "must be sleep, spin or compute, got '" + kernel + "'");
-      o.kernel = parse_kernel(kernel);
-    }
-    const std::string wait = given("--wait") ? a.wait : f.wait.value_or(a.wait);
-    if (wait != "auto" && wait != "block" && wait != "yield" && wait != "spin")
-      throw spec_error(a.grid_file, 0, "wait", "must be auto, block, yield or spin");
-    o.wait = parse_wait(wait);
-    o.objective = given("--objective") ? a.objective : f.objective.value_or(a.objective);
-    o.cores_per_rank = given("--cores-per-rank") ? a.cores_per_rank : f.cores_per_rank.value_or(0);
-    o.serial_stages =
-        a.serial_stages || (!a.no_serial_stages && f.serial_stages.value_or(a.break_even));
-    o.plan.repeat = given("--repeat") ? a.repeat : f.repeat.value_or(a.repeat);
-    o.plan.warmup = given("--warmup") ? a.warmup : f.warmup.value_or(a.warmup);
-    o.plan.max_repeat = given("--max-repeat") ? a.max_repeat : f.max_repeat.value_or(a.max_repeat);
-    o.plan.min_repeat = std::min(a.min_repeat, o.plan.max_repeat);
-    o.plan.target_ci_pct = given("--target-ci") ? a.target_ci : f.target_ci.value_or(0.0);
-    o.plan.resamples = a.resamples;
-    if (!(o.plan.target_ci_pct >= 0.0) || o.plan.target_ci_pct > 1000.0)
-      throw spec_error("<command line>", 0, "--target-ci", "must be a percentage > 0");
-    // The seed: given, else from the clock on rank 0; printed and stored either way.
-    std::uint64_t seed = given("--seed") ? a.seed : f.seed.value_or(0);
-    if (!given("--seed") && !f.seed)
-      seed =
-          static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) %
-          1'000'000'007ULL;
-    boost::mpi::broadcast(world, seed, 0);
-    o.plan.seed = seed;
-
-    // 4. Grid dimensions from the command line replace the file's.
-    const auto strings = [](const std::vector<std::string>& v) {
-      std::vector<std::string> out;
-      for (const auto& s : v) out.push_back(s == "none" || s == "spec" ? "" : s);
-      return out;
-    };
-    auto& g = o.grid;
-    if (given("--work-scale")) g.work_scale = a.work_scale, g.origin.erase("work_scale");
-    if (given("--payload-bytes")) {
-      g.payload_bytes.clear();
-      g.origin.erase("payload_bytes");
-      for (const auto& s : a.payload_bytes)
-        g.payload_bytes.push_back(parse_bytes(s, "<command line>"));
-    }
-    if (given("--placement")) g.placement = strings(a.placement), g.origin.erase("placement");
-    if (given("--serialization"))
-      g.serialization = strings(a.serialization), g.origin.erase("serialization");
-    if (given("--emulate-link"))
-      g.emulate_link = strings(a.emulate_link), g.origin.erase("emulate_link");
-    if (given("--replicas")) g.replicas = strings(a.replicas), g.origin.erase("replicas");
-    if (given("--threads")) g.threads = a.threads, g.origin.erase("threads");
-    if (given("--transport")) g.transport = a.transport, g.origin.erase("transport");
-
-    // 5. --break-even: two placements (pack, spread unless given) over a log grid of work per
-    // stage, expressed as work scales of this spec.
-    if (a.break_even) {
-      o.break_even = true;
-      if (!given("--placement") && !f.given.count("placement")) g.placement = {"pack", "spread"};
-      if (given("--work-scale") || f.given.count("work_scale"))
-        throw spec_error("<command line>", 0, "--work-scale",
-                         "--break-even makes the work grid itself (--work-min, --work-max, "
-                         "--points-per-decade)");
-      if (!(a.work_min > 0) || !(a.work_max > a.work_min))
-        throw spec_error("<command line>", 0, "--work-min",
-                         "need 0 < --work-min < --work-max (ms per stage)");
-      double sum = 0.0;
-      int with = 0;
-      for (const auto& st : spec.stages)
-        if (st.work_ms > 0) sum += st.work_ms, ++with;
-      if (with == 0)
-        throw spec_error(spec.file, 0, "stages", "--break-even needs stages with work_ms > 0");
-      const double unit = sum / with;  // mean work per stage at scale 1
-      g.work_scale.clear();
-      for (double w : stats::log_grid(a.work_min, a.work_max, a.points_per_decade))
-        g.work_scale.push_back(w / unit);
-    }
-
-    // 6. The platform the model predicts on: --platform, the newest calibration in --out, or the
-    // shipped laptop-shm.yaml (next to the working directory or the binary).
-    if (!a.platform.empty()) {
-      o.predict_with = load_platform(a.platform);
-      o.platform_note = o.predict_with->name + " (" + a.platform + ")";
-    } else if (auto cal = newest_calibration(a.out)) {
-      o.predict_with = cal;
-      o.platform_note = cal->name + " (" + cal->file + ")";
-    } else {
-      namespace fs = std::filesystem;
-      const fs::path exe = fs::path(argv[0]).parent_path();
-      for (const fs::path& p : {fs::path("jobs/platforms/laptop-shm.yaml"),
-                                exe / "../jobs/platforms/laptop-shm.yaml"}) {
-        std::error_code ec;
-        if (!fs::exists(p, ec)) continue;
-        o.predict_with = load_platform(p.string());
-        o.platform_note = o.predict_with->name + " (" + p.string() + ", the fallback)";
-        break;
-      }
-    }
-    o.items = o.items ? o.items : 3;
-    o.keep_runs = a.keep_runs;
-    o.out = a.out;
-    o.progress = !a.no_progress;
-    o.command_line = joined(argc, argv);
-
-    // 7. Every point checked before anything runs.
-    validate_sweep(spec, o, world.size());
-    if (!a.dry_run) check_writable_on_all(world, a.out);
+    spec = prepare(world, a, cmd, argc, argv, o);
   } catch (const error& e) {
     if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
     return 2;
@@ -235,36 +311,7 @@ int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
   const std::string here = current_transport();
   std::size_t mine = 0;
   for (const auto& p : points) mine += p.transport == here;
-  if (rank == 0) {
-    std::cout << "mpipe " << version << ": sweep of pipeline '" << spec.name << "' (" << spec.file
-              << ") on " << world.size() << " rank(s), transport " << here << ": " << points.size()
-              << " point(s), " << mine << " in this job; "
-              << (o.plan.target_ci_pct > 0
-                      ? "repeats until the CI half-width is <= " + fixed(o.plan.target_ci_pct, 2) +
-                            " % (" + std::to_string(o.plan.min_repeat) + ".." +
-                            std::to_string(o.plan.max_repeat) + ")"
-                      : std::to_string(o.plan.repeat) + " repeats")
-              << " after " << o.plan.warmup << " warm-up(s), " << o.items
-              << " item(s) per run, shuffled with seed " << o.plan.seed << "; results -> "
-              << (a.dry_run ? std::string("(dry run)") : a.out) << "\n";
-    if (o.kernel) std::cout << "kernel " << to_string(*o.kernel) << " for every stage; ";
-    if (o.serial_stages)
-      std::cout << "serial stages (each rank works on one stage at a time: a single-threaded "
-                   "service process per rank); ";
-    std::cout << "cores: "
-              << (o.cores_per_rank > 0
-                      ? std::to_string(o.cores_per_rank) +
-                            " per rank (each rank's threads confined, as if each rank were a "
-                            "machine of that many cores)"
-                      : std::string("not confined"))
-              << "; time scale " << o.time_scale
-              << "; model platform: " << (o.predict_with ? o.platform_note : std::string("none"))
-              << std::endl;
-    for (std::size_t i = 0; i < points.size(); ++i)
-      if (a.dry_run || points.size() <= 12)
-        std::cout << "  point " << i << ": " << points[i].label
-                  << (points[i].transport == here ? "" : "  (needs its own job)") << "\n";
-  }
+  if (rank == 0) print_plan(std::cout, world, a, spec, o, points, here, mine);
   if (mine == 0) {
     if (rank == 0)
       std::cerr << "mpipe: error: no point of this grid uses this job's transport (" << here
@@ -274,20 +321,7 @@ int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
     return 2;
   }
   if (a.dry_run) return 0;
-
-  try {
-    auto r = run_sweep(world, spec, o);
-    if (rank == 0) {
-      print_sweep(std::cout, r, o);
-      std::cout << "\nSweep took " << fixed(r.seconds, 1) << " s (" << r.record.sweep_repeats.size()
-                << " runs)" << std::endl;
-      const std::string id = append_run(a.out, std::move(r.record));
-      std::cout << "Appended sweep " << id << " to " << a.out << std::endl;
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
-    MPI_Abort(MPI_COMM_WORLD, 3);
-  }
+  run_and_store(world, a, spec, o);
   return 0;
 }
 
