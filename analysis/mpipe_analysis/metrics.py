@@ -33,19 +33,42 @@ __all__ = [
     "Comparison",
 ]
 
-PAYS = 10.0  # ratio above which the article says distribution pays
-HURTS = 5.0  # ratio below which it hurts
+@dataclass(frozen=True)
+class Rule:
+    """The article's rule of thumb on a hop's compute/communication ratio. mpipe defines it once
+    (C++ ``model.hpp``) and stores it with every pipeline run (attributes ``verdict_*``); these
+    defaults, the same values and words, serve files written before that."""
+
+    helps_above: float = 10.0
+    hurts_below: float = 5.0
+    helps: str = "distribution helps"
+    hurts: str = "communication hurts"
+    marginal: str = "marginal"
 
 
-def verdict(ratio: float) -> str:
+RULE = Rule()
+PAYS = RULE.helps_above  # ratio above which the article says distribution pays (old names)
+HURTS = RULE.hurts_below  # ratio below which it hurts
+
+
+def rule_of(run) -> Rule:
+    """The rule a run was written with (its ``verdict_*`` attributes), else the default."""
+    a = getattr(run, "attrs", {}) or {}
+    if "verdict_helps_above" not in a:
+        return RULE
+    return Rule(float(a["verdict_helps_above"]), float(a["verdict_hurts_below"]),
+                str(a["verdict_helps"]), str(a["verdict_hurts"]), str(a["verdict_marginal"]))
+
+
+def verdict(ratio: float, rule: Rule = RULE) -> str:
     """The article's rule of thumb for a compute/communication ratio."""
     if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
         return "n/a"
-    if ratio > PAYS:
-        return "distribution pays"
-    if ratio < HURTS:
-        return "distribution hurts"
-    return "marginal"
+    if ratio > rule.helps_above:
+        return rule.helps
+    if ratio < rule.hurts_below:
+        return rule.hurts
+    return rule.marginal
 
 
 def fmt_ratio(ratio: float) -> str:
@@ -239,7 +262,7 @@ def edge_costs(run: Run) -> pd.DataFrame:
                 "queue_us": queue_us,
                 "work_ms": work_ms,
                 "ratio": ratio,
-                "verdict": verdict(ratio) if n_remote else "in memory",
+                "verdict": verdict(ratio, rule_of(run)) if n_remote else "in memory",
                 "clock_error_us": float(rem.clock_error_ns.mean()) / 1e3 if n_remote else 0.0,
                 "unreliable": bool(n_remote and rem.below_clock_error.mean() > 0.5),
                 "available_from": "handoffs" if run.has_handoffs else "sent_ns",
@@ -449,7 +472,7 @@ def why(run: Run) -> str:
     worst = remote.sort_values("ratio").iloc[0]
     parts.append(
         f"median compute/communication ratio of the {len(remote)} remote edge(s) is "
-        f"{fmt_ratio(med)} ({verdict(med)}); lowest {worst['name']} at "
+        f"{fmt_ratio(med)} ({verdict(med, rule_of(run))}); lowest {worst['name']} at "
         f"{fmt_ratio(worst['ratio'])}"
     )
     return "; ".join(parts) + "."
@@ -545,13 +568,14 @@ def compare(runs: list, tolerance_pct: float = 3.0, name: str | None = None) -> 
         s += "."
         if row["why"]:
             s += " Why: " + row["why"]
-            rule = verdict(_median_remote_ratio(r))
-            if (row["outcome"] == "helped" and rule == "distribution hurts") or (
-                row["outcome"] == "hurt" and rule == "distribution pays"
+            words = rule_of(r)
+            rule = verdict(_median_remote_ratio(r), words)
+            if (row["outcome"] == "helped" and rule == words.hurts) or (
+                row["outcome"] == "hurt" and rule == words.helps
             ):
                 s += (" The measurement and the rule of thumb disagree: repeat the runs (or use "
                       "mpipe sweep) before trusting a difference this size on a busy machine.")
-            elif (row["outcome"] != "helped" and rule == "distribution pays" and base is not None
+            elif (row["outcome"] != "helped" and rule == words.helps and base is not None
                   and not math.isnan(crit) and base.latency_ms <= crit * 1.05):
                 s += (" The hops are cheap next to the work (the rule says distribution would "
                       "pay), but the local run already sits at the critical-path bound: its stages "

@@ -256,8 +256,9 @@ def edge_overhead(run: Run) -> Figure:
     ax.set_xlabel("mean cost of one hop per item (µs): producer done -> input available")
     ax.set_ylabel("edge (tier, serialization)")
     ax.set_title(f"Cost of each hop - {run.scenario}, {run.label} (run {run.id})\n"
-                 f"ratio = work the hop serves / hop cost: > {metrics.PAYS:g} distribution pays, "
-                 f"< {metrics.HURTS:g} it hurts (the article's rule of thumb)")
+                 f"ratio = work the hop serves / hop cost: > {metrics.rule_of(run).helps_above:g} "
+                 f"{metrics.rule_of(run).helps}, < {metrics.rule_of(run).hurts_below:g} "
+                 f"{metrics.rule_of(run).hurts} (the article's rule of thumb)")
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     _legend_below(fig, ax, handles=_legend_patches(parts + ["queue"]), ncol=3)
     return fig
@@ -593,7 +594,7 @@ def break_even(run: Run) -> Figure:
                     label="distributed vs local (measured)" + (f", {desc}" if desc else ""))
             a2.fill_between(rel.index, 0, rel.values, where=rel.values > 0, interpolate=True,
                             facecolor="#f2f2f2", edgecolor="#999999", hatch="////",
-                            linewidth=0, label=None if hurts_drawn else "distribution hurts")
+                            linewidth=0, label=None if hurts_drawn else "distributed slower")
             hurts_drawn = True
     if paired:
         a2.axhline(0, color="black", linewidth=1.0)

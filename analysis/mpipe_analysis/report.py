@@ -137,8 +137,9 @@ details{margin:.6em 0} summary{cursor:pointer;font-weight:bold}
 """
 
 RULE = ("The article's rule of thumb: a hop's <b>compute/communication ratio</b> (the work of the "
-        "service it calls, over the hop's own cost) above <b>10</b> means distribution pays, "
-        "below <b>5</b> it hurts, in between it is marginal.")
+        "service it calls, over the hop's own cost) above <b>10</b>: distribution helps, "
+        "below <b>5</b>: communication hurts, in between: marginal (as mpipe stores it with "
+        "every run, attributes verdict_*).")
 
 
 def _edge_table(run) -> str:
@@ -149,8 +150,9 @@ def _edge_table(run) -> str:
         return "<p>No edges.</p>"
     rows = []
     for r in c.itertuples():
-        cls = {"distribution pays": "pays", "distribution hurts": "hurts",
-               "marginal": "marginal"}.get(r.verdict, "")
+        words = metrics.rule_of(run)
+        cls = {words.helps: "pays", words.hurts: "hurts", words.marginal: "marginal"}.get(
+            r.verdict, "")
         note = (f" (one-way times below the clock error ±{_num(r.clock_error_us)} µs)"
                 if r.unreliable else "")
         rows.append(

@@ -69,8 +69,16 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
 // whose service time is the stage's work, and an edge costs the worst over the producer/consumer
 // replica pairs (an upper bound where replicas sit in different tiers).
 
-// The article's rule of thumb on compute / communication: > 10 "distribution helps", < 5
-// "communication hurts", else "marginal".
+// The article's rule of thumb on compute / communication, defined here once: ratio > 10
+// "distribution helps", < 5 "communication hurts", else "marginal". Every pipeline run stores
+// it (attributes verdict_*), and the Python analysis reads it from there.
+struct verdict_rule {
+  static constexpr double helps_above = 10.0;
+  static constexpr double hurts_below = 5.0;
+  static constexpr const char* helps = "distribution helps";
+  static constexpr const char* hurts = "communication hurts";
+  static constexpr const char* marginal = "marginal";
+};
 const char* ratio_verdict(double ratio);
 
 struct edge_prediction {

@@ -229,9 +229,9 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
 }
 
 const char* ratio_verdict(double ratio) {
-  if (ratio > 10.0) return "distribution helps";
-  if (ratio < 5.0) return "communication hurts";
-  return "marginal";
+  if (ratio > verdict_rule::helps_above) return verdict_rule::helps;
+  if (ratio < verdict_rule::hurts_below) return verdict_rule::hurts;
+  return verdict_rule::marginal;
 }
 
 std::vector<std::string> block_hosts(int ranks, int hosts) {

@@ -1073,6 +1073,12 @@ void set_run_setup(run_record& rec, const pipeline_spec& spec, const placement& 
   rec.set("omp_proc_bind", env("OMP_PROC_BIND"));
   rec.set("inflight", static_cast<std::int64_t>(spec.inflight));
   rec.set("detail_stride", static_cast<std::int64_t>(detail_stride));
+  // The rule of thumb the analysis applies to this run's hops, as the model applies it.
+  rec.set("verdict_helps_above", verdict_rule::helps_above);
+  rec.set("verdict_hurts_below", verdict_rule::hurts_below);
+  rec.set("verdict_helps", std::string(verdict_rule::helps));
+  rec.set("verdict_hurts", std::string(verdict_rule::hurts));
+  rec.set("verdict_marginal", std::string(verdict_rule::marginal));
 }
 
 void set_latency(run_record& rec, const stream_stats& st) {

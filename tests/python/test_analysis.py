@@ -91,8 +91,9 @@ def test_labels_say_where_the_stages_ran(res):
 
 
 def test_edge_costs_ratios_and_the_articles_rule(res):
-    assert metrics.verdict(10.5) == "distribution pays"
-    assert metrics.verdict(4.9) == "distribution hurts"
+    # One wording, mpipe's (model.hpp), stored with every run and read from there.
+    assert metrics.verdict(10.5) == "distribution helps"
+    assert metrics.verdict(4.9) == "communication hurts"
     assert metrics.verdict(7) == "marginal"
     spread = res.select(scenario="seed", placement="spread")[0]
     c = metrics.edge_costs(spread)
@@ -101,8 +102,11 @@ def test_edge_costs_ratios_and_the_articles_rule(res):
     assert len(remote) > 0 and (remote.serialization == "boost").all()
     parts = remote.handoff_us + remote.serialize_us + remote.wire_us + remote.deserialize_us
     assert np.allclose(parts, remote.overhead_us)
-    assert set(c.verdict) <= {"distribution pays", "distribution hurts", "marginal", "in memory",
+    assert set(c.verdict) <= {"distribution helps", "communication hurts", "marginal", "in memory",
                               "n/a"}
+    rule = metrics.rule_of(spread)  # the run's own verdict_* attributes, as the C++ side wrote them
+    assert (rule.helps_above, rule.hurts_below) == (10.0, 5.0)
+    assert spread.attrs["verdict_hurts"] == rule.hurts == "communication hurts"
     pack = metrics.edge_costs(res.select(scenario="seed", placement="pack")[0])
     assert (pack.verdict == "in memory").all()
     ms, path = metrics.critical_path(spread)
@@ -416,7 +420,7 @@ def test_report_writes_every_file_and_never_overwrites(results, scratch, mpipe):
     assert "Verdict" in page and "distribution" in page
     assert page.count("data:image/png;base64,") >= 6  # self-contained
     assert "No sweep run" in page  # the break-even section skips gracefully
-    for verdict in ("distribution pays", "distribution hurts", "marginal", "in memory"):
+    for verdict in ("distribution helps", "communication hurts", "marginal", "in memory"):
         if verdict in set(metrics.edge_costs(spread).verdict):
             assert verdict in page
     # A second report into the same folder is refused, with --force it is written.
