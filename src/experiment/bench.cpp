@@ -17,9 +17,9 @@
 #include <sstream>
 #include <thread>
 
-#include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/version.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/mpi_info.hpp"
 #include "runtime/transport.hpp"
 #include "runtime/util.hpp"

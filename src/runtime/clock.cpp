@@ -1,4 +1,4 @@
-#include "mpipe/clock.hpp"
+#include "clock.hpp"
 
 #include <mpi.h>
 

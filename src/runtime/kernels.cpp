@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "mpipe/clock.hpp"
+#include "clock.hpp"
 
 namespace mpipe {
 namespace {

@@ -24,10 +24,10 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "clock.hpp"
 #include "gather.hpp"
 #include "layout.hpp"
 #include "mpi_info.hpp"
-#include "mpipe/clock.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/faults.hpp"
 #include "mpipe/kernels.hpp"

@@ -7,7 +7,7 @@
 #include <boost/serialization/string.hpp>
 #include <cstring>
 
-#include "mpipe/clock.hpp"
+#include "clock.hpp"
 #include "mpipe/error.hpp"
 #include "util.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "mpipe/clock.hpp"
+#include "clock.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "mpipe/clock.hpp"
+#include "clock.hpp"
 #include "mpipe/kernels.hpp"
 
 namespace {
