@@ -66,7 +66,7 @@ struct advise_stats {
 std::vector<placement_advice> advise_placements(const pipeline_spec& spec, const platform& plat,
                                                 const std::vector<std::string>& hosts_per_rank,
                                                 const std::vector<int>& cores_per_rank,
-                                                objective goal, const link_emulation& emulate,
+                                                objective goal, const emulated_link& emulate,
                                                 int top, search_mode mode = search_mode::automatic,
                                                 advise_stats* stats = nullptr);
 
@@ -85,15 +85,15 @@ std::vector<placement_advice> grow_replicas(const pipeline_spec& spec,
                                             const platform& plat,
                                             const std::vector<std::string>& hosts_per_rank,
                                             const std::vector<int>& cores_per_rank, objective goal,
-                                            const link_emulation& emulate, int max_replicas,
-                                            int top, advise_stats* stats = nullptr);
+                                            const emulated_link& emulate, int max_replicas, int top,
+                                            advise_stats* stats = nullptr);
 
 // One placement through the model, as advise_placements scores it (for pack and spread).
 placement_advice evaluate_placement(const pipeline_spec& spec, const placement& where,
                                     const platform& plat,
                                     const std::vector<std::string>& hosts_per_rank,
                                     const std::vector<int>& cores_per_rank, objective goal,
-                                    const link_emulation& emulate);
+                                    const emulated_link& emulate);
 
 // True when a is better than b for the objective (the order advise_placements ranks by).
 bool better(const placement_advice& a, const placement_advice& b, objective goal);

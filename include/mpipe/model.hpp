@@ -25,9 +25,9 @@ namespace mpipe {
 // hop costs max(its platform cost, latency + bytes / bandwidth), and a stream through one link
 // is capped at bandwidth / bytes per item (the throughput bound's link term). Control messages
 // (on-demand credits, the stop) are not held: they cost what the real transport costs.
-// The same struct the runtime emulates (runtime.hpp: emulated_link, parse_emulated_link), so a
+// The same struct the runtime emulates (runtime.hpp: parse_emulated_link reads it), so a
 // prediction and the run it predicts read one `--emulate-link`.
-struct link_emulation {
+struct emulated_link {
   double latency_ms = 0.0;
   double bandwidth_bytes_per_s = 0.0;  // 0 = unlimited
   bool cross_host_only = false;        // scope=cross-host; default scope=cross-rank
@@ -54,7 +54,7 @@ struct throughput_bound {
 throughput_bound compute_throughput_bound(const pipeline_spec& spec, const placement& where,
                                           const std::vector<std::string>& hosts_per_rank,
                                           const std::vector<int>& cores_per_rank,
-                                          const link_emulation& emulate = {});
+                                          const emulated_link& emulate = {});
 
 // --- Predicted item latency: the critical path with communication ------------------------------
 //
@@ -111,7 +111,7 @@ struct latency_prediction {
 latency_prediction predict_latency(const pipeline_spec& spec, const placement& where,
                                    const platform& plat,
                                    const std::vector<std::string>& hosts_per_rank,
-                                   const link_emulation& emulate = {});
+                                   const emulated_link& emulate = {});
 
 // Ranks split evenly over `hosts` hosts in blocks (rank r on host r * hosts / ranks, named
 // "host0", "host1", ...): 4 ranks on 2 hosts = 0,1 | 2,3, as mpirun --map-by slot fills nodes.
@@ -130,9 +130,9 @@ std::vector<std::string> block_hosts(int ranks, int hosts);
 // counted). Falls back to predict_latency's item_ms (free communication: its free_ms) for
 // streams and replicated stages.
 double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
-                       const std::vector<std::string>& hosts_per_rank,
-                       const link_emulation& emulate, int cores_per_rank, int host_cores,
-                       bool free_communication, bool serial_stages = false);
+                       const std::vector<std::string>& hosts_per_rank, const emulated_link& emulate,
+                       int cores_per_rank, int host_cores, bool free_communication,
+                       bool serial_stages = false);
 
 // Rank r's first core when each rank gets k of its host's host_cores cores: its index among the
 // ranks of its host, times k, modulo host_cores (how a sweep pins ranks, and groups them here).
@@ -158,7 +158,7 @@ struct amdahl_inputs {
   std::uint64_t bytes = 0;
 };
 amdahl_inputs pipeline_amdahl(const pipeline_spec& spec, const platform& plat,
-                              const link_emulation& emulate = {});
+                              const emulated_link& emulate = {});
 
 struct amdahl_row {
   int n = 1;

@@ -37,10 +37,10 @@ namespace mpipe {
 enum class wait_policy { automatic, block, yield, spin };
 const char* to_string(wait_policy w);
 
-// A what-if network: each affected message is held at the receiver until its send time +
-// latency + bytes / bandwidth. Lets a laptop ask "what if this hop crossed a 5 ms LAN?" without
-// tc netem (not available everywhere). Runs made this way are labelled in the terminal and HDF5.
-using emulated_link = link_emulation;  // model.hpp: one struct for run and prediction
+// A what-if network (emulated_link, model.hpp: one struct for run and prediction): a link per
+// directed rank pair that its messages share. Lets a laptop ask "what if this hop crossed a 5 ms
+// LAN?" without tc netem (not available everywhere). Runs made this way are labelled in the
+// terminal and HDF5.
 // "latency=5ms[,bandwidth=1Gbit/s][,scope=cross-host|cross-rank]"; throws spec_error.
 emulated_link parse_emulated_link(const std::string& text);
 

@@ -100,7 +100,7 @@ void print_search(const advise_args& a, const mpipe::pipeline_spec& spec, mpipe:
 void print_gain(const advise_args& a, const mpipe::pipeline_spec& spec,
                 const mpipe::placement_advice& first, const mpipe::platform& plat,
                 const std::vector<std::string>& hosts, const std::vector<int>& cores_per_rank,
-                mpipe::objective goal, const mpipe::link_emulation& emu) {
+                mpipe::objective goal, const mpipe::emulated_link& emu) {
   std::cout << "\nFirst choice";
   for (const std::string other : {"pack", "spread"}) {
     const auto p = mpipe::evaluate_placement(spec, mpipe::resolve_placement(spec, other, a.ranks),
@@ -148,8 +148,8 @@ int do_advise(const advise_args& a, int argc, char** argv) {
   }
   const auto plat = mpipe::load_platform(a.platform_file);
   const auto goal = mpipe::parse_objective(a.objective);
-  const mpipe::link_emulation emu =
-      a.emulate.empty() ? mpipe::link_emulation{} : mpipe::parse_emulated_link(a.emulate);
+  const mpipe::emulated_link emu =
+      a.emulate.empty() ? mpipe::emulated_link{} : mpipe::parse_emulated_link(a.emulate);
   if (a.hosts > a.ranks)
     throw mpipe::spec_error("<command line>", 0, "--hosts",
                             std::to_string(a.hosts) + " hosts for " + std::to_string(a.ranks) +

@@ -40,8 +40,8 @@ struct predict_args {
 int do_predict(const predict_args& a) {
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   const auto plat = mpipe::load_platform(a.platform_file);
-  const mpipe::link_emulation emu =
-      a.emulate.empty() ? mpipe::link_emulation{} : mpipe::parse_emulated_link(a.emulate);
+  const mpipe::emulated_link emu =
+      a.emulate.empty() ? mpipe::emulated_link{} : mpipe::parse_emulated_link(a.emulate);
   // Without --ranks: one per stage instance for spread (each gets its own rank), else as many
   // as the placement's highest rank needs.
   int ranks = a.ranks;

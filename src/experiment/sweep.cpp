@@ -338,7 +338,7 @@ std::vector<prepared> prepare_points(const pipeline_spec& spec, const sweep_opti
     p.spec = apply_overrides(spec, p.run);
     p.where = resolve_placement(p.spec, p.run.placement, world_size);
     std::tie(p.per_stage, p.per_item) = work_of(p.spec);
-    const link_emulation emu = p.run.emulate.value_or(link_emulation{});
+    const emulated_link emu = p.run.emulate.value_or(emulated_link{});
     p.ideal = predict_item_ms(p.spec, p.where, free_platform, hosts, emu, o.cores_per_rank,
                               host_cores, true, o.serial_stages);
     if (o.predict_with)
@@ -564,7 +564,7 @@ model_curves model_curves_of(const pipeline_spec& spec, const sweep_options& o,
     const auto sa = apply_overrides(spec, pa), sb = apply_overrides(spec, pb);
     const auto wa = resolve_placement(sa, pa.placement, world_size);
     const auto wb = resolve_placement(sb, pb.placement, world_size);
-    const link_emulation emu = pa.emulate.value_or(link_emulation{});
+    const emulated_link emu = pa.emulate.value_or(emulated_link{});
     mc.mx.push_back(work_of(sa).first);
     const double ideal_b = predict_item_ms(sb, wb, free_platform, hosts, emu, o.cores_per_rank,
                                            host_cores, true, o.serial_stages);

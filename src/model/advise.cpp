@@ -189,7 +189,7 @@ placement_advice evaluate_placement(const pipeline_spec& spec, const placement& 
                                     const platform& plat,
                                     const std::vector<std::string>& hosts_per_rank,
                                     const std::vector<int>& cores_per_rank, objective goal,
-                                    const link_emulation& emulate) {
+                                    const emulated_link& emulate) {
   placement_advice a;
   a.where = where;
   const auto pred = predict_latency(spec, where, plat, hosts_per_rank, emulate);
@@ -208,7 +208,7 @@ placement_advice evaluate_placement(const pipeline_spec& spec, const placement& 
 std::vector<placement_advice> advise_placements(const pipeline_spec& spec, const platform& plat,
                                                 const std::vector<std::string>& hosts_per_rank,
                                                 const std::vector<int>& cores_per_rank,
-                                                objective goal, const link_emulation& emulate,
+                                                objective goal, const emulated_link& emulate,
                                                 int top, search_mode mode, advise_stats* stats) {
   if (hosts_per_rank.empty() || hosts_per_rank.size() != cores_per_rank.size())
     throw error("advise_placements: " + std::to_string(hosts_per_rank.size()) + " hosts and " +
@@ -326,7 +326,7 @@ std::string replicas_text(const pipeline_spec& base, const pipeline_spec& grown)
 std::vector<placement_advice> grow_replicas(
     const pipeline_spec& spec, const std::vector<placement_advice>& start, const platform& plat,
     const std::vector<std::string>& hosts_per_rank, const std::vector<int>& cores_per_rank,
-    objective goal, const link_emulation& emulate, int max_replicas, int top, advise_stats* stats) {
+    objective goal, const emulated_link& emulate, int max_replicas, int top, advise_stats* stats) {
   if (top < 1) throw error("grow_replicas: top " + std::to_string(top) + ": need at least 1");
   const int ranks = static_cast<int>(hosts_per_rank.size());
   // Which stages the farm rules let grow: the spec's own check, asked once per stage.

@@ -191,7 +191,7 @@ struct item_simulation {
 }  // namespace
 
 double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
-                       const std::vector<std::string>& hosts, const link_emulation& emulate,
+                       const std::vector<std::string>& hosts, const emulated_link& emulate,
                        int cores_per_rank, int host_cores, bool free_communication,
                        bool serial_stages) {
   const auto pred = predict_latency(spec, where, plat, hosts, emulate);

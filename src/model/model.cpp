@@ -92,7 +92,7 @@ std::string plural(double count, const std::string& word) {
 // serialization's few header bytes. {unbounded, ""} without a bandwidth.
 std::pair<double, std::string> link_bound(const pipeline_spec& spec, const placement& where,
                                           const std::vector<std::string>& hosts,
-                                          const link_emulation& emulate) {
+                                          const emulated_link& emulate) {
   if (emulate.bandwidth_bytes_per_s <= 0.0) return {unbounded, ""};
   std::map<std::pair<int, int>, double> bytes;
   for (const auto& e : spec.edges) {
@@ -128,7 +128,7 @@ std::pair<double, std::string> link_bound(const pipeline_spec& spec, const place
 throughput_bound compute_throughput_bound(const pipeline_spec& spec, const placement& where,
                                           const std::vector<std::string>& hosts_per_rank,
                                           const std::vector<int>& cores_per_rank,
-                                          const link_emulation& emulate) {
+                                          const emulated_link& emulate) {
   if (hosts_per_rank.size() != cores_per_rank.size()) {
     throw error("compute_throughput_bound: " + std::to_string(hosts_per_rank.size()) +
                 " hosts but " + std::to_string(cores_per_rank.size()) + " core counts");
@@ -247,7 +247,7 @@ std::vector<std::string> block_hosts(int ranks, int hosts) {
 latency_prediction predict_latency(const pipeline_spec& spec, const placement& where,
                                    const platform& plat,
                                    const std::vector<std::string>& hosts_per_rank,
-                                   const link_emulation& emulate) {
+                                   const emulated_link& emulate) {
   const graph g(spec);
   const int src = g.source();
   const auto ranks_of = [&](int s) {
@@ -375,7 +375,7 @@ double amdahl_message_speedup(double p, double n, double t1_ms, double message_m
 }
 
 amdahl_inputs pipeline_amdahl(const pipeline_spec& spec, const platform& plat,
-                              const link_emulation& emulate) {
+                              const emulated_link& emulate) {
   amdahl_inputs in;
   for (const auto& s : spec.stages) in.t1_ms += s.work_ms;
   in.critical_ms = critical_path_ms(spec);

@@ -1252,7 +1252,7 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
   rec.set("steady_drain_items", static_cast<std::int64_t>(st.drain));
   rec.set("steady_window_s", window_s);
   result.throughput_items_per_s = throughput;
-  const link_emulation link = options.emulate.value_or(link_emulation{});
+  const emulated_link link = options.emulate.value_or(emulated_link{});
   const throughput_bound bound = compute_throughput_bound(spec, result.where, hosts, cores, link);
   result.bound_items_per_s = bound.items_per_s;
   result.bound_text = bound.explain;
@@ -1313,7 +1313,7 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
   out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
   out << "  throughput "
       << compute_throughput_bound(spec, where, hosts, cores,
-                                  options.emulate.value_or(link_emulation{}))
+                                  options.emulate.value_or(emulated_link{}))
              .explain
       << "\n";
   return out.str();

@@ -95,7 +95,7 @@ void model(const mpipe::pipeline_spec& spec, const std::string& setting, int ran
   const std::vector<int> cores(static_cast<std::size_t>(ranks), 2);
   (void)mpipe::compute_throughput_bound(spec, where, host_names, cores);
   (void)mpipe::predict_latency(spec, where, plat, host_names);
-  mpipe::link_emulation emu;
+  mpipe::emulated_link emu;
   emu.latency_ms = 5;
   emu.bandwidth_bytes_per_s = 1.25e8;
   (void)mpipe::predict_latency(spec, where, plat, host_names, emu);

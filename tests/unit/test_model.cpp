@@ -167,7 +167,7 @@ TEST(Model, AnEmulatedLinkBoundsTheStream) {
       "source: Main\ninflight: 8\ndefaults: {kernel: sleep, payload_bytes: 10000}\nstages:\n"
       "  - {name: Main, work_ms: 0}\n  - {name: A, work_ms: 1}\nedges: [Main -> A, A -> Main]\n",
       "t.yaml");
-  mpipe::link_emulation link;
+  mpipe::emulated_link link;
   link.bandwidth_bytes_per_s = 100'000.0;
   const auto where = resolve_placement(spec, "spread", 2);
   const auto b = compute_throughput_bound(spec, where, {"h", "h"}, {2, 2}, link);

@@ -31,7 +31,7 @@ platform five_ms_lan() {
 }
 
 double predicted(const pipeline_spec& spec, const std::string& where, int ranks,
-                 const platform& plat, int hosts = 1, const link_emulation& emu = {}) {
+                 const platform& plat, int hosts = 1, const emulated_link& emu = {}) {
   return predict_latency(spec, resolve_placement(spec, where, ranks), plat,
                          block_hosts(ranks, hosts), emu)
       .item_ms;
@@ -94,7 +94,7 @@ TEST(PredictAmdahl, PipelineInputs) {
   // Unlimited processors, free communication: t1 / critical path.
   EXPECT_NEAR(amdahl_speedup(in.p, 1e12), 1150.0 / 700.0, 1e-9);
   // An emulated link longer than the platform's hop sets the message cost.
-  link_emulation emu;
+  emulated_link emu;
   emu.latency_ms = 20;
   EXPECT_DOUBLE_EQ(pipeline_amdahl(seed_spec(), five_ms_lan(), emu).message_ms, 20.0);
 }
@@ -186,7 +186,7 @@ TEST(PredictLatency, ShippedArticlePlatform) {
 TEST(PredictLatency, EmulatedLinkAsTheRuntimeHoldsIt) {
   const auto seed = seed_spec();
   const auto shm = load_platform(platforms_dir + "laptop-shm.yaml");
-  link_emulation emu;
+  emulated_link emu;
   emu.latency_ms = 5;
   // spread on 4 ranks: 5 cross-rank hops on the critical path (docs/running.md: measured 727.8 ms).
   // The path's sixth hop, D->Main, is on rank 0: laptop-shm's 2.8 us in-memory hand-off.
