@@ -19,6 +19,7 @@
 #include "mpipe/error.hpp"
 #include "mpipe/hdf5_output.hpp"
 #include "util.hpp"
+#include "watchdog.hpp"
 
 namespace mpipe {
 

@@ -35,6 +35,7 @@
 #include "mpipe/version.hpp"
 #include "transport.hpp"
 #include "util.hpp"
+#include "watchdog.hpp"
 
 namespace mpipe {
 
