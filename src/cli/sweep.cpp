@@ -1,7 +1,7 @@
 // `mpipe sweep`: a grid of settings run R times per point in shuffled rounds inside one MPI job,
 // with statistics per point, and `--break-even`: the work per item at which a distributed
 // placement pays. The grid comes from the command line or a YAML file (jobs/sweeps/, read by
-// src/spec/grid.cpp).
+// src/experiment/grid.cpp).
 #include "mpipe/sweep.hpp"
 
 #include <mpi.h>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "experiment/grid.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/hdf5_output.hpp"
 #include "mpipe/platform.hpp"
@@ -27,7 +28,6 @@
 #include "mpipe/spec.hpp"
 #include "mpipe/stats.hpp"
 #include "mpipe/version.hpp"
-#include "spec/grid.hpp"
 
 namespace mpipe::cli {
 

@@ -1,4 +1,4 @@
-// The one YAML reader of spec.cpp, platform.cpp and grid.cpp: see yaml.hpp for the wording.
+// The one YAML reader of spec.cpp, model/platform.cpp and experiment/grid.cpp: see yaml.hpp for the wording.
 #include "yaml.hpp"
 
 #include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, which yaml.h leaves out

@@ -1,5 +1,5 @@
 // The one YAML reader under the pipeline spec (spec.cpp), platform files (model/platform.cpp)
-// and sweep grid files (grid.cpp), so that the three word every mistake alike: each error is a
+// and sweep grid files (experiment/grid.cpp), so that the three word every mistake alike: each error is a
 // spec_error naming file, line and field, and
 //   malformed YAML    "not valid YAML: <yaml-cpp's reason>"  (field 'yaml')
 //   an unknown key    "unknown key 'x' (allowed: a, b, c); did you mean 'a'?"

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "experiment/grid.hpp"
 #include "mpipe/advise.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
@@ -34,7 +35,6 @@
 #include "mpipe/placement.hpp"
 #include "mpipe/platform.hpp"
 #include "mpipe/spec.hpp"
-#include "spec/grid.hpp"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "mpipe/error.hpp"
-#include "yaml.hpp"
+#include "spec/yaml.hpp"
 
 namespace mpipe {
 
