@@ -6,8 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,5 +80,10 @@ std::string fixed(double v, int digits);
 
 // The one table printer (src/text/table.hpp).
 using mpipe::text_table;
+
+// MPI for a subcommand that runs pipelines (stage threads; MPI from the main thread only):
+// MPI_THREAD_FUNNELED, MPI errors returned rather than fatal. Null, after rank 0 has said why,
+// when the library cannot give that thread level (the caller then exits 2).
+std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv);
 
 }  // namespace mpipe::cli

@@ -85,15 +85,10 @@ mpipe::run_options run_options_of(const run_args& a, int argc, char** argv) {
 }
 
 int do_run(const run_args& a, int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  const auto env = start_funneled_mpi(argc, argv);
+  if (!env) return 2;
   boost::mpi::communicator world;
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   const int rank = world.rank();
-  if (env.thread_level() < boost::mpi::threading::funneled) {
-    if (rank == 0)
-      std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
-    return 2;
-  }
 
   mpipe::run_options opt = run_options_of(a, argc, argv);
   // Faults (docs/faults.md): Ctrl-C / SIGTERM end the run with rank 0 saving

@@ -289,15 +289,10 @@ void run_and_store(const boost::mpi::communicator& world, const sweep_args& a,
 }
 
 int do_sweep(const sweep_args& a, const CLI::App& cmd, int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  const auto env = start_funneled_mpi(argc, argv);
+  if (!env) return 2;
   boost::mpi::communicator world;
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   const int rank = world.rank();
-  if (env.thread_level() < boost::mpi::threading::funneled) {
-    if (rank == 0)
-      std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
-    return 2;
-  }
   sweep_options o;
   pipeline_spec spec;
   try {
