@@ -17,6 +17,7 @@
 #include "mpipe/error.hpp"
 #include "mpipe/hdf5_output.hpp"
 #include "mpipe/spec.hpp"
+#include "spec/yaml.hpp"
 
 namespace mpipe::cli {
 
@@ -50,13 +51,10 @@ std::string joined(int argc, char** argv) {
   return s;
 }
 
-// The spec file's bytes, or an io_error naming the file and the reason.
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw io_error(path + ": cannot read spec: " + std::strerror(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+// The file's bytes, or an io_error naming the file and the reason (a directory, a FIFO or device,
+// a file over 16 MiB: yaml.hpp's bounded read_text_file).
+std::string read_text(const std::string& path, const std::string& what) {
+  return yaml_in::read_text_file(path, what);
 }
 
 // Only rank 0 reads the file (a cluster without a shared file system still works, and an

@@ -36,8 +36,9 @@ wait_policy parse_wait(const std::string& w);
 // argv joined by spaces: stored with every run, so a run says how it was made.
 std::string joined(int argc, char** argv);
 
-// The spec file's bytes, or an io_error naming the file and the reason.
-std::string read_text(const std::string& path);
+// The file's bytes, or an io_error "<path>: cannot read <what>: <reason>" (missing, a directory,
+// a FIFO or device, over the 16 MiB limit): a bounded read that cannot hang on /dev/zero or a FIFO.
+std::string read_text(const std::string& path, const std::string& what = "spec");
 
 // Only rank 0 reads the file (a cluster without a shared file system still works, and an
 // unreadable file is reported once); every rank parses the same text, so a bad spec fails

@@ -5,9 +5,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -185,17 +182,7 @@ platform parse_platform(const std::string& yaml_text, const std::string& file_na
 }
 
 platform load_platform(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw io_error(path + ": cannot read platform file: " + std::strerror(errno));
-  std::string text;
-  char buffer[65536];
-  std::size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, got);
-  const bool failed = std::ferror(f) != 0;  // a directory opens; reading it fails (EISDIR)
-  const int saved_errno = errno;
-  std::fclose(f);
-  if (failed) throw io_error(path + ": cannot read platform file: " + std::strerror(saved_errno));
-  return parse_platform(text, path);
+  return parse_platform(yaml_in::read_text_file(path, "platform file"), path);
 }
 
 }  // namespace mpipe

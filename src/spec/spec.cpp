@@ -3,12 +3,11 @@
 // launched 64 ranks costs a queue slot, one found here costs nothing.
 #include "mpipe/spec.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -242,11 +241,98 @@ struct stage_defaults {
   serialization_kind serialization = serialization_kind::boost;
 };
 
+// A list far over its limit is refused from the YAML events, before YAML::Load builds a node for
+// every entry: a 16 MiB file of "- {name: sN}" lines is over a million stages, and building them
+// took seconds (900 001 stages: 23 s) only to be told the limit. Counting goes on to twice the
+// limit, so a list just over it still gets parse_stages' exact count ("has 10001 stages"); one
+// past that stops the read here. Malformed YAML is left to load(), which words it.
+class list_counter : public YAML::EventHandler {
+ public:
+  explicit list_counter(const std::string& file) : file_(file) {}
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark, false, ""); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark, false, ""); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string& value) override {
+    node(mark, false, value);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    open(mark, false);
+  }
+  void OnSequenceEnd() override { frames_.pop_back(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    open(mark, true);
+  }
+  void OnMapEnd() override { frames_.pop_back(); }
+
+ private:
+  struct frame {
+    bool is_map = false;
+    std::size_t children = 0;
+    std::string key;                // a top-level map's last key
+    const char* counted = nullptr;  // "stages" or "edges" for those top-level lists
+    int line = 0;
+    std::size_t limit = 0;
+  };
+
+  void open(const YAML::Mark& mark, bool is_map) {
+    const char* counted = nullptr;
+    if (!is_map && frames_.size() == 1 && frames_[0].is_map && frames_[0].children % 2 == 1) {
+      if (frames_[0].key == "stages") counted = "stages";
+      if (frames_[0].key == "edges") counted = "edges";
+    }
+    node(mark, true, "");
+    frame f;
+    f.is_map = is_map;
+    f.counted = counted;
+    f.line = mark.line >= 0 ? mark.line + 1 : 0;
+    f.limit = counted == nullptr ? 0 : 2 * (counted[0] == 's' ? max_stages : max_edges);
+    frames_.push_back(std::move(f));
+  }
+
+  // A node inside the innermost open list or map (container: one being opened).
+  void node(const YAML::Mark&, bool container, const std::string& value) {
+    if (frames_.empty()) return;
+    frame& parent = frames_.back();
+    if (parent.is_map && frames_.size() == 1 && parent.children % 2 == 0) {
+      parent.key = container ? std::string() : value;
+    }
+    ++parent.children;
+    if (parent.counted != nullptr && parent.children > parent.limit) {
+      const bool stages = parent.counted[0] == 's';
+      throw spec_error(
+          file_, parent.line, parent.counted,
+          "has more than " + std::to_string(parent.limit) +
+              (stages ? " stages; the limit is " + std::to_string(max_stages)
+                      : " entries; the limit is " + std::to_string(max_edges) + " edges"));
+    }
+  }
+
+  const std::string& file_;
+  std::vector<frame> frames_;
+};
+
+void check_list_sizes(const std::string& text, const std::string& file) {
+  std::istringstream in(text);
+  list_counter counter(file);
+  try {
+    YAML::Parser events(in);
+    events.HandleNextDocument(counter);
+  } catch (const YAML::Exception&) {
+    // Malformed or too deep: load() reports it with its own wording.
+  }
+}
+
 class parser {
  public:
   parser(const std::string& text, const std::string& file) : text_(text), file_(file), in_(file) {}
 
   pipeline_spec run() {
+    check_list_sizes(text_, file_);
     const YAML::Node root = in_.load_map(
         text_, "the spec is empty; it needs at least 'source', 'stages' and 'edges'", top_keys);
     in_.check_keys(root, "", top_keys);
@@ -828,22 +914,7 @@ void apply_replicas(pipeline_spec& spec, const std::string& text) {
 }
 
 pipeline_spec load_spec(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    throw io_error(path + ": cannot read spec: " + std::strerror(errno));
-  }
-  std::string text;
-  char buffer[65536];
-  std::size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, got);
-  // fopen succeeds on a directory; the read is where Linux reports EISDIR.
-  const bool failed = std::ferror(f) != 0;
-  const int saved_errno = errno;
-  std::fclose(f);
-  if (failed) {
-    throw io_error(path + ": cannot read spec: " + std::strerror(saved_errno));
-  }
-  return parse_spec(text, path);
+  return parse_spec(yaml_in::read_text_file(path, "spec"), path);
 }
 
 }  // namespace mpipe

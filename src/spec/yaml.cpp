@@ -1,11 +1,17 @@
-// The one YAML reader of spec.cpp, model/platform.cpp and experiment/grid.cpp: see yaml.hpp for the wording.
+// The one YAML reader of spec.cpp, model/platform.cpp and experiment/grid.cpp: see yaml.hpp for the
+// wording.
 #include "yaml.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, which yaml.h leaves out
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
@@ -33,7 +39,68 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
+// "16 MiB (16777216 bytes)", or just the bytes for a limit of no whole MiB.
+std::string bytes_limit(std::size_t limit) {
+  const std::string bytes = std::to_string(limit) + " bytes";
+  if (limit == 0 || limit % (std::size_t{1} << 20) != 0) return bytes;
+  return std::to_string(limit >> 20) + " MiB (" + bytes + ")";
+}
+
+// Why a file of this kind is refused before it is read, or "" for a regular file. A directory
+// opens and fails on read (EISDIR); a FIFO or a character device (/dev/zero) would block or
+// never end.
+std::string refused_kind(const struct stat& st) {
+  if (S_ISREG(st.st_mode)) return "";
+  if (S_ISDIR(st.st_mode)) return std::strerror(EISDIR);
+  const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "not a file";
+  return std::string("not a regular file (") + kind + ")";
+}
+
 }  // namespace
+
+std::string read_text_file(const std::string& path, const std::string& what, std::size_t limit) {
+  const auto fail = [&](const std::string& why) {
+    throw io_error(path + ": cannot read " + what + ": " + why);
+  };
+  const auto too_big = [&](const std::string& size) {
+    fail(size + ", over the " + bytes_limit(limit) + " limit for a " + what +
+         " file; is this the right file?");
+  };
+  // stat first: opening a FIFO blocks until a writer comes, and opening a device may do more.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(std::strerror(errno));
+  if (const auto why = refused_kind(st); !why.empty()) fail(why);
+  if (static_cast<std::uintmax_t>(st.st_size) > limit) {
+    too_big(std::to_string(st.st_size) + " bytes");
+  }
+  // The path may have changed since the stat: open without blocking and check what was opened.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fail(std::strerror(errno));
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } const close_on_exit{fd};
+  if (::fstat(fd, &st) != 0) fail(std::strerror(errno));
+  if (const auto why = refused_kind(st); !why.empty()) fail(why);
+
+  std::string text;
+  text.reserve(std::min(static_cast<std::size_t>(st.st_size), limit) + 1);
+  char buffer[65536];
+  while (text.size() <= limit) {
+    const std::size_t want = std::min(sizeof buffer, limit + 1 - text.size());
+    const ssize_t got = ::read(fd, buffer, want);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail(std::strerror(errno));
+    if (got == 0) break;
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
+  if (text.size() > limit) too_big("more than " + std::to_string(limit) + " bytes (it grew)");
+  return text;
+}
 
 int line_of(const YAML::Node& node) {
   if (!node.IsDefined()) return 0;

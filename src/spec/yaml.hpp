@@ -1,6 +1,6 @@
 // The one YAML reader under the pipeline spec (spec.cpp), platform files (model/platform.cpp)
-// and sweep grid files (experiment/grid.cpp), so that the three word every mistake alike: each error is a
-// spec_error naming file, line and field, and
+// and sweep grid files (experiment/grid.cpp), so that the three word every mistake alike: each
+// error is a spec_error naming file, line and field, and
 //   malformed YAML    "not valid YAML: <yaml-cpp's reason>"  (field 'yaml')
 //   an unknown key    "unknown key 'x' (allowed: a, b, c); did you mean 'a'?"
 //   a repeated key    "key 'x' appears twice (first on line N)"
@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -32,6 +33,19 @@ std::string describe(const YAML::Node& node);
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 // A number as a message shows it: up to 15 digits, no trailing zeros.
 std::string format_number(double value);
+
+// The largest spec, platform or sweep grid file read: 16 MiB, far above any real one (a
+// 10 000-stage, 100 000-edge spec is a few MiB), so that a wrong path cannot exhaust memory.
+constexpr std::size_t max_file_bytes = std::size_t{16} << 20;
+
+// The bytes of the regular file at path, read with a bounded read (never more than limit + 1
+// bytes, so a file that grows or lies about its size cannot hang or exhaust memory). Anything
+// else fails with io_error "<path>: cannot read <what>: <reason>": a missing or unreadable file
+// (strerror's reason), a directory ("Is a directory"), a FIFO, socket or device ("not a regular
+// file (a FIFO)", opened without blocking and never read), or a file over limit ("... bytes, over
+// the 16 MiB limit ..."). what names the file's role: "spec", "platform file", "sweep grid file".
+std::string read_text_file(const std::string& path, const std::string& what,
+                           std::size_t limit = max_file_bytes);
 
 // Parses text as YAML. Malformed text throws spec_error(file, line, "yaml", "not valid YAML:
 // ..."), with a clearer reason than yaml-cpp's for control bytes (a binary file) and for nesting
