@@ -80,7 +80,7 @@ grid_file read_grid_on_all(const boost::mpi::communicator& world, const sweep_ar
   std::string text, problem;
   if (world.rank() == 0) {
     try {
-      text = read_text(a.grid_file);
+      text = read_text(a.grid_file, "sweep grid file");
     } catch (const std::exception& e) {
       problem = e.what();
     }
