@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
     for (const mpipe::item_row& item : result.record.items)
       if (item.completed_ns > 0) ++completed;
     const mpipe::attribute_value* complete = result.record.get("complete");
-    const bool whole = complete && std::holds_alternative<bool>(*complete) &&
-                       std::get<bool>(*complete);
+    const bool whole =
+        complete && std::holds_alternative<bool>(*complete) && std::get<bool>(*complete);
     std::cout << "consumer: " << completed << " of " << result.spec.items << " items completed on "
               << world.size() << " ranks (mpipe " << mpipe::version << ")\n";
     if (!whole || completed != result.spec.items) {
