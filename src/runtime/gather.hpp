@@ -21,6 +21,13 @@ namespace mpipe {
 
 inline constexpr std::uint64_t gather_chunk_bytes = std::uint64_t{1} << 30;  // 1 GiB
 
+// f(offset, length) over [0, n) in pieces of at most chunk bytes (an int count each).
+template <class F>
+void for_each_chunk(std::uint64_t n, std::uint64_t chunk, F&& f) {
+  for (std::uint64_t off = 0; off < n; off += chunk)
+    f(off, static_cast<int>(std::min(chunk, n - off)));
+}
+
 // Collective over comm: every rank's rows, in rank order, on rank 0 (empty elsewhere).
 template <class T>
 std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vector<T>& mine,
@@ -31,14 +38,11 @@ std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vect
   std::vector<std::uint64_t> sizes(static_cast<std::size_t>(comm.size()), 0);
   MPIPE_MPI_CHECK(MPI_Gather(&bytes, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, 0, comm));
   constexpr int tag = 0;  // callers pass a communicator that carries nothing else now
-  const auto send = [&](const unsigned char* data, std::uint64_t n) {
-    for (std::uint64_t off = 0; off < n; off += chunk_bytes) {
-      const int len = static_cast<int>(std::min(chunk_bytes, n - off));
-      MPIPE_MPI_CHECK(MPI_Send(data + off, len, MPI_BYTE, 0, tag, comm));
-    }
-  };
   if (comm.rank() != 0) {
-    send(reinterpret_cast<const unsigned char*>(mine.data()), bytes);
+    const auto* data = reinterpret_cast<const unsigned char*>(mine.data());
+    for_each_chunk(bytes, chunk_bytes, [&](std::uint64_t off, int len) {
+      MPIPE_MPI_CHECK(MPI_Send(data + off, len, MPI_BYTE, 0, tag, comm));
+    });
     return {};
   }
   std::uint64_t total = 0;
@@ -49,10 +53,9 @@ std::vector<T> gather_rows(const boost::mpi::communicator& comm, const std::vect
   std::uint64_t at = sizes[0];
   for (int r = 1; r < comm.size(); ++r) {
     const std::uint64_t n = sizes[static_cast<std::size_t>(r)];
-    for (std::uint64_t off = 0; off < n; off += chunk_bytes) {
-      const int len = static_cast<int>(std::min(chunk_bytes, n - off));
+    for_each_chunk(n, chunk_bytes, [&](std::uint64_t off, int len) {
       MPIPE_MPI_CHECK(MPI_Recv(out + at + off, len, MPI_BYTE, r, tag, comm, MPI_STATUS_IGNORE));
-    }
+    });
     at += n;
   }
   return all;
