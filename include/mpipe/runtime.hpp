@@ -71,6 +71,10 @@ struct run_options {
   // the critical path; 0: off.
   std::optional<double> timeout_s;
   std::vector<fault> faults;  // injected faults, a testing aid (MPIPE_FAULT)
+  // The user's code and data (stages.hpp): plugins loaded besides the spec's `plugins:`
+  // (--plugin, relative to the working directory), and overrides of `inputs:` / `outputs:`.
+  std::vector<std::string> plugins;
+  std::optional<std::string> inputs, outputs;
   // Rank 0, when the run is cut short (signal, stall, another rank's alarm): stores the partial
   // record (complete = false) and says where, e.g. "appended as run X to F". Empty: not saved.
   std::function<std::string(run_record)> save_partial;

@@ -14,7 +14,12 @@ namespace mpipe {
 // What a stage does with its time: sleep = waits (an I/O-bound service, needs no core);
 // spin = each thread busy until it has had work_ms of CPU; compute = real floating-point work whose
 // amount is given in ms of one core, so T threads on free cores take about work_ms / T.
-enum class kernel_kind { sleep, spin, compute };
+// user = a C++ function registered under stage_spec::function (stages.hpp): the user's own code
+// on the user's own data; exec = a worker process in any language fed over pipes (command).
+// For user and exec, work_ms is only an estimate for the model: the run measures the real time.
+enum class kernel_kind { sleep, spin, compute, user, exec };
+// sleep, spin and compute: the synthetic kernels, whose time is given rather than measured.
+inline bool is_synthetic(kernel_kind k) { return k != kernel_kind::user && k != kernel_kind::exec; }
 
 // How a message crosses ranks. Only boost exists today; the field is here so that specs written
 // now keep their meaning when datatype and raw arrive.
@@ -39,7 +44,9 @@ struct stage_spec {
   int replicas = 1;                 // copies of the stage, each placed like a stage (a farm)
   dispatch_kind dispatch = dispatch_kind::on_demand;
   bool ordered = false;  // items enter the stage in item order (restored after replicas)
-  int line = 0;          // where it was defined, for error messages
+  std::string function;  // kernel user: the registered function's name (what `kernel:` said)
+  std::vector<std::string> command;  // kernel exec: the worker's argv
+  int line = 0;                      // where it was defined, for error messages
 };
 
 struct edge_spec {
@@ -47,6 +54,9 @@ struct edge_spec {
   std::string to;
   serialization_kind serialization = serialization_kind::boost;
   int line = 0;
+  // Given by the edge or by defaults. An edge between typed stages otherwise takes its type's
+  // natural serialization (stages.hpp); an explicit one must be legal for the type.
+  bool serialization_given = false;
 };
 
 struct pipeline_spec {
@@ -60,6 +70,13 @@ struct pipeline_spec {
   std::vector<edge_spec> edges;
   std::map<std::string, int> placement;  // optional stage -> rank map from the spec
   int placement_line = 0;
+  // The user's code and data. Relative paths are relative to dir (the spec file's directory;
+  // the working directory for built-in specs), which is also where exec workers start.
+  std::string dir;
+  std::vector<std::string> plugins;  // shared libraries that register stage functions
+  std::string inputs;                // a directory or glob: the source's items, one per file
+  std::string outputs;               // a directory: what reaches the source, one file per item
+  int plugins_line = 0, inputs_line = 0, outputs_line = 0;
 
   // Index of a stage by name, or -1.
   int stage_index(const std::string& name) const;

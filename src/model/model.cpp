@@ -28,10 +28,13 @@ double service_ms(const stage_spec& s) {
 }
 
 // Core time one item costs in a stage: spin keeps every thread busy for work_ms, compute's
-// work_ms is already core time, sleep holds no core.
+// work_ms is already core time, sleep holds no core. User code and exec workers are taken to
+// be busy like spin: their work_ms is a measured wall time (a previous run's, or an estimate).
 double core_ms(const stage_spec& s) {
   switch (s.kernel) {
     case kernel_kind::spin:
+    case kernel_kind::user:
+    case kernel_kind::exec:
       return s.work_ms * std::max(1, s.threads);
     case kernel_kind::compute:
       return s.work_ms;

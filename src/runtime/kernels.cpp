@@ -101,6 +101,9 @@ double run_kernel(kernel_kind kind, double work_ms, int threads) {
       for (std::int64_t b = 0; b < blocks; ++b) sum += compute_block(static_cast<double>(b & 1023));
       return sum;
     }
+    case kernel_kind::user:
+    case kernel_kind::exec:
+      break;  // not synthetic: stage_work runs the user's function or worker instead
   }
   return 0.0;
 }

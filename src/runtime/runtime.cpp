@@ -15,6 +15,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <queue>
@@ -24,6 +25,8 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "../io/item_files.hpp"
+#include "bindings.hpp"
 #include "clock.hpp"
 #include "gather.hpp"
 #include "layout.hpp"
@@ -33,6 +36,7 @@
 #include "mpipe/kernels.hpp"
 #include "mpipe/model.hpp"
 #include "mpipe/version.hpp"
+#include "stage_work.hpp"
 #include "transport.hpp"
 #include "util.hpp"
 #include "watchdog.hpp"
@@ -68,7 +72,7 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
   }
   for (auto& st : spec.stages) {
     st.work_ms *= options.time_scale;
-    if (options.kernel) st.kernel = *options.kernel;
+    if (options.kernel && is_synthetic(st.kernel)) st.kernel = *options.kernel;  // not user code
     if (options.payload_bytes) st.payload_bytes = *options.payload_bytes;
     if (options.threads) st.threads = *options.threads;
   }
@@ -76,7 +80,12 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
     throw spec_error("<command line>", 0, "threads",
                      "must be between 1 and 1024, got " + std::to_string(*options.threads));
   if (options.serialization)
-    for (auto& e : spec.edges) e.serialization = *options.serialization;
+    for (auto& e : spec.edges) {
+      e.serialization = *options.serialization;
+      e.serialization_given = true;  // a typed edge then checks it is legal for its type
+    }
+  if (options.inputs) spec.inputs = std::filesystem::absolute(*options.inputs).string();
+  if (options.outputs) spec.outputs = std::filesystem::absolute(*options.outputs).string();
   if (options.inflight) {
     if (*options.inflight < 1 || *options.inflight > 1'000'000)
       throw spec_error("<command line>", 0, "--inflight",
@@ -171,23 +180,6 @@ double mean_latency_ms(const run_record& record) {
 
 namespace {
 
-// Real bytes, different per item and producer, so nothing measured could be a cached buffer.
-payload_ptr make_payload(std::uint64_t bytes, std::uint64_t item, int stage) {
-  auto p = std::make_shared<byte_buffer>(bytes);
-  std::uint64_t x = (item + 1) * 0x9E3779B97F4A7C15ull ^ (static_cast<std::uint64_t>(stage) << 32);
-  std::size_t i = 0;
-  for (; i + 8 <= bytes; i += 8) {
-    x += 0x9E3779B97F4A7C15ull;  // splitmix64
-    std::uint64_t z = x;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    std::memcpy(p->data() + i, &z, 8);
-  }
-  for (; i < bytes; ++i) (*p)[i] = static_cast<unsigned char>(x >> (8 * (i % 8)));
-  return p;
-}
-
 // Where a credit goes back to when a replica takes an item (on-demand dispatch): the producing
 // instance's rank, the edge and the producer's replica. rank -1: no credit (not on-demand).
 struct credit_origin {
@@ -198,14 +190,14 @@ struct credit_origin {
 struct ready_item {
   std::uint64_t item = 0;
   std::int64_t received_ns = 0;
-  std::vector<payload_ptr> inputs;
+  std::vector<value> inputs;  // by input slot: the spec's order of the stage's in-edges
   credit_origin credit;
 };
 
 struct join_entry {
   std::size_t have = 0;
   std::int64_t last_arrival = 0;
-  std::vector<payload_ptr> inputs;
+  std::vector<value> inputs;
   credit_origin credit;
 };
 
@@ -224,13 +216,14 @@ struct stage_state {
   std::condition_variable cv;
   std::unordered_map<std::uint64_t, join_entry> joins;
   std::deque<ready_item> ready;
+  std::unique_ptr<stage_work> work;  // what it does with an item (kernel, function, worker)
 };
 
 struct outgoing {
   int dest = 0;
   int edge = 0;
   std::uint64_t item = 0;
-  payload_ptr payload;
+  value data;
   std::int32_t src_replica = 0, dst_replica = 0;
   std::int64_t credit_asked_ns = 0, credit_granted_ns = 0;  // equal: no credit waited for
 };
@@ -282,10 +275,13 @@ void set_latency(run_record& rec, const stream_stats& st);
 class rank_runtime {
  public:
   rank_runtime(const boost::mpi::communicator& comm, const pipeline_spec& spec, const graph& g,
-               const placement& where, const run_options& options, std::vector<std::string> hosts)
+               const placement& where, const run_options& options, std::vector<std::string> hosts,
+               const bindings& b, const std::vector<output_files>& outputs)
       : comm_(comm),
         spec_(spec),
         graph_(g),
+        b_(b),
+        outputs_(outputs),
         where_(where),
         options_(options),
         transport_(comm),
@@ -307,6 +303,7 @@ class rank_runtime {
       st->replica = inst.replica;
       st->input_count = graph_.inputs(inst.stage).size();
       st->ordered = spec_.stages[static_cast<std::size_t>(inst.stage)].ordered;
+      st->work = std::make_unique<stage_work>(spec_, b_, inst.stage, inst.replica, rank_);
       // Credits: one per consumer replica for each on-demand edge this instance produces on.
       for (int e : graph_.outputs(inst.stage))
         if (on_demand(consumer_of_[static_cast<std::size_t>(e)]))
@@ -396,6 +393,11 @@ class rank_runtime {
     wake_all();
   }
 
+  // Ends every exec worker's call in progress: a hung worker must not hold a stage's thread.
+  void kill_workers() noexcept {
+    for (auto& [key, st] : local_) st->work->kill();
+  }
+
   // Sets aborted_ and wakes every waiter. Each wait checks aborted_ under its own mutex, so the
   // mutex is taken between the store and the notify: a waiter that has just seen aborted_ false
   // is then already waiting and gets the notify (else a lost wake-up could hang join()).
@@ -482,10 +484,12 @@ class rank_runtime {
   }
 
   // An input reached a stage instance on this rank.
-  void deliver(int stage, int replica, std::uint64_t item, payload_ptr payload,
-               std::int64_t arrived, credit_origin credit) {
+  void deliver(int edge, int replica, std::uint64_t item, value data, std::int64_t arrived,
+               credit_origin credit) {
+    const int stage = consumer_of_[static_cast<std::size_t>(edge)];
     stage_state& st = *local_.at({stage, replica});
     if (stage == graph_.source()) {
+      if (outputs_[static_cast<std::size_t>(edge)].enabled()) write_output(edge, item, data);
       std::unique_lock lk(st.m);
       auto& j = st.joins[item];
       j.last_arrival = std::max(j.last_arrival, arrived);
@@ -499,7 +503,9 @@ class rank_runtime {
     std::unique_lock lk(st.m);
     auto& j = st.joins[item];
     j.last_arrival = std::max(j.last_arrival, arrived);
-    j.inputs.push_back(std::move(payload));
+    if (j.inputs.empty()) j.inputs.resize(st.input_count);
+    j.inputs[static_cast<std::size_t>(b_.input_slot[static_cast<std::size_t>(edge)])] =
+        std::move(data);
     if (credit.rank >= 0) j.credit = credit;
     if (++j.have < st.input_count) return;
     ready_item r{item, j.last_arrival, std::move(j.inputs), j.credit};
@@ -520,9 +526,12 @@ class rank_runtime {
 
   // Hands an instance's output to each consumer: in memory when the chosen replica lives here,
   // else via the outbox.
-  void emit(int stage, int replica, std::uint64_t item, const payload_ptr& payload) {
+  // The value is moved into the last consumer, so one that takes it alone can move the object.
+  void emit(int stage, int replica, std::uint64_t item, value data) {
     bool queued = false;
-    for (int e : graph_.outputs(stage)) {
+    const auto& outs = graph_.outputs(stage);
+    for (int e : outs) {
+      value mine = e == outs.back() ? std::move(data) : data;
       const int to = consumer_of_[static_cast<std::size_t>(e)];
       const std::int64_t asked = on_demand(to) ? now_ns() : 0;
       const int dr = choose_replica(e, to, replica, item);
@@ -536,14 +545,14 @@ class rank_runtime {
         const credit_origin c = on_demand(to) ? credit_origin{rank_, e, replica} : credit_origin{};
         // This input's own arrival: the producer's sent_ns comes after all its out-edges.
         const std::int64_t available = now_ns();
-        deliver(to, dr, item, payload, available, c);
+        deliver(e, dr, item, std::move(mine), available, c);
         if (detailed(item)) {
           std::lock_guard lk(rec_m_);
           handoffs.push_back({{item, e, rank_, replica, dr, available, 0}, asked, granted});
         }
       } else {
         std::lock_guard lk(out_m_);
-        outbox_.push_back({dest, e, item, payload, replica, dr, asked, granted});
+        outbox_.push_back({dest, e, item, std::move(mine), replica, dr, asked, granted});
         queued = true;
       }
     }
@@ -574,11 +583,9 @@ class rank_runtime {
       std::unique_lock<std::mutex> worker;  // serial_stages: one stage's work at a time here
       if (options_.serial_stages) worker = std::unique_lock(serial_m_);
       ev.started_ns = now_ns();
-      run_kernel(spec.kernel, spec.work_ms, spec.threads);
-      ev.finished_ns = now_ns();
+      value out = st.work->run(r.item, r.inputs, ev.finished_ns);
       if (worker.owns_lock()) worker.unlock();
-      r.inputs.clear();  // consumed: free them before the output is made
-      emit(st.id, st.replica, r.item, make_payload(spec.payload_bytes, r.item, st.id));
+      emit(st.id, st.replica, r.item, std::move(out));
       ev.sent_ns = now_ns();
       watchdog_->idle(st.slot);
       if (!detailed(r.item)) continue;
@@ -590,7 +597,7 @@ class rank_runtime {
   // The source emits items (at most `inflight` at a time) and completes them in deliver().
   void source_loop() {
     const int s = graph_.source();
-    const stage_spec& spec = spec_.stages[static_cast<std::size_t>(s)];
+    stage_work& work = *local_.at({s, 0})->work;
     start_ns_ = now_ns();
     watchdog_->progress(start_ns_);
     for (std::uint64_t item = 0; item < spec_.items; ++item) {
@@ -605,14 +612,12 @@ class rank_runtime {
       ev.stage = s;
       ev.rank = rank_;
       ev.started_ns = now_ns();
-      run_kernel(spec.kernel, spec.work_ms, spec.threads);
-      ev.finished_ns = now_ns();
-      auto payload = make_payload(spec.payload_bytes, item, s);
+      value out = work.emit(item, ev.finished_ns);
       {
         std::lock_guard lk(src_m_);
         source_events_[item] = {ev, false, false};
       }
-      emit(s, 0, item, payload);
+      emit(s, 0, item, std::move(out));
       std::lock_guard lk(src_m_);
       auto& pending = source_events_.at(item);
       pending.row.sent_ns = now_ns();
@@ -716,14 +721,21 @@ class rank_runtime {
         m.dst_replica = o.dst_replica;
         m.tag = edge_tags_[static_cast<std::size_t>(o.edge)];
         m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
-        // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
-        if (options_.verify) m.checksum = payload_checksum(*o.payload);
-        if (options_.verify && corrupts(options_.faults, e.from, o.src_replica, o.item))
-          m.checksum ^= 1;  // an injected corrupt fault (faults.hpp)
-        m.payload = std::move(o.payload);
         message_row row;
         row.send_start_ns = now_ns();
-        transport_.post(o.dest, e.serialization, std::move(m), row, t0_local_);
+        // A user object becomes bytes by its type's serialization, timed as serialization; its
+        // bytes then travel raw (a second envelope would only copy them again).
+        const auto* type = b_.sends[static_cast<std::size_t>(o.edge)];
+        m.payload = bytes_of(o.data, type, e.serialization);
+        const std::int64_t object_ns = now_ns() - row.send_start_ns;
+        o.data = {};
+        // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
+        if (options_.verify) m.checksum = payload_checksum(*m.payload);
+        if (options_.verify && corrupts(options_.faults, e.from, o.src_replica, o.item))
+          m.checksum ^= 1;  // an injected corrupt fault (faults.hpp)
+        transport_.post(o.dest, type ? serialization_kind::raw : e.serialization, std::move(m), row,
+                        t0_local_);
+        row.serialize_ns += object_ns;
         if (detailed(o.item))
           sends.push_back({o.item, o.edge, rank_, o.dest, o.src_replica, o.dst_replica, row.bytes,
                            row.send_start_ns, row.serialize_ns, row.posted_ns, o.credit_asked_ns,
@@ -816,7 +828,8 @@ class rank_runtime {
   // incomplete, and says so; every other rank tells rank 0 why first. Then the job ends
   // (MPI_Abort): the other ranks may be gone or stuck, so nothing collective is tried.
   [[noreturn]] void end_run(const std::string& why, int code) {
-    wake_all();  // the source emits no more, stages take no more items
+    wake_all();      // the source emits no more, stages take no more items
+    kill_workers();  // MPI_Abort would leave a worker that ignores its stdin running
     if (rank_ != 0) {
       std::fprintf(stderr, "[rank %d] mpipe: error: %s; telling rank 0 and ending the job\n", rank_,
                    why.c_str());
@@ -898,13 +911,32 @@ class rank_runtime {
   }
 
   void accept(received_message r, std::int64_t arrived) {
+    const auto e = static_cast<std::size_t>(r.msg.edge);
+    value data{std::move(r.msg.payload), nullptr};
+    // A user object is decoded by its type here, timed as deserialization; a stage that ignores
+    // its inputs (a synthetic kernel) or the source without outputs never needs it decoded.
+    if (b_.sends[e] && b_.takes[e]) {
+      const std::int64_t start = now_ns();
+      data.object = b_.sends[e]->from_bytes(data.bytes->data(), data.bytes->size(),
+                                            spec_.edges[e].serialization);
+      data.bytes.reset();
+      r.deserialize_ns += now_ns() - start;
+    }
     const std::int64_t available = now_ns();
     if (detailed(r.msg.item))
       recvs.push_back({r.msg.item, r.msg.edge, arrived, r.deserialize_ns, available});
-    const int to = consumer_of_[static_cast<std::size_t>(r.msg.edge)];
+    const int to = consumer_of_[e];
     const credit_origin c =
         on_demand(to) ? credit_origin{r.source, r.msg.edge, r.msg.src_replica} : credit_origin{};
-    deliver(to, r.msg.dst_replica, r.msg.item, std::move(r.msg.payload), available, c);
+    deliver(r.msg.edge, r.msg.dst_replica, r.msg.item, std::move(data), available, c);
+  }
+
+  // `outputs:`: what reached the source on `edge`, as bytes (a user object by its edge's
+  // serialization: the contents for mpipe::blob and std::string).
+  void write_output(int edge, std::uint64_t item, const value& data) {
+    const auto e = static_cast<std::size_t>(edge);
+    const payload_ptr p = bytes_of(data, b_.sends[e], spec_.edges[e].serialization);
+    outputs_[e].write(item, p ? p->data() : nullptr, p ? p->size() : 0);
   }
 
   // --verify: the bytes that arrived are the bytes that were sent, or the run stops here.
@@ -957,6 +989,8 @@ class rank_runtime {
   boost::mpi::communicator comm_;
   const pipeline_spec& spec_;
   const graph& graph_;
+  const bindings& b_;
+  const std::vector<output_files>& outputs_;  // per edge into the source (outputs:)
   const placement& where_;
   const run_options& options_;
   transport transport_;
@@ -1320,15 +1354,69 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
   return out.str();
 }
 
+namespace {
+
+// Runs f on every rank; when it throws on any, every rank throws the error of the lowest rank
+// that failed (a spec_error stays one), so that a plugin or a worker missing on one node is one
+// clear error and every rank leaves before work starts.
+template <class F>
+void on_every_rank(const boost::mpi::communicator& comm, F&& f) {
+  std::vector<std::string> mine;  // empty: fine; else kind, file, line, field, message
+  try {
+    f();
+  } catch (const spec_error& e) {
+    mine = {"spec", e.file(), std::to_string(e.line()), e.field(), e.message()};
+  } catch (const std::exception& e) {
+    mine = {"error", e.what()};
+  }
+  int failed = mine.empty() ? comm.size() : comm.rank();
+  int first = failed;
+  boost::mpi::all_reduce(comm, failed, first, boost::mpi::minimum<int>());
+  if (first == comm.size()) return;
+  boost::mpi::broadcast(comm, mine, first);
+  const std::string where = first == 0 ? "" : "on rank " + std::to_string(first) + ": ";
+  if (mine[0] == "spec") throw spec_error(mine[1], std::stoi(mine[2]), mine[3], where + mine[4]);
+  throw error(where + mine[1]);
+}
+
+// One output directory per edge into the source (`outputs:`): the directory itself for one
+// such edge, DIR/<producer> for several.
+std::vector<output_files> make_outputs(const pipeline_spec& spec, const graph& g,
+                                       const bindings& b) {
+  std::vector<output_files> out(spec.edges.size());
+  if (spec.outputs.empty()) return out;
+  const auto& returns = g.inputs(g.source());
+  const auto names = output_names(b.input_files, spec.items);
+  std::string dir = spec.outputs;
+  if (!spec.dir.empty() && dir.front() != '/') dir = spec.dir + "/" + dir;
+  for (int e : returns) {
+    const std::string d =
+        returns.size() == 1 ? dir : dir + "/" + spec.edges[static_cast<std::size_t>(e)].from;
+    out[static_cast<std::size_t>(e)] = output_files(d, names);
+  }
+  return out;
+}
+
+}  // namespace
+
 run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_spec& input,
                         const run_options& options) {
   // A private communicator per run: no message of one run can ever be matched by another.
   const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
   run_result result;
   result.spec = apply_overrides(input, options);
+  bindings binds;
+  on_every_rank(
+      comm, [&] { binds = bind_stages(result.spec, options.plugins, options.items.has_value()); });
   const pipeline_spec& spec = result.spec;
   const graph g(spec);
   result.where = resolve_placement(spec, options.placement, comm.size());
+  std::vector<output_files> outputs(spec.edges.size());
+  // Rank 0 checks the output directory (nothing is overwritten); the source's rank writes it.
+  on_every_rank(comm, [&] {
+    const int source_rank = result.where.rank_of[static_cast<std::size_t>(g.source())];
+    if (comm.rank() == 0 || comm.rank() == source_rank) outputs = make_outputs(spec, g, binds);
+  });
   calibrate_in_turn(comm, spec);  // before the clock starts, so item 0 is not charged for it
 
   std::vector<std::string> hosts;
@@ -1349,7 +1437,12 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   std::int64_t t0 = now_ns();
   boost::mpi::broadcast(comm, t0, 0);
 
-  rank_runtime rt(comm, spec, g, result.where, opts, hosts);
+  std::unique_ptr<rank_runtime> runtime;
+  on_every_rank(comm, [&] {  // exec workers start here: one that cannot is reported now
+    runtime =
+        std::make_unique<rank_runtime>(comm, spec, g, result.where, opts, hosts, binds, outputs);
+  });
+  rank_runtime& rt = *runtime;
   comm.barrier();
   rt.run(t0 + clock.start.offset_ns);
   clock.end = clocks.measure();  // ends in a polite barrier

@@ -27,35 +27,12 @@
 #include <string>
 #include <vector>
 
+#include "mpipe/bytes.hpp"
 #include "mpipe/records.hpp"
 #include "mpipe/spec.hpp"
 
 namespace mpipe {
 
-// Leaves new elements uninitialised: every payload byte is written right after allocation
-// (filled by its producer or received from MPI), and zero-filling first cost about a fifth of
-// shared-memory bandwidth at 1 MiB (measured with mpipe bench).
-template <class T>
-struct uninit_allocator : std::allocator<T> {
-  using value_type = T;
-  uninit_allocator() noexcept = default;
-  template <class U>
-  uninit_allocator(const uninit_allocator<U>&) noexcept {}
-  template <class U>
-  struct rebind {
-    using other = uninit_allocator<U>;
-  };
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-};
-
-using byte_buffer = std::vector<unsigned char, uninit_allocator<unsigned char>>;
 using payload_ptr = std::shared_ptr<const byte_buffer>;
 
 struct wire_message {

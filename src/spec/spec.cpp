@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -64,6 +65,10 @@ const char* to_string(kernel_kind k) {
       return "spin";
     case kernel_kind::compute:
       return "compute";
+    case kernel_kind::user:
+      return "user";
+    case kernel_kind::exec:
+      return "exec";
   }
   return "?";
 }
@@ -124,12 +129,14 @@ constexpr std::size_t max_name_length = 64;
 // limit above is fine alone, but inflight 1e6 x 1 GiB payloads would ask a rank for a petabyte.
 constexpr double max_payload_in_flight = 17179869184.0;  // 2^34, 16 GiB
 
-const std::vector<std::string> top_keys = {"name",     "source", "items", "inflight",
-                                           "defaults", "stages", "edges", "placement"};
+const std::vector<std::string> top_keys = {"name",     "source", "items",  "inflight",
+                                           "defaults", "stages", "edges",  "placement",
+                                           "plugins",  "inputs", "outputs"};
 const std::vector<std::string> defaults_keys = {"kernel", "threads", "payload_bytes",
                                                 "serialization", "work_ms"};
-const std::vector<std::string> stage_keys = {"name",          "work_ms",  "kernel",   "threads",
-                                             "payload_bytes", "replicas", "dispatch", "ordered"};
+const std::vector<std::string> stage_keys = {"name",     "work_ms",       "kernel",
+                                             "threads",  "payload_bytes", "replicas",
+                                             "dispatch", "ordered",       "command"};
 const std::vector<std::string> edge_keys = {"from", "to", "serialization"};
 
 const std::vector<std::pair<std::string, kernel_kind>> kernel_names = {
@@ -239,6 +246,7 @@ struct stage_defaults {
   int threads = 1;
   std::uint64_t payload_bytes = 0;
   serialization_kind serialization = serialization_kind::boost;
+  bool serialization_given = false;
 };
 
 // A list far over its limit is refused from the YAML events, before YAML::Load builds a node for
@@ -350,6 +358,9 @@ class parser {
           in_.integer(n, "inflight", 1, max_inflight, "at least 1 and at most 1000000 (1e6)"));
     }
     if (const YAML::Node n = root["defaults"]; present(n)) parse_defaults(n);
+    parse_files(root, spec);
+    if (!spec.inputs.empty() && present(root["items"]))
+      fail(root["items"], "items", "with 'inputs:' every file is an item; drop 'items:'");
 
     const YAML::Node stages = root["stages"];
     if (!present(stages)) missing("stages", "the spec must list its stages");
@@ -477,6 +488,63 @@ class parser {
   kernel_kind kernel(const YAML::Node& node, const std::string& field) const {
     return enum_value(node, field, kernel_names, "kernel");
   }
+
+  // A stage's kernel: a synthetic one, exec, or the name of a registered function (checked
+  // against the registry when the run starts, once plugins are loaded).
+  void stage_kernel(const YAML::Node& node, const std::string& field, stage_spec& stage) const {
+    const std::string name = scalar(node, field + ".kernel", "a kernel or a function name");
+    for (const auto& [k, kind] : kernel_names)
+      if (name == k) {
+        stage.kernel = kind;
+        return;
+      }
+    if (name == "exec") {
+      stage.kernel = kernel_kind::exec;
+      return;
+    }
+    if (!valid_name(name))
+      fail(node, field + ".kernel",
+           quoted(name) + " is neither a kernel (sleep, spin, compute, exec) nor a function name");
+    stage.kernel = kernel_kind::user;
+    stage.function = name;
+  }
+
+  // An exec worker's argv: a list of strings (a single string is one program with no arguments).
+  std::vector<std::string> command(const YAML::Node& node, const std::string& field) const {
+    std::vector<std::string> argv;
+    if (node.IsScalar()) {
+      argv.push_back(scalar(node, field, "a program"));
+    } else {
+      in_.list(node, field, "a list: the program and its arguments", "the command is empty");
+      for (std::size_t i = 0; i < node.size(); ++i)
+        argv.push_back(scalar(node[i], field + "[" + std::to_string(i) + "]", "an argument"));
+    }
+    if (argv.front().empty()) fail(node, field, "the program's name is empty");
+    return argv;
+  }
+
+  // plugins: a path or a list of them; inputs / outputs: one path each.
+  void parse_files(const YAML::Node& root, pipeline_spec& spec) const {
+    if (const YAML::Node n = root["plugins"]; present(n)) {
+      spec.plugins_line = line_of(n);
+      if (n.IsScalar()) {
+        spec.plugins.push_back(scalar(n, "plugins", "a shared library's path"));
+      } else {
+        in_.list(n, "plugins", "a list of shared libraries", "the list is empty");
+        for (std::size_t i = 0; i < n.size(); ++i)
+          spec.plugins.push_back(
+              scalar(n[i], "plugins[" + std::to_string(i) + "]", "a shared library's path"));
+      }
+    }
+    if (const YAML::Node n = root["inputs"]; present(n)) {
+      spec.inputs = scalar(n, "inputs", "a directory or a glob (data/*.pgm)");
+      spec.inputs_line = line_of(n);
+    }
+    if (const YAML::Node n = root["outputs"]; present(n)) {
+      spec.outputs = scalar(n, "outputs", "a directory");
+      spec.outputs_line = line_of(n);
+    }
+  }
   serialization_kind serialization(const YAML::Node& node, const std::string& field) const {
     return enum_value(node, field, serialization_names, "serialization");
   }
@@ -501,6 +569,7 @@ class parser {
     }
     if (const YAML::Node n = node["serialization"]; present(n)) {
       defaults_.serialization = serialization(n, "defaults.serialization");
+      defaults_.serialization_given = true;
     }
   }
 
@@ -538,8 +607,14 @@ class parser {
         if (const YAML::Node n = item["work_ms"]; present(n)) {
           stage.work_ms = work_ms(n, field + ".work_ms");
         }
-        if (const YAML::Node n = item["kernel"]; present(n)) {
-          stage.kernel = kernel(n, field + ".kernel");
+        if (const YAML::Node n = item["kernel"]; present(n)) stage_kernel(n, field, stage);
+        if (const YAML::Node n = item["command"]; present(n)) {
+          if (stage.kernel != kernel_kind::exec)
+            fail(n, field + ".command", "only a stage with 'kernel: exec' runs a command");
+          stage.command = command(n, field + ".command");
+        } else if (stage.kernel == kernel_kind::exec) {
+          fail(item, field + ".command",
+               "missing: 'kernel: exec' needs the worker's command, e.g. [python3, worker.py]");
         }
         if (const YAML::Node n = item["threads"]; present(n)) {
           stage.threads = threads(n, field + ".threads");
@@ -619,6 +694,7 @@ class parser {
       const std::string field = "edges[" + std::to_string(i) + "]";
       std::vector<std::string> from, to;
       serialization_kind ser = defaults_.serialization;
+      bool ser_given = defaults_.serialization_given;
       if (item.IsScalar()) {
         const std::string& text = item.Scalar();
         const auto arrow = text.find("->");
@@ -644,6 +720,7 @@ class parser {
         to = stage_refs(to_node, field + ".to", spec);
         if (const YAML::Node n = item["serialization"]; present(n)) {
           ser = serialization(n, field + ".serialization");
+          ser_given = true;
         }
       } else {
         fail(item, field, "expected 'FROM -> TO' or {from: ..., to: ...}, got " + describe(item));
@@ -663,7 +740,7 @@ class parser {
                  "duplicate edge '" + f + " -> " + t + "' (first on line " +
                      std::to_string(it->second) + ")");
           }
-          spec.edges.push_back(edge_spec{f, t, ser, line});
+          spec.edges.push_back(edge_spec{f, t, ser, line, ser_given});
         }
       }
     }
@@ -914,7 +991,9 @@ void apply_replicas(pipeline_spec& spec, const std::string& text) {
 }
 
 pipeline_spec load_spec(const std::string& path) {
-  return parse_spec(yaml_in::read_text_file(path, "spec"), path);
+  pipeline_spec spec = parse_spec(yaml_in::read_text_file(path, "spec"), path);
+  spec.dir = std::filesystem::absolute(path).parent_path().string();
+  return spec;
 }
 
 }  // namespace mpipe
