@@ -17,6 +17,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mpipe/faults.hpp"
 #include "mpipe/graph.hpp"
@@ -100,6 +101,12 @@ run_result run_pipeline(const boost::mpi::communicator& comm, const pipeline_spe
 // would pick. Valid on rank 0; empty elsewhere.
 std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& spec,
                             const run_options& options);
+
+// The user's code checked without running it (`mpipe validate`, one process): loads the spec's
+// plugins, resolves every `kernel: NAME` stage to its function, checks the types on every edge
+// (setting typed edges' serialization) and lists `inputs:` (setting items). One line per user
+// stage, e.g. "Blur: blur (Image -> Image) from libimage.so"; throws spec_error.
+std::vector<std::string> check_user_stages(pipeline_spec& spec);
 
 // Applies items / time_scale / kernel overrides to a spec (validation of the result included).
 pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <ostream>
@@ -61,9 +62,27 @@ std::string read_text(const std::string& path, const std::string& what) {
 // unreadable file is reported once); every rank parses the same text, so a bad spec fails
 // identically everywhere and all ranks leave together, without a hang. A scenario is built in:
 // every rank has its text already.
+namespace {
+
+// --plugin, given to any subcommand that takes a spec: added to the spec's own plugins, so that
+// every command that runs the spec (run, sweep, advise --verify) loads them the one way it
+// loads `plugins:`.
+std::vector<std::string>& cli_plugins() {
+  static std::vector<std::string> paths;
+  return paths;
+}
+
+pipeline_spec with_cli_plugins(pipeline_spec spec, const std::string& file) {
+  if (!file.empty()) spec.dir = std::filesystem::absolute(file).parent_path().string();
+  for (const auto& p : cli_plugins()) spec.plugins.push_back(std::filesystem::absolute(p).string());
+  return spec;
+}
+
+}  // namespace
+
 pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::string& file,
                           const std::string& scenario) {
-  if (!scenario.empty()) return scenario_spec(scenario);
+  if (!scenario.empty()) return with_cli_plugins(scenario_spec(scenario), "");
   std::string text, problem;
   if (world.rank() == 0) {
     try {
@@ -75,7 +94,7 @@ pipeline_spec load_on_all(const boost::mpi::communicator& world, const std::stri
   boost::mpi::broadcast(world, problem, 0);
   if (!problem.empty()) throw io_error(problem);
   boost::mpi::broadcast(world, text, 0);
-  return parse_spec(text, file.empty() ? "<builtin seed>" : file);
+  return with_cli_plugins(parse_spec(text, file.empty() ? "<builtin seed>" : file), file);
 }
 
 // Rank 0 checks the results path (the only rank that writes it) and every rank learns the
@@ -118,9 +137,10 @@ std::optional<platform> newest_calibration(const std::string& path) {
 // --scenario or the built-in seed, then --inflight and --replicas.
 pipeline_spec model_spec(const std::string& file, const std::string& scenario,
                          std::uint64_t inflight, const std::string& replicas) {
-  auto spec = !scenario.empty() ? scenario_spec(scenario)
-              : file.empty()    ? seed_spec()
-                                : load_spec(file);
+  auto spec = with_cli_plugins(!scenario.empty() ? scenario_spec(scenario)
+                               : file.empty()    ? seed_spec()
+                                                 : load_spec(file),
+                               file);
   if (inflight) spec.inflight = inflight;
   apply_replicas(spec, replicas);
   return spec;
@@ -177,6 +197,9 @@ void add_spec_options(CLI::App& sub, std::string& spec_file, std::string& scenar
                  "A built-in pipeline by name: seed, render-farm, api-calls (`mpipe scenarios` "
                  "lists them); instead of --spec")
       ->excludes(spec);
+  sub.add_option("--plugin", cli_plugins(),
+                 "A shared library of stage functions (MPIPE_PLUGIN, docs/stages.md), loaded on "
+                 "every rank besides the spec's plugins:; repeatable");
 }
 
 std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv) {

@@ -46,10 +46,11 @@ struct run_args {
   std::string serialization;
   bool verify = false;
   std::string emulate;
-  std::string platform;        // predict the run on this platform file
-  double timeout = 0.0;        // stall watchdog, s (0: off), when timeout_given
-  bool timeout_given = false;  // else the default from the critical path
-  std::string inject_fault;    // testing aid (faults.hpp); else MPIPE_FAULT
+  std::string platform;         // predict the run on this platform file
+  double timeout = 0.0;         // stall watchdog, s (0: off), when timeout_given
+  bool timeout_given = false;   // else the default from the critical path
+  std::string inject_fault;     // testing aid (faults.hpp); else MPIPE_FAULT
+  std::string inputs, outputs;  // "": the spec's
 };
 
 // What became of a run's record: appended to --out, or kept in a rescue file (faults.hpp).
@@ -81,6 +82,8 @@ mpipe::run_options run_options_of(const run_args& a, int argc, char** argv) {
   }
   opt.verify = a.verify;
   if (a.payload_given) opt.payload_bytes = a.payload_bytes;
+  if (!a.inputs.empty()) opt.inputs = a.inputs;
+  if (!a.outputs.empty()) opt.outputs = a.outputs;
   return opt;
 }
 
@@ -169,6 +172,12 @@ int do_run(const run_args& a, int argc, char** argv) {
       }
       std::cout << "\nAppended run " << saved.id << " to " << a.out << std::endl;
     }
+  } catch (const mpipe::spec_error& e) {
+    // The user's code and data are checked inside run_pipeline, on every rank together (a
+    // plugin, a function, an edge's types, inputs:, outputs:, an exec command): the same error
+    // on every rank, before any work, so all leave as after any other bad input.
+    if (rank == 0) std::cerr << "mpipe: error: " << e.what() << std::endl;
+    return 2;
   } catch (const std::exception& e) {
     // Past validation, a failure may be on this rank alone: others could wait for it forever.
     std::cerr << "[rank " << rank << "] mpipe: error: " << e.what() << std::endl;
@@ -209,7 +218,8 @@ CLI::App* add_run_command(CLI::App& app, command_action& action) {
   run->add_option("--time-scale", ra.time_scale,
                   "Multiply every stage's work (e.g. 0.1 for a 10x faster run)")
       ->capture_default_str();
-  run->add_option("--kernel", ra.kernel, "Override every stage's kernel")
+  run->add_option("--kernel", ra.kernel,
+                  "Override every synthetic stage's kernel (user functions and exec workers stay)")
       ->check(CLI::IsMember({"sleep", "spin", "compute"}));
   run->add_option("--wait", ra.wait,
                   "How idle ranks wait for messages: spin (lowest latency, burns a core), yield, "
@@ -241,6 +251,12 @@ CLI::App* add_run_command(CLI::App& app, command_action& action) {
                   "Stall watchdog: a stage holding one item this many seconds (or no item "
                   "completing for 1.25x this + 2 s) ends the run naming stage, rank and item; "
                   "0: off; default 10 x the critical path + 60 s");
+  run->add_option("--inputs", ra.inputs,
+                  "The source's items from files: a directory or a glob ('data/*.pgm'), one item "
+                  "per file in sorted order (overrides the spec's inputs:)");
+  run->add_option("--outputs", ra.outputs,
+                  "Write what reaches the source to this directory, one file per item; files "
+                  "already there are never overwritten (overrides the spec's outputs:)");
   run->add_option(
          "--inject-fault", ra.inject_fault,
          "Testing aid: KIND:STAGE:ITEM[,...], KIND stall|crash|fail|corrupt (also MPIPE_FAULT)")

@@ -34,6 +34,7 @@ struct validate_args {
 // otherwise, so the core bound is the one a single-machine job would meet.
 int do_validate(const validate_args& a) {
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
+  const auto user_stages = mpipe::check_user_stages(spec);  // plugins, functions, types, inputs
   const mpipe::graph g(spec);
   const auto where = mpipe::resolve_placement(spec, a.placement, a.ranks);
   std::cout << spec.file << ": pipeline '" << spec.name << "' is valid: " << spec.stages.size()
@@ -49,6 +50,7 @@ int do_validate(const validate_args& a) {
       spec, where, std::vector<std::string>(static_cast<std::size_t>(a.ranks), "this host"),
       std::vector<int>(static_cast<std::size_t>(a.ranks), cores));
   std::cout << "throughput " << b.explain << "; all ranks on one host of " << cores << " cores\n";
+  for (const auto& line : user_stages) std::cout << "user code: " << line << "\n";
   return 0;
 }
 

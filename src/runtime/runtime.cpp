@@ -1310,9 +1310,97 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
 
 }  // namespace
 
+namespace {
+
+// Runs f on every rank; when it throws on any, every rank throws the error of the lowest rank
+// that failed, as a spec_error (other errors are filed under `file`: bad input to this run), so
+// that a plugin or a worker missing on one node is one clear error, the same on every rank, and
+// every rank leaves before work starts.
+template <class F>
+void on_every_rank(const boost::mpi::communicator& comm, const std::string& file, F&& f) {
+  std::vector<std::string> mine;  // empty: fine; else kind, file, line, field, message
+  try {
+    f();
+  } catch (const spec_error& e) {
+    mine = {"spec", e.file(), std::to_string(e.line()), e.field(), e.message()};
+  } catch (const std::exception& e) {
+    mine = {"spec", file, "0", "", e.what()};
+  }
+  int failed = mine.empty() ? comm.size() : comm.rank();
+  int first = failed;
+  boost::mpi::all_reduce(comm, failed, first, boost::mpi::minimum<int>());
+  if (first == comm.size()) return;
+  boost::mpi::broadcast(comm, mine, first);
+  const std::string where = first == 0 ? "" : "on rank " + std::to_string(first) + ": ";
+  throw spec_error(mine[1], std::stoi(mine[2]), mine[3], where + mine[4]);
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+// One output directory per edge into the source (`outputs:`): the directory itself for one
+// such edge, DIR/<producer> for several.
+std::vector<output_files> make_outputs(const pipeline_spec& spec, const graph& g,
+                                       const bindings& b) {
+  std::vector<output_files> out(spec.edges.size());
+  if (spec.outputs.empty()) return out;
+  const auto& returns = g.inputs(g.source());
+  const auto names = output_names(b.input_files, spec.items);
+  std::string dir = spec.outputs;
+  if (!spec.dir.empty() && dir.front() != '/') dir = spec.dir + "/" + dir;
+  for (int e : returns) {
+    const std::string d =
+        returns.size() == 1 ? dir : dir + "/" + spec.edges[static_cast<std::size_t>(e)].from;
+    out[static_cast<std::size_t>(e)] = output_files(d, names);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> check_user_stages(pipeline_spec& spec) {
+  const bindings b = bind_stages(spec, {}, false);
+  std::vector<std::string> lines;
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const auto& st = spec.stages[s];
+    if (b.functions[s])
+      lines.push_back(st.name + ": " + describe_function(*b.functions[s]) + " from " +
+                      b.functions[s]->origin);
+    if (st.kernel == kernel_kind::exec)
+      lines.push_back(st.name + ": exec " + join_words(st.command));
+  }
+  if (!b.input_files.empty())
+    lines.push_back("inputs: " + std::to_string(b.input_files.size()) + " files, the first " +
+                    b.input_files.front());
+  return lines;
+}
+
+namespace {
+
+// How a stage's kernel reads in the dry run: "compute 20 ms", "blur (Image -> Image)", "exec
+// 'python3 a.py'".
+std::string kernel_text(const stage_spec& s, const bindings& b, std::size_t i) {
+  std::ostringstream out;
+  if (b.functions[i])
+    out << describe_function(*b.functions[i]);
+  else if (s.kernel == kernel_kind::exec)
+    out << "exec '" << join_words(s.command) << "'";
+  else
+    out << to_string(s.kernel) << " " << s.work_ms << " ms";
+  return out.str();
+}
+
+}  // namespace
+
 std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& input,
                             const run_options& options) {
-  const pipeline_spec spec = apply_overrides(input, options);
+  pipeline_spec spec = apply_overrides(input, options);
+  bindings b;
+  on_every_rank(comm, input.file,
+                [&] { b = bind_stages(spec, options.plugins, options.items.has_value()); });
   const placement where = resolve_placement(spec, options.placement, comm.size());
   std::vector<std::string> hosts;
   boost::mpi::all_gather(comm, host_name(), hosts);
@@ -1329,8 +1417,8 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
     if (here.empty()) out << " no stages (waits in a sleeping barrier)";
     for (int st : here) {
       const auto& s = spec.stages[static_cast<std::size_t>(st)];
-      out << " " << s.name << "[" << to_string(s.kernel) << " " << s.work_ms << " ms, " << s.threads
-          << (s.threads == 1 ? " thread]" : " threads]");
+      out << " " << s.name << "[" << kernel_text(s, b, static_cast<std::size_t>(st)) << ", "
+          << s.threads << (s.threads == 1 ? " thread]" : " threads]");
     }
     out << "\n";
   }
@@ -1354,51 +1442,6 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
   return out.str();
 }
 
-namespace {
-
-// Runs f on every rank; when it throws on any, every rank throws the error of the lowest rank
-// that failed (a spec_error stays one), so that a plugin or a worker missing on one node is one
-// clear error and every rank leaves before work starts.
-template <class F>
-void on_every_rank(const boost::mpi::communicator& comm, F&& f) {
-  std::vector<std::string> mine;  // empty: fine; else kind, file, line, field, message
-  try {
-    f();
-  } catch (const spec_error& e) {
-    mine = {"spec", e.file(), std::to_string(e.line()), e.field(), e.message()};
-  } catch (const std::exception& e) {
-    mine = {"error", e.what()};
-  }
-  int failed = mine.empty() ? comm.size() : comm.rank();
-  int first = failed;
-  boost::mpi::all_reduce(comm, failed, first, boost::mpi::minimum<int>());
-  if (first == comm.size()) return;
-  boost::mpi::broadcast(comm, mine, first);
-  const std::string where = first == 0 ? "" : "on rank " + std::to_string(first) + ": ";
-  if (mine[0] == "spec") throw spec_error(mine[1], std::stoi(mine[2]), mine[3], where + mine[4]);
-  throw error(where + mine[1]);
-}
-
-// One output directory per edge into the source (`outputs:`): the directory itself for one
-// such edge, DIR/<producer> for several.
-std::vector<output_files> make_outputs(const pipeline_spec& spec, const graph& g,
-                                       const bindings& b) {
-  std::vector<output_files> out(spec.edges.size());
-  if (spec.outputs.empty()) return out;
-  const auto& returns = g.inputs(g.source());
-  const auto names = output_names(b.input_files, spec.items);
-  std::string dir = spec.outputs;
-  if (!spec.dir.empty() && dir.front() != '/') dir = spec.dir + "/" + dir;
-  for (int e : returns) {
-    const std::string d =
-        returns.size() == 1 ? dir : dir + "/" + spec.edges[static_cast<std::size_t>(e)].from;
-    out[static_cast<std::size_t>(e)] = output_files(d, names);
-  }
-  return out;
-}
-
-}  // namespace
-
 run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_spec& input,
                         const run_options& options) {
   // A private communicator per run: no message of one run can ever be matched by another.
@@ -1406,14 +1449,15 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   run_result result;
   result.spec = apply_overrides(input, options);
   bindings binds;
-  on_every_rank(
-      comm, [&] { binds = bind_stages(result.spec, options.plugins, options.items.has_value()); });
+  on_every_rank(comm, input.file, [&] {
+    binds = bind_stages(result.spec, options.plugins, options.items.has_value());
+  });
   const pipeline_spec& spec = result.spec;
   const graph g(spec);
   result.where = resolve_placement(spec, options.placement, comm.size());
   std::vector<output_files> outputs(spec.edges.size());
   // Rank 0 checks the output directory (nothing is overwritten); the source's rank writes it.
-  on_every_rank(comm, [&] {
+  on_every_rank(comm, input.file, [&] {
     const int source_rank = result.where.rank_of[static_cast<std::size_t>(g.source())];
     if (comm.rank() == 0 || comm.rank() == source_rank) outputs = make_outputs(spec, g, binds);
   });
@@ -1438,7 +1482,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   boost::mpi::broadcast(comm, t0, 0);
 
   std::unique_ptr<rank_runtime> runtime;
-  on_every_rank(comm, [&] {  // exec workers start here: one that cannot is reported now
+  on_every_rank(comm, input.file, [&] {  // exec workers start here: one that cannot is reported now
     runtime =
         std::make_unique<rank_runtime>(comm, spec, g, result.where, opts, hosts, binds, outputs);
   });
