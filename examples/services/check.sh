@@ -53,8 +53,9 @@ cmd_run() {
   mkdir -p -- "$dir" "$(dirname -- "$RESULTS")"
   "$PYTHON" "$HERE/reference.py" "$SCRATCH/reference" >/dev/null
   spec_for "$dir/outputs" "$dir"
-  # shellcheck disable=SC2086  # MPIEXEC_FLAGS is a list of words
-  local cmd=("${MPIEXEC:-mpirun}" -np "$NP" ${MPIEXEC_FLAGS:---oversubscribe --bind-to none}
+  local flags
+  read -r -a flags <<<"${MPIEXEC_FLAGS:---oversubscribe --bind-to none}"  # a list of words
+  local cmd=("${MPIEXEC:-mpirun}" -np "$NP" "${flags[@]}"
              "$MPIPE" run "${SPEC[@]}" --placement "$PLACEMENT" --out "$RESULTS" --no-progress)
   echo "+ ${cmd[*]}"
   "${cmd[@]}" 2>&1 | tee "$dir/run.log"
@@ -64,8 +65,8 @@ cmd_run() {
   grep -q "^Item latency over $ITEMS items: mean" "$dir/run.log" ||
     die "the summary has no 'Item latency over $ITEMS items' line"
   local expected got
-  expected=$(cd "$SCRATCH/reference" && ls -A | sort)
-  got=$(cd "$dir/outputs" && ls -A | sort)
+  expected=$(cd "$SCRATCH/reference" && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | sort)
+  got=$(cd "$dir/outputs" && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | sort)
   [[ "$got" == "$expected" ]] ||
     die "outputs are not one file per input: got [$got], expected [$expected]"
   local name bad=0
