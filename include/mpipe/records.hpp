@@ -95,6 +95,7 @@ struct stage_row {
   std::string dispatch;      // "on-demand" or "round-robin" (meaningful with replicas > 1)
   std::int32_t ordered = 0;  // 1: items entered it in item order
   std::string ranks;         // rank of each replica, comma separated
+  std::string function;      // user: "blur (Image -> Image)"; exec: its command; else ""
 };
 
 // tier: "same-rank" (in memory), "same-host" (MPI, shared memory), "cross-host" (MPI, network),
@@ -113,6 +114,7 @@ struct edge_row {
   std::string serialization;
   std::uint64_t payload_bytes = 0;
   std::string tier_split;  // items per tier, e.g. "same-rank 10 items, same-host 10 items"
+  std::string data_type;   // "bytes" (synthetic, files, exec replies) or the user type's name
 };
 
 // One (edge, producer replica, consumer replica) pair: where it ran and how many items took it.

@@ -46,6 +46,7 @@ struct stage_spec {
   bool ordered = false;  // items enter the stage in item order (restored after replicas)
   std::string function;  // kernel user: the registered function's name (what `kernel:` said)
   std::vector<std::string> command;  // kernel exec: the worker's argv
+  std::string signature;  // set when bound (run): "blur (Image -> Image)", or the command line
   int line = 0;                      // where it was defined, for error messages
 };
 
@@ -57,6 +58,7 @@ struct edge_spec {
   // Given by the edge or by defaults. An edge between typed stages otherwise takes its type's
   // natural serialization (stages.hpp); an explicit one must be legal for the type.
   bool serialization_given = false;
+  std::string data_type = "bytes";  // set when bound (run): the user type the edge carries
 };
 
 struct pipeline_spec {

@@ -125,7 +125,9 @@ int do_run(const run_args& a, int argc, char** argv) {
     if (rank == 0) {
       const mpipe::graph g(effective);
       std::cout << "mpipe " << mpipe::version << ": pipeline '" << effective.name << "' ("
-                << effective.stages.size() << " stages, " << effective.items << " items"
+                << effective.stages.size() << " stages, "
+                << (effective.inputs.empty() ? std::to_string(effective.items) + " items"
+                                             : "an item per file of " + effective.inputs)
                 << (effective.inflight != 1
                         ? ", " + std::to_string(effective.inflight) + " in flight"
                         : std::string())

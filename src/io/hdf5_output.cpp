@@ -160,6 +160,7 @@ const column<stage_row> stage_columns[] = {
     {"dispatch", &stage_row::dispatch},
     {"ordered", &stage_row::ordered},
     {"ranks", &stage_row::ranks},
+    {"function", &stage_row::function},
 };
 
 const column<edge_row> edge_columns[] = {
@@ -175,6 +176,7 @@ const column<edge_row> edge_columns[] = {
     {"serialization", &edge_row::serialization},
     {"payload_bytes", &edge_row::payload_bytes},
     {"tier_split", &edge_row::tier_split},
+    {"data_type", &edge_row::data_type},
 };
 
 const column<edge_instance_row> edge_instance_columns[] = {

@@ -87,6 +87,7 @@ void check_edge(pipeline_spec& spec, const bindings& b, std::size_t e) {
   if (takes != nullptr && sends != nullptr && takes->mangled != sends->mangled)
     fail(edge.to + " takes " + takes->name + ", but " + edge.from + " returns " + sends->name);
   if (sends == nullptr) return;
+  edge.data_type = sends->name;
   if (!edge.serialization_given) {
     edge.serialization = sends->natural;
   } else if (!sends->can(edge.serialization)) {
@@ -128,8 +129,14 @@ bindings bind_stages(pipeline_spec& spec, const std::vector<std::string>& extra_
     const auto& in = g.inputs(static_cast<int>(s));
     for (std::size_t i = 0; i < in.size(); ++i)
       b.input_slot[static_cast<std::size_t>(in[i])] = static_cast<int>(i);
-    if (spec.stages[s].kernel != kernel_kind::user) continue;
+    stage_spec& st = spec.stages[s];
+    if (st.kernel == kernel_kind::exec) {
+      st.signature.clear();
+      for (const auto& w : st.command) st.signature += (st.signature.empty() ? "" : " ") + w;
+    }
+    if (st.kernel != kernel_kind::user) continue;
     b.functions[s] = resolve(spec, g, s);
+    st.signature = describe_function(*b.functions[s]);
   }
   for (std::size_t e = 0; e < spec.edges.size(); ++e) {
     const auto from = static_cast<std::size_t>(spec.stage_index(spec.edges[e].from));

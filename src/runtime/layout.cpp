@@ -176,7 +176,8 @@ std::vector<edge_row> edge_rows(const pipeline_spec& spec,
                  common(pairs, [](const edge_instance_row& p) { return p.transport; }),
                  to_string(ed.serialization),
                  spec.stages[static_cast<std::size_t>(from)].payload_bytes,
-                 tier_split(pairs)};
+                 tier_split(pairs),
+                 ed.data_type};
     rows.push_back(std::move(row));
   }
   return rows;
@@ -190,7 +191,7 @@ std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& wh
     for (int r : where.replica_ranks[s]) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
     rows.push_back({static_cast<std::int32_t>(s), st.name, to_string(st.kernel), st.work_ms,
                     st.threads, st.payload_bytes, where.rank_of[s], st.replicas,
-                    to_string(st.dispatch), st.ordered ? 1 : 0, ranks});
+                    to_string(st.dispatch), st.ordered ? 1 : 0, ranks, st.signature});
   }
   return rows;
 }

@@ -107,6 +107,7 @@ value stage_work::call_function(std::vector<value>& inputs, std::int64_t& finish
   inputs.clear();
   omp_set_num_threads(st_.threads);
   value out{nullptr, f.call(args)};
+  args.clear();  // freeing the inputs is the stage's work, not the next hop's
   finished_ns = now_ns();
   return out;
 }

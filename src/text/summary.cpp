@@ -114,16 +114,20 @@ void print_edges(std::ostream& out, const run_record& rec, int source, const eve
     for (double v : s.overhead) sum += v;
     const double mean =
         s.overhead.empty() ? std::nan("") : sum / static_cast<double>(s.overhead.size());
-    et.add({name(ed.from, p.src_replica) + "->" + name(ed.to, p.dst_replica), p.tier,
-            std::to_string(p.from_rank) + "->" + std::to_string(p.to_rank), std::to_string(p.items),
-            std::to_string(ed.payload_bytes), cross ? fmt(s.wire_bytes.mean(), 0) : "-",
-            cross ? ed.serialization : "in-memory", clocked(mean, s.clock_error_us),
-            clocked(percentile(s.overhead, 0.5), s.clock_error_us),
-            clocked(percentile(s.overhead, 0.95), s.clock_error_us),
-            cross ? fmt(s.ser.mean(), 1) : "-",
-            cross ? clocked(s.wire.mean(), s.clock_error_us) : "-",
-            cross ? fmt(s.deser.mean(), 1) : "-", fmt(s.credit_wait.mean(), 1),
-            fmt(s.queued.mean(), 1)});
+    et.add(
+        {name(ed.from, p.src_replica) + "->" + name(ed.to, p.dst_replica), p.tier,
+         std::to_string(p.from_rank) + "->" + std::to_string(p.to_rank), std::to_string(p.items),
+         // User code's output has no given size: wire B is what it measured to be.
+         stg[static_cast<std::size_t>(ed.from)].function.empty() ? std::to_string(ed.payload_bytes)
+                                                                 : "-",
+         cross ? fmt(s.wire_bytes.mean(), 0) : "-",
+         (cross ? ed.serialization : "in-memory") +
+             (ed.data_type.empty() || ed.data_type == "bytes" ? "" : " (" + ed.data_type + ")"),
+         clocked(mean, s.clock_error_us), clocked(percentile(s.overhead, 0.5), s.clock_error_us),
+         clocked(percentile(s.overhead, 0.95), s.clock_error_us),
+         cross ? fmt(s.ser.mean(), 1) : "-", cross ? clocked(s.wire.mean(), s.clock_error_us) : "-",
+         cross ? fmt(s.deser.mean(), 1) : "-", fmt(s.credit_wait.mean(), 1),
+         fmt(s.queued.mean(), 1)});
   }
   et.print(out);
 }
@@ -157,8 +161,10 @@ void print_summary(std::ostream& out, const run_result& result) {
     const std::string ranks =
         s.replicas > 1 ? s.ranks + " (" + std::to_string(s.replicas) + " " + s.dispatch + ")"
                        : std::to_string(s.rank);
-    st.add({s.name, s.kernel, ranks, rec.ranks[static_cast<std::size_t>(s.rank)].host,
-            std::to_string(s.threads), fmt(s.work_ms, 1), fmt(compute[i].mean(), 2),
+    // User code shows what it runs: "blur (Image -> Image)", or an exec worker's command.
+    st.add({s.name, s.function.empty() ? s.kernel : s.kernel + ": " + s.function, ranks,
+            rec.ranks[static_cast<std::size_t>(s.rank)].host, std::to_string(s.threads),
+            fmt(s.work_ms, 1), fmt(compute[i].mean(), 2),
             s.id == g.source() ? "-" : fmt(queue[i].mean(), 1)});
   }
   st.print(out);

@@ -66,11 +66,11 @@ auto fields(const rank_row& r) {
 }
 auto fields(const stage_row& r) {
   return std::tie(r.id, r.name, r.kernel, r.work_ms, r.threads, r.payload_bytes, r.rank, r.replicas,
-                  r.dispatch, r.ordered, r.ranks);
+                  r.dispatch, r.ordered, r.ranks, r.function);
 }
 auto fields(const edge_row& r) {
   return std::tie(r.id, r.from, r.to, r.from_name, r.to_name, r.from_rank, r.to_rank, r.tier,
-                  r.transport, r.serialization, r.payload_bytes, r.tier_split);
+                  r.transport, r.serialization, r.payload_bytes, r.tier_split, r.data_type);
 }
 // NaN marks "does not apply" in bench rows and must survive the trip; NaN != NaN, so compare
 // doubles by their bits.
@@ -148,13 +148,15 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
   run.items = {{0, 10, 1000, 990}, {u64_max, i64_min, i64_max, -1}};
   run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, 0.0, 0, 0, "Main,X"},
                {1, "", i64_max, 1, 2, -123456789, i64_min, -0.25, 17, 987654321, ""}};
-  run.stages = {{0, "Main", "source", 0.0, 1, 0, 0, 1, "on-demand", 0, "0"},
-                {1, "X — 変換", "busy", 12.5, 4, u64_max, 1, 3, "round-robin", 1, "1,2,3"},
-                {2, "", "", -1e300, i32_max, 1, i32_min, i32_max, "", i32_min, ""}};
+  run.stages = {{0, "Main", "source", 0.0, 1, 0, 0, 1, "on-demand", 0, "0", ""},
+                {1, "X — 変換", "user", 12.5, 4, u64_max, 1, 3, "round-robin", 1, "1,2,3",
+                 "blur (Image -> 変換)"},
+                {2, "", "", -1e300, i32_max, 1, i32_min, i32_max, "", i32_min, "", ""}};
   run.edges = {{0, 0, 1, "Main", "X — 変換", 0, 1, "mixed", "mixed", "boost", 1024,
-                "same-rank 10 items, same-host 10 items"},
-               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "ob1/tcp", "", u64_max, ""},
-               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "", "raw", 0, "変換"}};
+                "same-rank 10 items, same-host 10 items", "bytes"},
+               {1, 1, 0, "X — 変換", "Main", 1, 0, "cross-host", "ob1/tcp", "", u64_max, "",
+                "std::map<std::string, int>"},
+               {2, i32_min, i32_max, "", "", -1, -2, "same-rank", "", "raw", 0, "変換", ""}};
   run.edge_instances = {{0, 0, 0, 0, 0, "same-rank", "in-memory", 10},
                         {0, 0, 1, 0, 1, "same-host", "ob1/vader", u64_max},
                         {i32_max, i32_min, i32_max, -1, -2, "", "", 0}};
@@ -346,10 +348,10 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
         "clock_offset_end_ns", "clock_drift_ppm", "clock_error_ns", "clock_rtt_ns", "stages"}},
       {"stages",
        {"id", "name", "kernel", "work_ms", "threads", "payload_bytes", "rank", "replicas",
-        "dispatch", "ordered", "ranks"}},
+        "dispatch", "ordered", "ranks", "function"}},
       {"edges",
        {"id", "from", "to", "from_name", "to_name", "from_rank", "to_rank", "tier", "transport",
-        "serialization", "payload_bytes", "tier_split"}},
+        "serialization", "payload_bytes", "tier_split", "data_type"}},
       {"edge_instances",
        {"edge", "src_replica", "dst_replica", "from_rank", "to_rank", "tier", "transport",
         "items"}},
