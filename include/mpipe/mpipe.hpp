@@ -23,5 +23,6 @@
 #include "mpipe/records.hpp"      // one struct per dataset row of a run
 #include "mpipe/runtime.hpp"      // run a placed pipeline on MPI ranks
 #include "mpipe/spec.hpp"         // pipelines from YAML
+#include "mpipe/stage_times.hpp"  // measured stage times into the model
 #include "mpipe/stats.hpp"        // quantiles, bootstrap CIs, break-even
 #include "mpipe/sweep.hpp"        // grids of runs in shuffled rounds

@@ -27,6 +27,7 @@
 #include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
 #include "mpipe/spec.hpp"
+#include "mpipe/stage_times.hpp"
 
 using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
 
@@ -49,6 +50,7 @@ struct advise_args {
   std::uint64_t items = 3;
   double time_scale = 1.0;
   std::string out = "results/mpipe.h5";
+  std::string stage_times;  // FILE[:RUN]: a previous run's measured stage times
 };
 
 int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
@@ -139,6 +141,9 @@ int do_advise(const advise_args& a, int argc, char** argv) {
     if (world->rank() != 0) std::cout.setstate(std::ios::failbit);  // one report, from rank 0
   }
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
+  // Measured times first, so --time-scale scales them like any work.
+  const std::string times =
+      a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
   if (a.verify) {
     // Advise on what will run: the scaled work, so predicted and measured compare directly.
     mpipe::run_options scale;
@@ -177,6 +182,7 @@ int do_advise(const advise_args& a, int argc, char** argv) {
             << (cores == 1 ? " core" : " cores") << " per host; platform '" << plat.name << "' ("
             << plat.file << ")";
   if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  if (!times.empty()) std::cout << "\n" << times;
   // Replicas add no stages or edges, so the spec's edges index the first choice's placement.
   if (!best.empty())
     if (const auto w = stand_in_warning(plat, spec, best.front().where, hosts, "the first choice");
@@ -340,6 +346,9 @@ CLI::App* add_advise_command(CLI::App& app, command_action& action) {
       ->check(CLI::Range(1, 1'000'000));
   advise->add_option("--emulate-link", aa.emulate,
                      "What-if link as `mpipe run` takes it, e.g. 'latency=5ms'");
+  advise->add_option("--stage-times", aa.stage_times,
+                     "FILE[:RUN]: set every stage's work_ms to its measured service time in a "
+                     "previous run (RUN, default the newest pipeline run in the results file)");
   action = [args](int argc, char** argv) { return do_advise(*args, argc, argv); };
   return advise;
 }

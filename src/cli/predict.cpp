@@ -18,6 +18,7 @@
 #include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
 #include "mpipe/spec.hpp"
+#include "mpipe/stage_times.hpp"
 
 using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
 
@@ -34,11 +35,14 @@ struct predict_args {
   std::string replicas;
   int cores = 0;
   std::string emulate;
+  std::string stage_times;  // FILE[:RUN]: a previous run's measured stage times
 };
 
 // No MPI: the model's arithmetic on the spec, the placement and a platform file.
 int do_predict(const predict_args& a) {
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
+  const std::string times =
+      a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
   const auto plat = mpipe::load_platform(a.platform_file);
   const mpipe::emulated_link emu =
       a.emulate.empty() ? mpipe::emulated_link{} : mpipe::parse_emulated_link(a.emulate);
@@ -66,6 +70,7 @@ int do_predict(const predict_args& a) {
             << " rank(s) over " << a.hosts << " host(s), placement " << where.mode << ": "
             << where.to_string(spec) << "\nplatform '" << plat.name << "' (" << plat.file << ")";
   if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
+  if (!times.empty()) std::cout << "\n" << times;
   if (const auto w = stand_in_warning(plat, spec, where, hosts); !w.empty()) std::cout << "\n" << w;
   std::cout << "\n\nItem latency: predicted " << fixed(pred.item_ms, 3)
             << " ms; free-communication critical path " << fixed(pred.free_ms, 3)
@@ -166,6 +171,10 @@ CLI::App* add_predict_command(CLI::App& app, command_action& action) {
                       "What-if link as `mpipe run` takes it, e.g. 'latency=5ms' (scope "
                       "cross-rank by default): an affected hop costs max(platform cost, latency "
                       "+ bytes/bandwidth), as the runtime holds it");
+  predict->add_option("--stage-times", pa.stage_times,
+                      "FILE[:RUN]: set every stage's work_ms to its measured service time in a "
+                      "previous run (RUN, default the newest pipeline run in the results file): "
+                      "what user code and exec workers really take");
   action = [args](int, char**) { return do_predict(*args); };
   return predict;
 }

@@ -15,6 +15,7 @@
 #include "mpipe/model.hpp"
 #include "mpipe/placement.hpp"
 #include "mpipe/spec.hpp"
+#include "mpipe/stage_times.hpp"
 
 using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
 
@@ -27,7 +28,8 @@ struct validate_args {
   int ranks = 1;
   std::uint64_t inflight = 0;  // 0: the spec's
   std::string replicas;
-  int cores = 0;  // 0: this machine's
+  int cores = 0;            // 0: this machine's
+  std::string stage_times;  // FILE[:RUN]: a previous run's measured stage times
 };
 
 // No MPI: every rank is taken to be on this host, with this machine's cores unless --cores says
@@ -35,11 +37,14 @@ struct validate_args {
 int do_validate(const validate_args& a) {
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   const auto user_stages = mpipe::check_user_stages(spec);  // plugins, functions, types, inputs
+  const std::string times =
+      a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
   const mpipe::graph g(spec);
   const auto where = mpipe::resolve_placement(spec, a.placement, a.ranks);
   std::cout << spec.file << ": pipeline '" << spec.name << "' is valid: " << spec.stages.size()
             << " stages, " << spec.edges.size() << " edges, " << spec.items << " items, "
             << spec.inflight << " in flight\n";
+  if (!times.empty()) std::cout << times << "\n";
   std::cout << "critical-path bound " << g.critical_path_ms() << " ms:";
   for (int s : g.critical_path()) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
   std::cout << "\nplacement on " << a.ranks << " rank(s) (" << where.mode
@@ -97,6 +102,9 @@ CLI::App* add_validate_command(CLI::App& app, command_action& action) {
                    "Cores of the one host all ranks are taken to share, for the core bound "
                    "(default: this machine's)")
       ->check(CLI::Range(1, 1'000'000));
+  validate->add_option("--stage-times", va.stage_times,
+                       "FILE[:RUN]: set every stage's work_ms to its measured service time in a "
+                       "previous run (RUN, default the newest pipeline run in the results file)");
   action = [args](int, char**) { return do_validate(*args); };
   return validate;
 }
