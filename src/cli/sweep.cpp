@@ -174,13 +174,19 @@ void make_break_even(const sweep_args& a, const CLI::App& cmd, const grid_file& 
   if (!(a.work_min > 0) || !(a.work_max > a.work_min))
     throw spec_error("<command line>", 0, "--work-min",
                      "need 0 < --work-min < --work-max (ms per stage)");
-  double sum = 0.0;
-  int with = 0;
-  for (const auto& st : spec.stages)
+  // The unit is the mean work of the stages the work scale acts on: the synthetic ones (user
+  // code keeps its speed); without any, every stage with work (validate_sweep then refuses
+  // a pipeline whose work is all user code).
+  double sum = 0.0, synthetic = 0.0;
+  int with = 0, synthetic_with = 0;
+  for (const auto& st : spec.stages) {
     if (st.work_ms > 0) sum += st.work_ms, ++with;
+    if (st.work_ms > 0 && is_synthetic(st.kernel)) synthetic += st.work_ms, ++synthetic_with;
+  }
   if (with == 0)
     throw spec_error(spec.file, 0, "stages", "--break-even needs stages with work_ms > 0");
-  const double unit = sum / with;  // mean work per stage at scale 1
+  const double unit = synthetic_with > 0 ? synthetic / synthetic_with
+                                         : sum / with;  // mean work per stage at scale 1
   g.work_scale.clear();
   for (double w : stats::log_grid(a.work_min, a.work_max, a.points_per_decade))
     g.work_scale.push_back(w / unit);
@@ -235,6 +241,43 @@ pipeline_spec prepare(const boost::mpi::communicator& world, const sweep_args& a
   return spec;
 }
 
+// User code in the spec (docs/sweeps.md, User stages): what the sweep does not scale, and the
+// `outputs:` it does not write. (A sweep whose work is all user code and that would scale it
+// was refused by validate_sweep.)
+void print_user_code_notes(std::ostream& out, const pipeline_spec& spec, const sweep_options& o) {
+  std::string user;
+  bool synthetic_work = false;
+  for (const auto& st : spec.stages) {
+    if (!is_synthetic(st.kernel))
+      user += (user.empty() ? "" : ", ") + st.name + " (" +
+              (st.kernel == kernel_kind::exec ? std::string("exec") : st.function) + ")";
+    else if (st.work_ms > 0)
+      synthetic_work = true;
+  }
+  if (!user.empty()) {
+    std::vector<std::string> scaling;  // what the sweep scales or replaces
+    bool work = o.break_even;
+    for (double w : o.grid.work_scale) work |= w != 1.0;
+    if (work) scaling.push_back(o.break_even ? "--break-even's work grid" : "work_scale");
+    if (o.time_scale != 1.0) scaling.push_back("--time-scale");
+    if (o.kernel) scaling.push_back("--kernel");
+    std::string what;
+    for (const auto& s : scaling) what += (what.empty() ? "" : " and ") + s;
+    out << "user stages: " << user << ": they run as fast as they run";
+    if (synthetic_work && !what.empty())
+      out << "\nmpipe: warning: " << what
+          << " change only the sleep/spin/compute stages, not the user stages " << user
+          << " (the model keeps their work_ms as given)";
+    else
+      out << " (work_scale, --time-scale and --kernel would not change them)";
+    out << "\n";
+  }
+  if (!spec.outputs.empty())
+    out << "outputs: " << spec.outputs
+        << " is not written by a sweep (every repeat would write the same files, and mpipe "
+           "never overwrites them); check outputs with mpipe run\n";
+}
+
 // What is about to run, on rank 0: the plan, the settings, and the points when few.
 void print_plan(std::ostream& out, const boost::mpi::communicator& world, const sweep_args& a,
                 const pipeline_spec& spec, const sweep_options& o,
@@ -263,6 +306,7 @@ void print_plan(std::ostream& out, const boost::mpi::communicator& world, const 
       << "; time scale " << o.time_scale
       << "; model platform: " << (o.predict_with ? o.platform_note : std::string("none"))
       << std::endl;
+  print_user_code_notes(out, spec, o);
   for (std::size_t i = 0; i < points.size(); ++i)
     if (a.dry_run || points.size() <= 12)
       out << "  point " << i << ": " << points[i].label

@@ -62,15 +62,41 @@ std::string origin_of(const sweep_grid& g, const std::string& dim, std::size_t i
   return "<command line>";
 }
 
-// Mean work of the stages that have work, and all stages' work (one after another).
+// Mean work of the stages that have work, and all stages' work (one after another). The work
+// axis is what the sweep scales: with user code beside synthetic stages, the mean is over the
+// synthetic stages with work only (user stages' work_ms is a fixed estimate, see scaled_spec).
 std::pair<double, double> work_of(const pipeline_spec& spec) {
-  double sum = 0.0;
-  int with = 0;
+  double sum = 0.0, synthetic = 0.0;
+  int with = 0, synthetic_with = 0;
   for (const auto& st : spec.stages) {
     sum += st.work_ms;
     if (st.work_ms > 0) ++with;
+    if (st.work_ms > 0 && is_synthetic(st.kernel)) synthetic += st.work_ms, ++synthetic_with;
   }
+  if (synthetic_with > 0 && synthetic_with < with) return {synthetic / synthetic_with, sum};
   return {with > 0 ? sum / with : 0.0, sum};
+}
+
+// The stages that run user code (kernel: NAME or exec), by name: what work_scale, --time-scale
+// and --kernel cannot change (they run as fast as they run).
+std::vector<std::string> user_stage_names(const pipeline_spec& spec) {
+  std::vector<std::string> out;
+  for (const auto& st : spec.stages)
+    if (!is_synthetic(st.kernel)) out.push_back(st.name);
+  return out;
+}
+
+// Whether any sleep/spin/compute stage has work: what work_scale, --time-scale and --kernel act on.
+bool has_synthetic_work(const pipeline_spec& spec) {
+  return std::any_of(spec.stages.begin(), spec.stages.end(), [](const stage_spec& st) {
+    return is_synthetic(st.kernel) && st.work_ms > 0;
+  });
+}
+
+std::string names_text(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
 }
 
 run_options options_for(const sweep_point& p, const sweep_options& o) {
@@ -94,6 +120,15 @@ run_options options_for(const sweep_point& p, const sweep_options& o) {
   r.serial_stages = o.serial_stages;
   r.progress = false;
   return r;
+}
+
+// A point's spec as the sweep's model sees it: the overrides applied, but user stages keep the
+// spec's work_ms (an estimate of code that work_scale and --time-scale do not speed up).
+pipeline_spec scaled_spec(const pipeline_spec& spec, const run_options& r) {
+  pipeline_spec s = apply_overrides(spec, r);
+  for (std::size_t i = 0; i < s.stages.size() && i < spec.stages.size(); ++i)
+    if (!is_synthetic(s.stages[i].kernel)) s.stages[i].work_ms = spec.stages[i].work_ms;
+  return s;
 }
 
 }  // namespace
@@ -241,6 +276,26 @@ void validate_combinations(const pipeline_spec& spec, const sweep_options& o, in
       }
     }
   }
+  // User code: each serialization must be legal for the types its edges carry (stages.md), and
+  // the plugins, functions and types must bind, before any point runs (else the first illegal
+  // point would end the job halfway through the sweep).
+  if (!user_stage_names(spec).empty()) {
+    pipeline_spec as_given = spec;
+    check_user_stages(as_given);  // the spec's own errors, as mpipe run would say them
+    for (std::size_t i = 0; i < g.serialization.size(); ++i) {
+      if (g.serialization[i].empty()) continue;
+      sweep_point p;
+      p.serialization = g.serialization[i];
+      p.placement = g.placement.front();
+      p.work_scale = g.work_scale.front();
+      try {
+        pipeline_spec s = apply_overrides(spec, options_for(p, o));
+        check_user_stages(s);
+      } catch (const spec_error& e) {
+        throw bad("serialization", i, "'" + p.serialization + "': " + e.what());
+      }
+    }
+  }
   for (std::size_t i = 0; i < g.threads.size(); ++i) {
     sweep_point p;
     p.threads = g.threads[i];
@@ -253,10 +308,43 @@ void validate_combinations(const pipeline_spec& spec, const sweep_options& o, in
   }
 }
 
+// User code (kernel: NAME, exec) runs as fast as it runs: work_scale, --time-scale and --kernel
+// change only sleep/spin/compute stages. A sweep that would scale nothing is refused; one that
+// scales the synthetic stages beside user code runs (the CLI warns, naming the user stages).
+void validate_user_code(const pipeline_spec& spec, const sweep_options& o) {
+  const auto user = user_stage_names(spec);
+  if (user.empty() || has_synthetic_work(spec)) return;
+  const auto& g = o.grid;
+  const std::string why =
+      "stage(s) " + names_text(user) +
+      " run user code (kernel: NAME or exec), which runs as fast as it runs, and no sleep, spin "
+      "or compute stage has work_ms > 0: ";
+  const std::string instead =
+      "; sweep placement, replicas, serialization, threads, emulate_link or payload_bytes "
+      "instead (docs/sweeps.md, User stages)";
+  if (o.break_even)
+    throw spec_error("<command line>", 0, "--break-even",
+                     why + "--break-even's work grid would scale nothing" + instead);
+  for (std::size_t i = 0; i < g.work_scale.size(); ++i)
+    if (g.work_scale[i] != 1.0)
+      throw grid_error(g, "work_scale", i,
+                       why + "work_scale " + number_text(g.work_scale[i]) +
+                           " would change only the model's estimates, not the runs" + instead);
+  if (o.time_scale != 1.0)
+    throw spec_error("<command line>", 0, "--time-scale",
+                     why + "--time-scale " + number_text(o.time_scale) +
+                         " would change only the model's estimates, not the runs" + instead);
+  if (o.kernel)
+    throw spec_error("<command line>", 0, "--kernel",
+                     why + "--kernel " + std::string(to_string(*o.kernel)) +
+                         " changes only synthetic stages, so it would change nothing" + instead);
+}
+
 }  // namespace
 
 void validate_sweep(const pipeline_spec& spec, const sweep_options& o, int world_size) {
   const auto& g = o.grid;
+  validate_user_code(spec, o);  // first: --break-even's grid may be out of range for them
   validate_values(o);
   validate_combinations(spec, o, world_size);
   if (o.cores_per_rank < 0 || o.cores_per_rank > 4096)
@@ -335,7 +423,7 @@ std::vector<prepared> prepare_points(const pipeline_spec& spec, const sweep_opti
   for (std::size_t i : todo) {
     prepared p;
     p.run = options_for(points[i], o);
-    p.spec = apply_overrides(spec, p.run);
+    p.spec = scaled_spec(spec, p.run);
     p.where = resolve_placement(p.spec, p.run.placement, world_size);
     std::tie(p.per_stage, p.per_item) = work_of(p.spec);
     const emulated_link emu = p.run.emulate.value_or(emulated_link{});
@@ -561,7 +649,7 @@ model_curves model_curves_of(const pipeline_spec& spec, const sweep_options& o,
     sweep_point a = first_a, b = first_b;
     a.work_scale = b.work_scale = s;
     const auto pa = options_for(a, o), pb = options_for(b, o);
-    const auto sa = apply_overrides(spec, pa), sb = apply_overrides(spec, pb);
+    const auto sa = scaled_spec(spec, pa), sb = scaled_spec(spec, pb);
     const auto wa = resolve_placement(sa, pa.placement, world_size);
     const auto wb = resolve_placement(sb, pb.placement, world_size);
     const emulated_link emu = pa.emulate.value_or(emulated_link{});
@@ -702,8 +790,12 @@ void store_attributes(sweep_result& res, const pipeline_spec& spec, const sweep_
 
 }  // namespace
 
-sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spec& spec,
+sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spec& given,
                        const sweep_options& o) {
+  // `outputs:` is not written: every repeat of every point would write the same files, and
+  // mpipe never overwrites one (docs/sweeps.md, User stages). The runs are measured as usual.
+  pipeline_spec spec = given;
+  spec.outputs.clear();
   const boost::mpi::communicator comm(world, boost::mpi::comm_duplicate);
   const int rank = comm.rank();
   sweep_result res;
