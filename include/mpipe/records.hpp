@@ -3,6 +3,7 @@
 // different ranks compare directly. Schema and units: docs/results-schema.md.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -96,6 +97,10 @@ struct stage_row {
   std::int32_t ordered = 0;  // 1: items entered it in item order
   std::string ranks;         // rank of each replica, comma separated
   std::string function;      // user: "blur (Image -> Image)"; exec: its command; else ""
+  // exec: what the pipes alone cost per item, in us: an echo worker's round trip with this
+  // stage's mean request and reply sizes, measured after the run on its rank (NaN otherwise).
+  // The stage's compute time is request-to-reply, so its own work is about the difference.
+  double pipe_us = std::nan("");
 };
 
 // tier: "same-rank" (in memory), "same-host" (MPI, shared memory), "cross-host" (MPI, network),

@@ -161,6 +161,7 @@ const column<stage_row> stage_columns[] = {
     {"ordered", &stage_row::ordered},
     {"ranks", &stage_row::ranks},
     {"function", &stage_row::function},
+    {"pipe_us", &stage_row::pipe_us},
 };
 
 const column<edge_row> edge_columns[] = {

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <string_view>
 #include <system_error>
@@ -517,5 +518,32 @@ void exec_worker::kill() noexcept {
 }
 
 std::string exec_worker::stderr_tail() const { return pump_ ? pump_->tail() : std::string(); }
+
+namespace {
+
+// Whether /proc/PID/syscall shows a process waiting for input: read(0, ...) or one of the poll
+// family (poll, select, pselect6, ppoll, epoll_wait, epoll_pwait, epoll_pwait2).
+bool waiting_for_input(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+  long nr = -1;
+  std::string fd;
+  if (!(in >> nr >> fd)) return false;  // "running", or gone
+  if (nr == 0) return fd == "0x0";
+  for (long poll_like : {7L, 23L, 232L, 270L, 271L, 281L, 441L})
+    if (nr == poll_like) return true;
+  return false;
+}
+
+}  // namespace
+
+bool exec_worker::wait_ready(double timeout_s) const {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (killed_.load() || ::kill(pid_, 0) != 0) return false;
+    if (waiting_for_input(pid_)) return true;
+    sleep_ms(2);
+  }
+  return false;
+}
 
 }  // namespace mpipe

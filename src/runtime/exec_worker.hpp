@@ -63,6 +63,11 @@ class exec_worker {
   // The last lines the worker wrote to stderr (at most 20 lines, 4 KiB).
   std::string stderr_tail() const;
 
+  // Waits until the worker waits for its first request (blocked reading stdin, or in a poll or
+  // select), so an interpreter's start-up is not charged to item 0; gives up after timeout_s
+  // (a worker behind a shell wrapper waits in the shell). Linux's /proc/PID/syscall. True: ready.
+  bool wait_ready(double timeout_s) const;
+
  private:
   struct stderr_pump;  // the thread that forwards stderr with a prefix and keeps its tail
   struct exchange;     // one call's request being written and reply being read

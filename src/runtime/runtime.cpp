@@ -311,6 +311,8 @@ class rank_runtime {
               static_cast<std::size_t>(replicas(consumer_of_[static_cast<std::size_t>(e)])), 1);
       local_.emplace(std::make_pair(inst.stage, inst.replica), std::move(st));
     }
+    // Every exec worker is started above; they start up together, and the clock starts later.
+    for (auto& [key, st] : local_) st->work->wait_ready();
     // The stall watchdog's slots: one per stage instance (the source is watched by completions).
     std::vector<std::string> slot_names;
     for (auto& [key, st] : local_) {
@@ -358,6 +360,15 @@ class rank_runtime {
   }
 
   std::uint64_t stride() const { return stride_; }
+  // exec instances on this rank, flat (stage, replica, pipe us): measured now, after the run.
+  std::vector<double> pipe_costs() const {
+    std::vector<double> out;
+    for (const auto& [key, st] : local_)
+      if (const double us = st->work->pipe_cost_us(); !std::isnan(us))
+        out.insert(out.end(),
+                   {static_cast<double>(key.first), static_cast<double>(key.second), us});
+    return out;
+  }
   const stream_stats& stats() const { return stats_; }
   // Items this rank produced per (edge, producer replica, consumer replica), flat: edge by edge,
   // in instance_pairs order.
@@ -1491,6 +1502,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rt.run(t0 + clock.start.offset_ns);
   clock.end = clocks.measure();  // ends in a polite barrier
   const std::string utc_end = utc_now_iso();
+  std::vector<std::vector<double>> pipes;  // exec stages: what their pipes alone cost
+  boost::mpi::gather(comm, rt.pipe_costs(), pipes, 0);
 
   map_stamps(rt, clock, t0);
   gathered all = gather_run(comm, rt, clock, spec, result.where);
@@ -1503,6 +1516,10 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.messages = join_messages(all.sends, all.recvs, all.facts);
   rec.ranks = rank_rows(all.facts, hosts, result.where, spec);
   rec.stages = stage_rows(spec, result.where);
+  for (const auto& rank_pipes : pipes)
+    for (std::size_t i = 0; i + 2 < rank_pipes.size(); i += 3)
+      if (rank_pipes[i + 1] == 0.0)  // the first replica's, like the row's rank
+        rec.stages[static_cast<std::size_t>(rank_pipes[i])].pipe_us = rank_pipes[i + 2];
   rec.edge_instances = edge_instance_rows(spec, result.where, hosts, all.transports,
                                           split_pair_counts(spec, result.where, all.pair_items));
   rec.edges = edge_rows(spec, rec.edge_instances);

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../io/item_files.hpp"
@@ -75,6 +77,39 @@ stage_work::stage_work(const pipeline_spec& spec, const bindings& b, int stage, 
     worker_ = start_worker(spec, st_, replica, rank, source ? 1 : in_edges_.size());
 }
 
+void stage_work::wait_ready() const {
+  if (worker_) worker_->wait_ready(10.0);
+}
+
+double pipe_round_trip_us(std::uint64_t bytes, int calls) {
+  exec_command c;
+  c.argv = {"cat"};
+  c.label = "pipe calibration (cat)";
+  exec_worker echo(std::move(c));
+  byte_buffer frame(bytes), reply;
+  std::fill(frame.begin(), frame.end(), static_cast<unsigned char>(0x5a));
+  const std::vector<const byte_buffer*> frames{&frame};
+  echo.call(frames, reply);  // warm: the process is up, the pages are mapped
+  std::vector<double> us;
+  for (int i = 0; i < calls; ++i) {
+    const std::int64_t start = now_ns();
+    echo.call(frames, reply);
+    us.push_back(static_cast<double>(now_ns() - start) / 1e3);
+  }
+  std::nth_element(us.begin(), us.begin() + static_cast<long>(us.size() / 2), us.end());
+  return us[us.size() / 2];
+}
+
+double stage_work::pipe_cost_us() const {
+  if (!worker_ || calls_ == 0) return std::nan("");
+  const std::uint64_t in = request_bytes_ / calls_, out = reply_bytes_ / calls_;
+  // Each echo moves its frame both ways: half of each round trip is one direction's cost.
+  const auto calls_for = [](std::uint64_t b) { return b > (std::uint64_t{16} << 20) ? 3 : 25; };
+  return (pipe_round_trip_us(in > 8 ? in - 8 : 0, calls_for(in)) +
+          pipe_round_trip_us(out > 8 ? out - 8 : 0, calls_for(out))) /
+         2.0;
+}
+
 void stage_work::kill() noexcept {
   if (worker_) worker_->kill();
 }
@@ -125,6 +160,9 @@ value stage_work::call_worker(std::vector<value>& inputs, const std::vector<int>
   auto reply = std::make_shared<byte_buffer>();
   worker_->call(frames, *reply);
   finished_ns = now_ns();
+  ++calls_;
+  for (const auto* f : frames) request_bytes_ += 8 + f->size();
+  reply_bytes_ += 8 + reply->size();
   return {std::move(reply), nullptr};
 }
 

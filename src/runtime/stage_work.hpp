@@ -39,6 +39,12 @@ class stage_work {
   value emit(std::uint64_t item, std::int64_t& finished_ns);
   // exec: ends a call blocked on the worker (stall watchdog, abort); from any thread.
   void kill() noexcept;
+  // exec: waits (at most 10 s) until the worker waits for its first request, so its start-up
+  // is not charged to the first item.
+  void wait_ready() const;
+  // exec: the pipes' own cost per item (pipe_round_trip_us at this instance's mean request and
+  // reply sizes); NaN for other kernels or when no item went through.
+  double pipe_cost_us() const;
 
  private:
   value call_worker(std::vector<value>& inputs, const std::vector<int>& edges,
@@ -51,6 +57,11 @@ class stage_work {
   int stage_;
   std::vector<int> in_edges_;  // in slot order
   std::unique_ptr<exec_worker> worker_;
+  std::uint64_t calls_ = 0, request_bytes_ = 0, reply_bytes_ = 0;  // exec
 };
+
+// Median round trip, in us, of `calls` requests of one `bytes`-long frame to an echo worker
+// (/bin/cat: it sends the frame back, a valid reply): what the pipes cost without any work.
+double pipe_round_trip_us(std::uint64_t bytes, int calls);
 
 }  // namespace mpipe

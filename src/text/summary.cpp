@@ -152,8 +152,10 @@ void print_summary(std::ostream& out, const run_result& result) {
 
   out << "\nStages (" << spec.name << ", " << rec.ranks.size() << " ranks, placement "
       << result.where.mode << ")\n";
+  // pipe us: an exec stage's compute time is its request-to-reply round trip; this is what an
+  // echo worker's round trip of the same sizes costs, so its own work is about the difference.
   text_table st({"stage", "kernel", "rank", "host", "threads", "work ms", "mean compute ms",
-                 "mean start delay us"},
+                 "pipe us", "mean start delay us"},
                 {true, true, true, true});
   for (const auto& s : rec.stages) {
     const auto i = static_cast<std::size_t>(s.id);
@@ -165,6 +167,7 @@ void print_summary(std::ostream& out, const run_result& result) {
     st.add({s.name, s.function.empty() ? s.kernel : s.kernel + ": " + s.function, ranks,
             rec.ranks[static_cast<std::size_t>(s.rank)].host, std::to_string(s.threads),
             fmt(s.work_ms, 1), fmt(compute[i].mean(), 2),
+            std::isnan(s.pipe_us) ? "-" : fmt(s.pipe_us, 1),
             s.id == g.source() ? "-" : fmt(queue[i].mean(), 1)});
   }
   st.print(out);
