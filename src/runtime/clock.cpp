@@ -162,6 +162,12 @@ clock_sample clock_sync::measure() const {
   MPI_Request req;
   MPIPE_MPI_CHECK(MPI_Ibcast(up, 3, MPI_INT64_T, 0, host_, &req));
   wait_politely(req);
+  // Ranks of one host read one kernel clock (steady_clock is CLOCK_MONOTONIC): their offset to
+  // their leader is 0 exactly, and taking the ping-pong's estimate instead only adds its error
+  // (seen on a loaded 2-core VM: 0.7 ms off, error bound 4 ms, so cross-rank wire times came
+  // out negative). The round trip is kept: it says how busy the host was.
+  to_leader.offset_ns = 0;
+  to_leader.error_ns = 0;
   clock_sample out = host_.rank() == 0 ? leader_to_root : to_leader;
   if (host_.rank() != 0) {
     out.offset_ns += up[0];
