@@ -18,6 +18,12 @@ What is in the trace (Trace Event Format, JSON object form):
 - async events (``ph`` ``b``/``e``, ``cat`` ``item``) on the source's thread: each item from
   emission to completion.
 
+User code (newer files, docs/stages.md): a ``user`` or ``exec`` stage's thread is named with
+what ran (``A: exec /bin/cat``, ``Blur: blur (Image -> Image)``) and its compute slices carry
+``args.function``; messages carry ``args.data_type`` (``bytes`` or the C++ type); ``otherData``
+lists the user stages (``user_stages``: name -> kernel and function). Older files have none of
+these and export as before.
+
 Timestamps are µs on rank 0's clock: mpipe stores every rank's stamps already mapped onto rank
 0's steady clock (offset and drift measured at the start and end of the run; docs/results-schema.md,
 "Times"), relative to the run's start; the export shifts them so the earliest is >= 0 (the shift
@@ -47,6 +53,8 @@ def chrome_trace(run) -> dict:
         raise ValueError(f"run {run.id} has no events (kind {run.kind}): nothing to export")
     names = dict(zip(stages.id, stages.name))
     reps = dict(zip(stages.id, stages.replicas))
+    user = {int(r.id): (str(r.kernel), str(r.function)) for r in run.user_stages.itertuples()}
+    data_types = dict(zip(run.edges.id, run.edges.data_type)) if not run.edges.empty else {}
     hosts = dict(zip(ranks["rank"], ranks["host"])) if not ranks.empty else {}
     src = run.source
     stamps = [ev.received_ns.min(), ev.started_ns.min()]
@@ -70,6 +78,9 @@ def chrome_trace(run) -> dict:
                     "args": {"sort_index": 0}})
     for (rank, stage, replica) in sorted(set(zip(ev["rank"], ev["stage"], ev["replica"]))):
         label = names[stage] + (f"#{replica}" if reps[stage] > 1 else "")
+        if stage in user:
+            kernel, function = user[stage]
+            label += ": " + ("exec " if kernel == "exec" else "") + (function or kernel)
         tid = _tid(stage, replica)
         out.append({"ph": "M", "name": "thread_name", "pid": int(rank), "tid": tid,
                     "args": {"name": label}})
@@ -94,16 +105,20 @@ def chrome_trace(run) -> dict:
                         "ts": us(e.received_ns),
                         "dur": (int(e.started_ns) - int(e.received_ns)) / 1000.0,
                         "args": {"item": item}})
+        args = {"item": item, "replica": int(e.replica)}
+        if int(e.stage) in user:
+            args["function"] = user[int(e.stage)][1] or user[int(e.stage)][0]
         out.append({"ph": "X", "cat": "compute", "name": names[e.stage], "pid": pid, "tid": tid,
                     "ts": us(e.started_ns),
                     "dur": max(int(e.finished_ns) - int(e.started_ns), 1) / 1000.0,
-                    "args": {"item": item, "replica": int(e.replica)}})
+                    "args": args})
     for k, m in enumerate(msgs.itertuples() if not msgs.empty else []):
         name = f"{m.edge_name} #{int(m.item)}"
         args = {"item": int(m.item), "edge": m.edge_name, "bytes": int(m.bytes),
                 "serialize_us": int(m.serialize_ns) / 1e3, "wire_us": int(m.transfer_ns) / 1e3,
                 "deserialize_us": int(m.deserialize_ns) / 1e3,
-                "clock_error_us": int(m.clock_error_ns) / 1e3}
+                "clock_error_us": int(m.clock_error_ns) / 1e3,
+                "data_type": str(data_types.get(m.edge, "bytes"))}
         sdur = max(int(m.posted_ns) - int(m.send_start_ns), int(m.serialize_ns), 1) / 1000.0
         ddur = max(int(m.deserialize_ns), 1) / 1000.0
         s_ts, d_ts = us(m.send_start_ns), us(m.received_ns)
@@ -126,6 +141,7 @@ def chrome_trace(run) -> dict:
             "shift_us": shift_ns / 1000.0,
             "clock_error_max_ns": int(run.attr("clock_error_max_ns", 0)),
             "messages": int(len(msgs)),
+            "user_stages": {names[i]: {"kernel": k, "function": f} for i, (k, f) in user.items()},
         },
     }
 

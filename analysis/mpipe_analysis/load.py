@@ -26,11 +26,14 @@ Tables of a :class:`Run` (columns in file order, then the derived columns listed
 ``items``     one row per item: ``item, emitted_ns, completed_ns, latency_ns``; derived
               ``latency_ms``.
 ``stages``    ``id, name, kernel, work_ms (ms, scaled), threads, payload_bytes (B), rank,
-              replicas, dispatch, ordered, ranks``.
+              replicas, dispatch, ordered, ranks``, ``function`` (newer files: the user code a
+              ``user`` or ``exec`` stage ran, e.g. ``blur (Image -> Image)`` or the command
+              line; empty for sleep/spin/compute; read as ``""`` from older files).
 ``edges``     ``id, from, to, from_name, to_name, from_rank, to_rank, tier, transport,
               serialization, payload_bytes (B)``, ``tier_split`` (newer files; ``tier`` and
-              ``transport`` read ``mixed`` when the edge's instance pairs differ); derived
-              ``name`` ("A->B").
+              ``transport`` read ``mixed`` when the edge's instance pairs differ),
+              ``data_type`` (newer files: ``bytes`` or the C++ type a user function returns;
+              read as ``bytes`` from older files); derived ``name`` ("A->B").
 ``ranks``     ``rank, host, pid, omp_max_threads, hardware_threads, clock_offset_ns,
               clock_offset_end_ns, clock_drift_ppm, clock_error_ns, clock_rtt_ns, stages``.
 ``bench``     (bench/calibration runs) ``tier, method, size_bytes (B), reps, latency_us (µs),
@@ -286,14 +289,30 @@ class Run:
         rows = tuple(
             (r.name, r.kernel, round(float(r.work_ms), 6), int(r.threads), int(r.payload_bytes))
             + ((int(r.replicas),) if replicas else ())
+            + ((r.function,) if r.function else ())  # user code: which function or command
             for r in stages.itertuples()
         )
         return (self.scenario, rows)
 
+    @property
+    def user_stages(self) -> pd.DataFrame:
+        """The stages that ran user code (``kernel`` ``user`` or ``exec``): their ``stages``
+        rows; empty for synthetic pipelines and for older files."""
+        stages = self.stages
+        if stages.empty:
+            return stages
+        return stages[stages.kernel.isin(["user", "exec"])]
+
     # --- tables with derived columns ------------------------------------------------------
     @property
     def stages(self) -> pd.DataFrame:
-        return self.table("stages")
+        key = "_stages"
+        if key not in self._cache:
+            stages = self.table("stages").copy()
+            if "function" not in stages:  # older files: no user code recorded
+                stages["function"] = ""
+            self._cache[key] = stages
+        return self._cache[key]
 
     @property
     def ranks(self) -> pd.DataFrame:
@@ -312,6 +331,8 @@ class Run:
         key = "_edges"
         if key not in self._cache:
             edges = self.table("edges").copy()
+            if "data_type" not in edges:  # older files: synthetic payloads only
+                edges["data_type"] = "bytes"
             if not edges.empty:
                 edges["name"] = edges.from_name + "->" + edges.to_name
             self._cache[key] = edges

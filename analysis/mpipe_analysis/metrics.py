@@ -200,7 +200,9 @@ def edge_costs(run: Run) -> pd.DataFrame:
     Columns: ``edge`` (id), ``name`` ("A->B"), ``from_name``, ``to_name``, ``tier``,
     ``transport`` (``mixed`` when the edge's instance pairs differ), ``tier_split`` (e.g.
     ``same-rank 10 items, same-host 10 items``; the tier alone in older files),
-    ``serialization``, ``payload_bytes`` (B), ``wire_bytes`` (B, mean size on the wire; NaN in
+    ``serialization``, ``data_type`` (``bytes``, or the C++ type a user function returns;
+    ``bytes`` for older files), ``payload_bytes`` (B: the producer's synthetic payload, not what a
+    user stage sent), ``wire_bytes`` (B, mean size on the wire; NaN in
     memory), ``hops`` (item hand-offs measured), ``remote`` (how many crossed ranks), then means
     in µs over the hops of :func:`hop_times`: ``handoff_us`` (producer done to the
     communication thread taking it, or the in-memory hand-over: everything but the next three),
@@ -215,7 +217,8 @@ def edge_costs(run: Run) -> pd.DataFrame:
     edges, ev = run.edges, run.events
     cols = [
         "edge", "name", "from_name", "to_name", "tier", "transport", "tier_split",
-        "serialization", "payload_bytes", "wire_bytes", "hops", "remote", "handoff_us",
+        "serialization", "data_type", "payload_bytes", "wire_bytes", "hops", "remote",
+        "handoff_us",
         "serialize_us", "wire_us", "deserialize_us", "overhead_us", "queue_us", "work_ms",
         "ratio", "verdict", "clock_error_us", "unreliable", "available_from",
     ]
@@ -250,6 +253,7 @@ def edge_costs(run: Run) -> pd.DataFrame:
                 "transport": e["transport"],
                 "tier_split": str(e.get("tier_split", "") or e["tier"]),
                 "serialization": e["serialization"] if n_remote else "in-memory",
+                "data_type": str(e.get("data_type", "bytes") or "bytes"),
                 "payload_bytes": int(e["payload_bytes"]),
                 "wire_bytes": float(rem.bytes.mean()) if n_remote else math.nan,
                 "hops": len(f),

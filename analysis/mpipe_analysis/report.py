@@ -148,6 +148,10 @@ def _edge_table(run) -> str:
     c = metrics.edge_costs(run)
     if c.empty:
         return "<p>No edges.</p>"
+    # User code (newer files): what each edge carried, and no synthetic payload for an edge a
+    # user stage produced (what it sent is measured: the messages' bytes).
+    user = set(run.user_stages.name) if not run.user_stages.empty else set()
+    typed = bool(user) or (c.data_type != "bytes").any()
     rows = []
     for r in c.itertuples():
         words = metrics.rule_of(run)
@@ -158,17 +162,112 @@ def _edge_table(run) -> str:
         rows.append(
             f"<tr><td>{_e(r.name)}</td><td>{_e(r.tier_split if r.tier == 'mixed' else r.tier)}"
             f"</td><td>{_e(r.transport)}</td>"
-            f"<td>{_e(r.serialization)}</td><td>{r.payload_bytes}</td>"
+            f"<td>{_e(r.serialization)}</td>"
+            + (f"<td>{_e(r.data_type)}</td>" if typed else "")
+            + f"<td>{'–' if r.from_name in user else r.payload_bytes}</td>"
+            + f"<td>{_num(r.wire_bytes)}</td>"
             f"<td>{_num(r.serialize_us)}</td><td>{_num(r.wire_us)}</td>"
             f"<td>{_num(r.deserialize_us)}</td><td>{_num(r.overhead_us)}</td>"
             f"<td>{_num(r.queue_us)}</td><td>{_num(r.work_ms)}</td>"
             f"<td>{_e(metrics.fmt_ratio(r.ratio))}</td><td class='{cls}'>{_e(r.verdict)}{_e(note)}</td></tr>"
         )
     head = ("<tr><th>edge</th><th>tier</th><th>transport</th><th>serialization</th>"
-            "<th>payload B</th><th>serialize µs</th><th>wire µs</th><th>deserialize µs</th>"
+            + ("<th>data type</th>" if typed else "")
+            + "<th>payload B</th><th>wire B</th><th>serialize µs</th><th>wire µs</th><th>deserialize µs</th>"
             "<th>overhead µs</th><th>queue µs</th><th>work served ms</th><th>ratio</th>"
             "<th>verdict</th></tr>")
     return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>"
+
+
+def _stage_table(run) -> str:
+    """The run's stages: kernel, what user code ran (the function or the command, newer files
+    only), the spec's work (for user code the model's estimate) beside the measured mean service
+    time, threads, replicas and ranks."""
+    stages = run.stages
+    if stages.empty:
+        return ""
+    ev = run.events
+    service = ev.groupby("stage").service_ms.mean() if not ev.empty else {}
+    src = run.source
+    code = (stages.function != "").any()
+    pipes = "pipe_us" in stages and stages.pipe_us.notna().any()  # exec stages, newer files
+    head = ("<tr><th>stage</th><th>kernel</th>" + ("<th>user code</th>" if code else "")
+            + "<th>work_ms (spec)</th><th>measured ms</th>"
+            + ("<th>exec pipe µs</th>" if pipes else "")
+            + "<th>threads</th><th>replicas</th><th>ranks</th></tr>")
+    rows = []
+    for r in stages.itertuples():
+        user = r.kernel in ("user", "exec")
+        work = (f"{_num(r.work_ms)} (estimate)" if user and r.work_ms > 0
+                else _num(r.work_ms))
+        measured = "–" if r.id == src else _num(service.get(r.id, math.nan))
+        ranks = getattr(r, "ranks", "") or getattr(r, "rank", "")
+        rows.append(f"<tr><td>{_e(r.name)}</td><td>{_e(r.kernel)}</td>"
+                    + (f"<td><code>{_e(r.function)}</code></td>" if code else "")
+                    + f"<td>{work}</td><td>{measured}</td>"
+                    + (f"<td>{_num(r.pipe_us)}</td>" if pipes else "")
+                    + f"<td>{int(r.threads)}</td>"
+                    f"<td>{int(r.replicas)}</td><td>{_e(ranks)}</td></tr>")
+    note = ""
+    if code:
+        note = ("<p class='meta'>User code (<code>kernel: NAME</code> or <code>exec</code>, "
+                "docs/stages.md): its time is measured; work_ms is only the model's estimate, "
+                "and --time-scale, work_scale and --kernel do not change it.</p>")
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>{note}"
+
+
+def _sweep_points_table(s) -> str:
+    """A sweep's points: settings, work per stage, repeats, median latency with its CI,
+    throughput and the model's prediction."""
+    from . import sweep
+
+    data = sweep.read(s)
+    if data is None:
+        return ""
+    pts = data.points
+    dims = [c for c in ("placement",) + sweep.GRID_DIMENSIONS + ("work_scale",)
+            if c in pts and (c == "placement" or pts[c].nunique(dropna=False) > 1)]
+    head = "".join(f"<th>{_e(d)}</th>" for d in dims)
+    head = (f"<tr><th>point</th>{head}<th>resolved placement</th><th>work/stage ms</th>"
+            "<th>repeats</th><th>median ms</th><th>CI ms</th><th>items/s</th>"
+            "<th>model ms</th></tr>")
+    rows = []
+    for r in pts.to_dict("records"):
+        cells = "".join(f"<td>{_e(r.get(d, '') if r.get(d, '') != '' else '–')}</td>"
+                        for d in dims)
+        rows.append(
+            f"<tr><td>{_e(r.get('point', ''))}</td>{cells}"
+            f"<td><code>{_e(r.get('placement_resolved', ''))}</code></td>"
+            f"<td>{_num(r.get('work_per_stage_ms', math.nan))}</td>"
+            f"<td>{_e(r.get('repeats', ''))}</td>"
+            f"<td>{_num(r.get('latency_median_ms', math.nan))}</td>"
+            f"<td>{_num(r.get('latency_ci_low_ms', math.nan))}–"
+            f"{_num(r.get('latency_ci_high_ms', math.nan))}</td>"
+            f"<td>{_num(r.get('throughput_median_items_per_s', math.nan))}</td>"
+            f"<td>{_num(r.get('predicted_latency_ms', math.nan))}</td></tr>")
+    return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>"
+
+
+def _sweep_user_stages(s, pipeline) -> str:
+    """The user stages of a sweep's pipeline, as its kept runs (--keep-runs) recorded them, or
+    from the spec text the sweep stored: ``A (exec /bin/cat), B (blur (Image -> Image))``."""
+    kept = {str(v) for v in s.table("sweep_repeats").get("run_id", []) if str(v)}
+    for r in pipeline:
+        if r.id in kept and not r.user_stages.empty:
+            return ", ".join(f"{u.name} ({u.kernel}{' ' + u.function if u.function else ''})"
+                             for u in r.user_stages.itertuples())
+    text = str(s.attr("spec_text", ""))
+    try:
+        import yaml  # Debian's python3-yaml, when there
+
+        stages = (yaml.safe_load(text) or {}).get("stages", []) or []
+        found = [(str(st.get("name", "?")), str(st.get("kernel", "")))
+                 for st in stages if isinstance(st, dict)]
+    except Exception:  # no PyYAML, or a spec it cannot read: the flow-style lines only
+        found = re.findall(r"name:\s*([A-Za-z0-9_.#-]+)\s*,[^}\n]*?kernel:\s*([A-Za-z0-9_]+)",
+                           text)
+    return ", ".join(f"{n} ({'exec' if k == 'exec' else 'kernel: ' + k})"
+                     for n, k in found if k and k not in ("sleep", "spin", "compute"))
 
 
 def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "svg")) -> str:
@@ -280,6 +379,7 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
                          f"{_num(r.number('clock_error_max_ns') / 1e3)} µs; per-item rows: "
                          f"{_e(r.per_item_rows)}; command "
                          f"<code>{_e(r.attr('command_line', ''))}</code></p>")
+            parts.append(_stage_table(r))
             parts.append(_edge_table(r))
             b64 = w.save(plots.timeline(r), f"timeline-{rid}")
             parts.append(_figure(b64, f"timeline-{rid}",
@@ -332,13 +432,27 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
                              "baseline." + _e(fit)))
 
     # --- break-even -----------------------------------------------------------------------------
-    parts.append("<h2>Break-even (mpipe sweep --break-even)</h2>")
+    parts.append("<h2>Sweeps and break-even (mpipe sweep)</h2>")
     drawn = 0
     for s in sweeps:
         if sweep.read(s) is None:
             parts.append(f"<p class='note'>Sweep run {_e(s.id)} has no sweep_points with the "
                          f"columns this report reads ({', '.join(sweep.REQUIRED_POINT_COLUMNS)}); "
                          "skipped.</p>")
+            continue
+        user = _sweep_user_stages(s, pipeline)
+        parts.append(f"<h3>Sweep {_e(s.id)}: {_e(s.scenario)}</h3><p class='meta'>grid "
+                     f"<code>{_e(s.attr('grid', ''))}</code>; {_e(s.attr('items', ''))} item(s) "
+                     f"per run; command <code>{_e(s.attr('command_line', ''))}</code></p>")
+        if user:
+            parts.append(f"<p class='meta'>User stages: {_e(user)}: they run as fast as they "
+                         "run, so the work axis (work_scale, --time-scale) does not apply to "
+                         "them.</p>")
+        parts.append(_sweep_points_table(s))
+        if sweep.read(s).points.work_per_stage_ms.nunique() < 2:
+            parts.append(f"<p class='note'>Sweep run {_e(s.id)} varied no work (one work per "
+                         "stage for every point), so it has no break-even curve; its points are "
+                         "in the table above.</p>")
             continue
         name = f"break-even-{_slug(s.id)}"
         b64 = w.save(plots.break_even(s), name)
