@@ -24,5 +24,6 @@
 #include "mpipe/runtime.hpp"      // run a placed pipeline on MPI ranks
 #include "mpipe/spec.hpp"         // pipelines from YAML
 #include "mpipe/stage_times.hpp"  // measured stage times into the model
+#include "mpipe/stages.hpp"       // your own code as stages: typed functions, plugins
 #include "mpipe/stats.hpp"        // quantiles, bootstrap CIs, break-even
 #include "mpipe/sweep.hpp"        // grids of runs in shuffled rounds
