@@ -47,7 +47,7 @@ struct stage_spec {
   std::string function;  // kernel user: the registered function's name (what `kernel:` said)
   std::vector<std::string> command;  // kernel exec: the worker's argv
   std::string signature;  // set when bound (run): "blur (Image -> Image)", or the command line
-  int line = 0;                      // where it was defined, for error messages
+  int line = 0;           // where it was defined, for error messages
 };
 
 struct edge_spec {
@@ -75,7 +75,8 @@ struct pipeline_spec {
   // The user's code and data. Relative paths are relative to dir (the spec file's directory;
   // the working directory for built-in specs), which is also where exec workers start.
   std::string dir;
-  std::vector<std::string> plugins;  // shared libraries that register stage functions
+  std::vector<std::string> plugins;  // shared libraries that register stage functions: the
+  std::size_t plugins_in_spec = 0;   // first plugins_in_spec from `plugins:`, then --plugin's
   std::string inputs;                // a directory or glob: the source's items, one per file
   std::string outputs;               // a directory: what reaches the source, one file per item
   int plugins_line = 0, inputs_line = 0, outputs_line = 0;

@@ -141,6 +141,7 @@ int do_advise(const advise_args& a, int argc, char** argv) {
     if (world->rank() != 0) std::cout.setstate(std::ios::failbit);  // one report, from rank 0
   }
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
+  mpipe::check_user_stages(spec);  // plugins, functions, types; inputs: sets the item count
   // Measured times first, so --time-scale scales them like any work.
   const std::string times =
       a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
@@ -224,6 +225,14 @@ int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
     double bound, items_per_s;   // throughput bound and steady throughput, items/s
   };
   std::vector<outcome> rows;
+  // Each verify run would write the same result files, and mpipe never overwrites them.
+  mpipe::pipeline_spec run_spec = spec;
+  if (!run_spec.outputs.empty()) {
+    if (rank == 0)
+      std::cout << "note: the verify runs write no outputs: (" << run_spec.outputs
+                << "): each would write the same files" << std::endl;
+    run_spec.outputs.clear();
+  }
   try {
     for (std::size_t i = 0; i < best.size() && i < 3; ++i) {
       mpipe::run_options opt;
@@ -238,7 +247,7 @@ int verify_advice(const advise_args& a, const mpipe::pipeline_spec& spec,
       if (rank == 0)
         std::cout << "verify #" << i + 1 << ": running " << advice_text(spec, best[i]) << " ("
                   << spec.items << " items)" << std::endl;
-      auto r = mpipe::run_pipeline(world, spec, opt);
+      auto r = mpipe::run_pipeline(world, run_spec, opt);
       if (rank != 0) continue;
       rows.push_back({advice_text(spec, best[i]), r.predicted_ms, mpipe::mean_latency_ms(r.record),
                       best[i].items_per_s, r.throughput_items_per_s});

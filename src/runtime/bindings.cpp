@@ -25,6 +25,7 @@ void load_plugins(const pipeline_spec& spec, const std::vector<std::string>& ext
     try {
       load_plugin(in_dir(spec.dir, spec.plugins[i]));
     } catch (const error& e) {
+      if (i >= spec.plugins_in_spec) throw spec_error("<command line>", 0, "--plugin", e.what());
       throw spec_error(spec.file, spec.plugins_line, "plugins", e.what());
     }
   }

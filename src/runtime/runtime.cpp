@@ -71,7 +71,8 @@ pipeline_spec apply_overrides(pipeline_spec spec, const run_options& options) {
     throw spec_error("<command line>", 0, "--time-scale", s.str());
   }
   for (auto& st : spec.stages) {
-    st.work_ms *= options.time_scale;
+    // User code runs as fast as it runs: its work_ms (an estimate) is not scaled either.
+    if (is_synthetic(st.kernel)) st.work_ms *= options.time_scale;
     if (options.kernel && is_synthetic(st.kernel)) st.kernel = *options.kernel;  // not user code
     if (options.payload_bytes) st.payload_bytes = *options.payload_bytes;
     if (options.threads) st.threads = *options.threads;
@@ -842,8 +843,12 @@ class rank_runtime {
     wake_all();      // the source emits no more, stages take no more items
     kill_workers();  // MPI_Abort would leave a worker that ignores its stdin running
     if (rank_ != 0) {
+      // Rank 0 prints the whole message (an exec worker's stderr tail, say); here its first
+      // line only, in case rank 0 never hears of it.
+      std::string first = why.substr(0, why.find('\n'));
+      if (first.size() > 300) first = first.substr(0, 300) + "...";
       std::fprintf(stderr, "[rank %d] mpipe: error: %s; telling rank 0 and ending the job\n", rank_,
-                   why.c_str());
+                   first.c_str());
       alarm_.raise(why, 3.0);
       abort_job(comm_, code);
     }
@@ -1372,8 +1377,36 @@ std::vector<output_files> make_outputs(const pipeline_spec& spec, const graph& g
 
 }  // namespace
 
+// validate starts no worker, but it finds a worker's program as exec will: a path with a slash
+// from the spec's directory (the worker's working directory), else on PATH.
+bool program_found(const std::string& program, const std::string& dir) {
+  namespace fs = std::filesystem;
+  const auto runnable = [](const fs::path& p) {
+    std::error_code ec;
+    return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+  };
+  if (program.find('/') != std::string::npos)
+    return runnable(fs::path(dir.empty() ? "." : dir) / program);
+  const char* path = std::getenv("PATH");
+  std::istringstream entries(path ? path : "/usr/bin:/bin");
+  std::string entry;
+  while (std::getline(entries, entry, ':'))
+    if (runnable(fs::path(entry.empty() ? "." : entry) / program)) return true;
+  return false;
+}
+
 std::vector<std::string> check_user_stages(pipeline_spec& spec) {
   const bindings b = bind_stages(spec, {}, false);
+  for (std::size_t s = 0; s < spec.stages.size(); ++s) {
+    const auto& st = spec.stages[s];
+    if (st.kernel == kernel_kind::exec && !program_found(st.command.front(), spec.dir))
+      throw spec_error(spec.file, st.line, "stages (" + st.name + ").command",
+                       "cannot start '" + join_words(st.command) + "': '" + st.command.front() +
+                           "' is not an executable file" +
+                           (st.command.front().find('/') != std::string::npos
+                                ? " (relative to " + (spec.dir.empty() ? "." : spec.dir) + ")"
+                                : " on PATH"));
+  }
   std::vector<std::string> lines;
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     const auto& st = spec.stages[s];

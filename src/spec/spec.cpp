@@ -529,12 +529,14 @@ class parser {
       spec.plugins_line = line_of(n);
       if (n.IsScalar()) {
         spec.plugins.push_back(scalar(n, "plugins", "a shared library's path"));
+        spec.plugins_in_spec = 1;
       } else {
         in_.list(n, "plugins", "a list of shared libraries", "the list is empty");
         for (std::size_t i = 0; i < n.size(); ++i)
           spec.plugins.push_back(
               scalar(n[i], "plugins[" + std::to_string(i) + "]", "a shared library's path"));
       }
+      spec.plugins_in_spec = spec.plugins.size();
     }
     if (const YAML::Node n = root["inputs"]; present(n)) {
       spec.inputs = scalar(n, "inputs", "a directory or a glob (data/*.pgm)");

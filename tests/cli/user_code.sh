@@ -24,12 +24,12 @@ python=/usr/bin/python3  # Debian's; the first python3 on PATH may be another bu
 rm -rf "$dir" && mkdir -p "$dir"
 mpi=(mpirun --oversubscribe --bind-to none -np 2)
 limit_s=10
-# Checks of what mpipe does not do yet (reported, off by default; set to 1 to enable):
-#   MPIPE_UC_STRICT_ONE_ERROR: no "[rank N] mpipe: error ...; telling rank 0" line besides rank
-#     0's own (today a rank that fails repeats the whole message, stderr tail included)
-#   MPIPE_UC_VALIDATE_COMMAND: `mpipe validate` refuses an exec command that cannot be found
+# MPIPE_UC_STRICT_ONE_ERROR=1: no "[rank N] mpipe: error ...; telling rank 0" line at all besides
+#   rank 0's own. Off: that rank prints the first line of its error (in case rank 0 never hears
+#   of it), rank 0 the whole message, so the stderr tail appears once.
+# MPIPE_UC_VALIDATE_COMMAND=0 skips `mpipe validate` refusing an exec command it cannot find.
 strict=${MPIPE_UC_STRICT_ONE_ERROR:-0}
-validate_command=${MPIPE_UC_VALIDATE_COMMAND:-0}
+validate_command=${MPIPE_UC_VALIDATE_COMMAND:-1}
 tag="ucm$$"  # this script's markers: ucm<pid>-<case>
 fails=0
 fail() {
@@ -220,9 +220,9 @@ run_np2 nocmd "$dir/nocmd.yaml" --placement spread
 # Exit 2 is the CLI's spec-error path (every rank, before any item); no item may have run.
 grep -q "items completed" "$dir/nocmd.log" && fail "nocmd: refused only after items ran"
 if [ "$validate_command" = 1 ]; then
+  want=("nocmd.yaml" "stages (W).command" "cannot start 'no-such-program-XYZ"
+        "is not an executable file on PATH")
   validate nocmd.validate "$dir/nocmd.yaml"
-else
-  echo "skip nocmd.validate (MPIPE_UC_VALIDATE_COMMAND=1 enables it; today validate accepts it)"
 fi
 
 echo "== 9. the good plugin's pipeline"
