@@ -264,36 +264,18 @@ const char* type_of_edge(const std::string& from) {
   return "std::string";
 }
 
-// The records put every rank's stamps on rank 0's clock by an offset measured with ping-pongs,
-// whose error bound on a loaded, oversubscribed VM reaches milliseconds. Ranks of one host read
-// one kernel clock (steady_clock), so there the true offset is 0: undo the measured one (it is
-// constant when the record found no drift). Returns per rank what to add to its stamps; all 0
-// across hosts, where the records' mapping is the best there is.
-std::vector<std::int64_t> one_host_correction(const mpipe::run_record& rec, std::string& note) {
-  std::vector<std::int64_t> add(rec.ranks.size(), 0);
-  bool one_host = true;
+// How far cross-rank times can be off: 0 on one host (its ranks share one kernel clock, and
+// mpipe takes their offset as 0), else the clock sync's error bound.
+std::string clock_note_of(const mpipe::run_record& rec) {
   std::int64_t error = 0;
-  for (const auto& r : rec.ranks) {
-    one_host = one_host && r.host == rec.ranks.front().host && r.clock_drift_ppm == 0.0;
-    error = std::max(error, r.clock_error_ns);
-  }
-  if (one_host) {
-    for (const auto& r : rec.ranks) add[static_cast<std::size_t>(r.rank)] = r.clock_offset_ns;
-    note = "one host: measured clock offsets undone (their error bound was up to " +
-           std::to_string(error / 1000) + " us)";
-  } else {
-    note = "several hosts: cross-rank times within " + std::to_string(error / 1000) + " us";
-  }
-  return add;
+  for (const auto& r : rec.ranks) error = std::max(error, r.clock_error_ns);
+  return "cross-rank times within " + std::to_string(error / 1000) + " us of the clock sync";
 }
 
 // Items 1.. only: item 0 pays for first touches (allocator, MPI connection, caches).
 void collect(const mpipe::run_record& rec, std::map<std::pair<std::string, std::string>, cost>& by,
              std::string& clock_note) {
-  const std::vector<std::int64_t> fix = one_host_correction(rec, clock_note);
-  const auto at = [&](std::int32_t rank, std::int64_t t) {
-    return t + fix[static_cast<std::size_t>(rank)];
-  };
+  clock_note = clock_note_of(rec);
   std::map<std::pair<std::uint64_t, int>, const mpipe::event_row*> ev;
   for (const auto& e : rec.events) ev[{e.item, e.stage}] = &e;
   const auto key = [&](int edge) {
@@ -309,13 +291,10 @@ void collect(const mpipe::run_record& rec, std::map<std::pair<std::string, std::
     cost& c = by[key(m.edge)];
     c.bytes.add(static_cast<double>(m.bytes));
     c.ser.add(static_cast<double>(m.serialize_ns) / 1e3);
-    c.wire.add(static_cast<double>(at(m.dst_rank, m.received_ns) - at(m.src_rank, m.posted_ns)) /
-               1e3);
+    c.wire.add(static_cast<double>(m.received_ns - m.posted_ns) / 1e3);
     c.deser.add(static_cast<double>(m.deserialize_ns) / 1e3);
     if (const auto* p = producer(m.edge, m.item))
-      c.overhead.add(static_cast<double>(at(m.dst_rank, m.available_ns) -
-                                         at(p->rank, p->finished_ns) - m.credit_wait_ns) /
-                     1e3);
+      c.overhead.add(static_cast<double>(m.available_ns - p->finished_ns - m.credit_wait_ns) / 1e3);
   }
   for (const auto& h : rec.handoffs) {
     if (h.item == 0) continue;

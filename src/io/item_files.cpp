@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "../spec/yaml.hpp"
 #include "mpipe/error.hpp"
 
 namespace mpipe {
@@ -39,14 +40,9 @@ std::string bytes_text(std::uint64_t n) {
 
 // Why a file of this kind cannot be an item, or "" for a regular file.
 std::string refused_kind(const struct stat& st) {
-  if (S_ISREG(st.st_mode)) return "";
-  if (S_ISDIR(st.st_mode)) return "a directory";
-  const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
-                     : S_ISCHR(st.st_mode)  ? "a character device"
-                     : S_ISBLK(st.st_mode)  ? "a block device"
-                     : S_ISSOCK(st.st_mode) ? "a socket"
-                                            : "not a file";
-  return std::string("not a regular file (") + kind + ")";
+  const std::string kind = yaml_in::special_file_kind(st.st_mode);
+  if (kind.empty() || S_ISDIR(st.st_mode)) return kind;
+  return "not a regular file (" + kind + ")";
 }
 
 // What list_input_files works from: the pattern as the user wrote it, where relative paths

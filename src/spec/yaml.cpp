@@ -50,17 +50,23 @@ std::string bytes_limit(std::size_t limit) {
 // opens and fails on read (EISDIR); a FIFO or a character device (/dev/zero) would block or
 // never end.
 std::string refused_kind(const struct stat& st) {
-  if (S_ISREG(st.st_mode)) return "";
+  const std::string kind = special_file_kind(st.st_mode);
+  if (kind.empty()) return "";
   if (S_ISDIR(st.st_mode)) return std::strerror(EISDIR);
-  const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
-                     : S_ISCHR(st.st_mode)  ? "a character device"
-                     : S_ISBLK(st.st_mode)  ? "a block device"
-                     : S_ISSOCK(st.st_mode) ? "a socket"
-                                            : "not a file";
-  return std::string("not a regular file (") + kind + ")";
+  return "not a regular file (" + kind + ")";
 }
 
 }  // namespace
+
+std::string special_file_kind(unsigned mode) {
+  if (S_ISREG(mode)) return "";
+  return S_ISDIR(mode)    ? "a directory"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISCHR(mode)  ? "a character device"
+         : S_ISBLK(mode)  ? "a block device"
+         : S_ISSOCK(mode) ? "a socket"
+                          : "not a file";
+}
 
 std::string read_text_file(const std::string& path, const std::string& what, std::size_t limit) {
   const auto fail = [&](const std::string& why) {

@@ -38,6 +38,11 @@ std::string format_number(double value);
 // 10 000-stage, 100 000-edge spec is a few MiB), so that a wrong path cannot exhaust memory.
 constexpr std::size_t max_file_bytes = std::size_t{16} << 20;
 
+// What a file that is not a regular one is, for refusing it by name: "a directory", "a FIFO",
+// "a character device", "a block device", "a socket", "not a file"; "" for a regular file.
+// Reading a FIFO or a device (/dev/zero) would block or never end.
+std::string special_file_kind(unsigned mode);
+
 // The bytes of the regular file at path, read with a bounded read (never more than limit + 1
 // bytes, so a file that grows or lies about its size cannot hang or exhaust memory). Anything
 // else fails with io_error "<path>: cannot read <what>: <reason>": a missing or unreadable file

@@ -135,34 +135,29 @@ edges: [Main -> W, W -> Main]
 EOF
 }
 
-echo "== 1. plugin file missing"
+# A bad plugin, given both ways: --plugin (validate, then run at np 2) and plugins: in a spec
+# (the error then also names the spec). bad_plugin CASE LIBRARY NEEDLE...
+bad_plugin() {
+  local name=$1 lib=$2
+  shift 2
+  plain_spec "$dir/${name}_in_spec.yaml" "plugins: [\"$lib\"]" double_it
+  want=("$@")
+  validate "$name.cli.validate" "$dir/no_plugins.yaml" --plugin "$lib"
+  run_np2 "$name.cli.run" "$dir/no_plugins.yaml" --plugin "$lib"
+  want+=("${name}_in_spec.yaml")
+  validate "$name.spec.validate" "$dir/${name}_in_spec.yaml"
+  run_np2 "$name.spec.run" "$dir/${name}_in_spec.yaml"
+}
+
 want_rc=2
-plain_spec "$dir/missing_in_spec.yaml" "plugins: [/nonexistent.so]" double_it
 plain_spec "$dir/no_plugins.yaml" "" double_it
-want=("plugin /nonexistent.so: no such file")
-validate missing.cli.validate "$dir/no_plugins.yaml" --plugin /nonexistent.so
-run_np2 missing.cli.run "$dir/no_plugins.yaml" --plugin /nonexistent.so
-want=("plugin /nonexistent.so: no such file" "missing_in_spec.yaml")
-validate missing.spec.validate "$dir/missing_in_spec.yaml"
-run_np2 missing.spec.run "$dir/missing_in_spec.yaml"
-
+echo "== 1. plugin file missing"
+bad_plugin missing /nonexistent.so "plugin /nonexistent.so: no such file"
 echo "== 2. not an mpipe plugin"
-plain_spec "$dir/not_plugin_in_spec.yaml" "plugins: [\"$not_plugin\"]" double_it
-want=("plugin $not_plugin: no mpipe_plugin_abi(): not an mpipe plugin")
-validate not_plugin.cli.validate "$dir/no_plugins.yaml" --plugin "$not_plugin"
-run_np2 not_plugin.cli.run "$dir/no_plugins.yaml" --plugin "$not_plugin"
-want+=("not_plugin_in_spec.yaml")
-validate not_plugin.spec.validate "$dir/not_plugin_in_spec.yaml"
-run_np2 not_plugin.spec.run "$dir/not_plugin_in_spec.yaml"
-
+bad_plugin not_plugin "$not_plugin" "plugin $not_plugin: no mpipe_plugin_abi(): not an mpipe plugin"
 echo "== 3. ABI / version mismatch"
-plain_spec "$dir/bad_abi_in_spec.yaml" "plugins: [\"$bad_abi\"]" double_it
-want=("plugin $bad_abi: built against mpipe 0.0.0-other (plugin ABI 999)" "rebuild it")
-validate bad_abi.cli.validate "$dir/no_plugins.yaml" --plugin "$bad_abi"
-run_np2 bad_abi.cli.run "$dir/no_plugins.yaml" --plugin "$bad_abi"
-want+=("bad_abi_in_spec.yaml")
-validate bad_abi.spec.validate "$dir/bad_abi_in_spec.yaml"
-run_np2 bad_abi.spec.run "$dir/bad_abi_in_spec.yaml"
+bad_plugin bad_abi "$bad_abi" "plugin $bad_abi: built against mpipe 0.0.0-other (plugin ABI 999)" \
+  "rebuild it"
 
 echo "== 4. the good plugin, misused"
 plain_spec "$dir/typo.yaml" "plugins: [\"$good\"]" duble_it

@@ -192,38 +192,35 @@ TEST(Typed, SpreadSerializesByType) {
   }
 }
 
-TEST(Typed, AnIllegalSerializationIsRefusedOnEveryRank) {
+// The spec (SER filled in, then `edit` applied) must be refused on every rank, before any
+// work, with a spec_error holding each of `needles`.
+void expect_refused(const std::string& ser, const std::string& from, const std::string& to,
+                    const std::vector<std::string>& needles) {
   register_once();
   std::string text = spec_text;
-  text.replace(text.find("SER"), 3, "raw");
-  text.replace(text.find("- {from: F, to: J}"), 18, "- {from: F, to: J, serialization: boost}");
+  text.replace(text.find("SER"), 3, ser);
+  text.replace(text.find(from), from.size(), to);
   mpipe::run_options opt;
   opt.progress = false;
   try {
     mpipe::run_pipeline(world, mpipe::parse_spec(text, "typed.yaml"), opt);
-    FAIL() << "a Flat without serialize() cannot go by boost";
+    ADD_FAILURE() << "not refused: " << to;
   } catch (const mpipe::spec_error& e) {
-    EXPECT_NE(std::string(e.what()).find("not legal for"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("Flat"), std::string::npos) << e.what();
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
   }
 }
 
+TEST(Typed, AnIllegalSerializationIsRefusedOnEveryRank) {
+  // A Flat without serialize() cannot go by boost.
+  expect_refused("raw", "- {from: F, to: J}", "- {from: F, to: J, serialization: boost}",
+                 {"not legal for", "Flat"});
+}
+
 TEST(Typed, AMissingFunctionIsRefusedNamingTheStage) {
-  register_once();
-  std::string text = spec_text;
-  text.replace(text.find("SER"), 3, "boost");
-  text.replace(text.find("kernel: join"), 12, "kernel: jion");
-  mpipe::run_options opt;
-  opt.progress = false;
-  try {
-    mpipe::run_pipeline(world, mpipe::parse_spec(text, "typed.yaml"), opt);
-    FAIL() << "no function jion";
-  } catch (const mpipe::spec_error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("jion"), std::string::npos) << what;
-    EXPECT_NE(what.find("(J)"), std::string::npos) << what;
-    EXPECT_NE(what.find("join"), std::string::npos) << what;  // the registered ones are listed
-  }
+  // The registered ones are listed, and the near miss suggested.
+  expect_refused("boost", "kernel: join", "kernel: jion",
+                 {"jion", "(J)", "join", "did you mean 'join'"});
 }
 
 }  // namespace
