@@ -1,9 +1,8 @@
 // A well-behaved plugin for tests/cli/user_code.sh: "double_it" (bytes -> the bytes twice) and a
 // typed pair, "to_stats" (bytes -> Stats, carried across ranks by Boost.Serialization) and
 // "from_stats" (Stats -> one text line). Links mpipe::plugin only.
-#include <mpipe/stages.hpp>
-
 #include <cstdint>
+#include <mpipe/stages.hpp>
 #include <string>
 
 namespace good_plugin {
@@ -14,7 +13,7 @@ struct Stats {
   std::string head;       // the first (up to) 4 bytes
   template <class A>
   void serialize(A& a, unsigned) {
-    a & size & sum & head;
+    a& size& sum& head;
   }
 };
 
@@ -28,7 +27,8 @@ Stats to_stats(const mpipe::blob& in) {
   Stats s;
   s.size = in.size();
   for (unsigned char c : in) s.sum += c;
-  s.head.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(in.size() < 4 ? in.size() : 4));
+  s.head.assign(in.begin(),
+                in.begin() + static_cast<std::ptrdiff_t>(in.size() < 4 ? in.size() : 4));
   return s;
 }
 
