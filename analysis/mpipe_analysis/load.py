@@ -34,8 +34,10 @@ Tables of a :class:`Run` (columns in file order, then the derived columns listed
               ``transport`` read ``mixed`` when the edge's instance pairs differ),
               ``data_type`` (newer files: ``bytes`` or the C++ type a user function returns;
               read as ``bytes`` from older files); derived ``name`` ("A->B").
-``ranks``     ``rank, host, pid, omp_max_threads, hardware_threads, clock_offset_ns,
-              clock_offset_end_ns, clock_drift_ppm, clock_error_ns, clock_rtt_ns, stages``.
+``ranks``     ``rank, host, pid, omp_max_threads, hardware_threads``, ``usable_cores, cpus,
+              omp_places`` (newer files: the rank's affinity mask, e.g. ``0-1``, its size and
+              its OpenMP places), ``clock_offset_ns, clock_offset_end_ns, clock_drift_ppm,
+              clock_error_ns, clock_rtt_ns, stages``.
 ``bench``     (bench/calibration runs) ``tier, method, size_bytes (B), reps, latency_us (µs),
               latency_p95_us, bandwidth_mb_s (10^6 B/s), latency_ratio, bandwidth_ratio,
               serialize_us, deserialize_us``.

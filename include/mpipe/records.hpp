@@ -76,6 +76,9 @@ struct rank_row {
   std::int64_t pid = 0;
   std::int32_t omp_max_threads = 0;
   std::int32_t hardware_threads = 0;
+  std::int32_t usable_cores = 0;         // CPUs in its affinity mask: its threads' cores at once
+  std::string cpus;                      // that mask as a list, "0-1" or "0,2-3"
+  std::int32_t omp_places = 0;           // omp_get_num_places(): 0 when OMP_PLACES is unset
   std::int64_t clock_offset_ns = 0;      // this rank's clock minus rank 0's, at the start
   std::int64_t clock_offset_end_ns = 0;  // the same at the end of the run
   double clock_drift_ppm = 0.0;          // offset change per local time between the two, in ppm

@@ -79,6 +79,9 @@ struct run_options {
   // Rank 0, when the run is cut short (signal, stall, another rank's alarm): stores the partial
   // record (complete = false) and says where, e.g. "appended as run X to F". Empty: not saved.
   std::function<std::string(run_record)> save_partial;
+  // Rank 0, before the run starts: each warning about how the run is set up, one line without
+  // a prefix (a rank whose CPU-bound stage threads exceed its usable cores). Empty: not told.
+  std::function<void(const std::string&)> warn;
 };
 
 struct run_result {

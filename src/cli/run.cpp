@@ -100,6 +100,8 @@ int do_run(const run_args& a, int argc, char** argv) {
   opt.save_partial = [out = a.out](mpipe::run_record rec) {
     return describe_saved(mpipe::append_or_rescue(out, rec), out, "partial run (complete = false)");
   };
+  // Before the run starts, e.g. a rank whose compute stages share one core (docs/running.md).
+  opt.warn = [](const std::string& w) { std::cerr << "mpipe: warning: " << w << std::endl; };
 
   mpipe::pipeline_spec spec;
   try {

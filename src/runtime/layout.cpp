@@ -1,10 +1,14 @@
 #include "layout.hpp"
 
 #include <mpi.h>
+#include <omp.h>
+#include <sched.h>
 
 #include <algorithm>
+#include <boost/mpi/collectives.hpp>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "gather.hpp"
 #include "mpi_info.hpp"
@@ -221,6 +225,111 @@ std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeli
                                       " busy threads on " + std::to_string(have[host]) + " cores)"};
   }
   return {wait_policy::spin, "spin (auto: 2 cores per rank plus one per busy stage thread)"};
+}
+
+std::string cpu_list(const std::vector<int>& cpus) {
+  const std::set<int> sorted(cpus.begin(), cpus.end());
+  std::string out;
+  for (auto it = sorted.begin(); it != sorted.end();) {
+    const int first = *it;
+    int last = first;
+    while (++it != sorted.end() && *it == last + 1) last = *it;
+    out += (out.empty() ? "" : ",") + std::to_string(first);
+    if (last > first) out += "-" + std::to_string(last);
+  }
+  return out;
+}
+
+rank_cpus my_cpus() {
+  rank_cpus me;
+  me.omp_places = omp_get_num_places();
+  me.host_cores = static_cast<int>(std::thread::hardware_concurrency());
+  // A mask big enough for any CPU number this kernel supports (CPU_SETSIZE is only 1024).
+  const int max_cpus = std::max(1024, me.host_cores) * 4;
+  cpu_set_t* set = CPU_ALLOC(static_cast<std::size_t>(max_cpus));
+  const std::size_t size = CPU_ALLOC_SIZE(static_cast<std::size_t>(max_cpus));
+  std::vector<int> cpus;
+  if (set != nullptr && sched_getaffinity(0, size, set) == 0)
+    for (int c = 0; c < max_cpus; ++c)
+      if (CPU_ISSET_S(static_cast<std::size_t>(c), size, set)) cpus.push_back(c);
+  if (set != nullptr) CPU_FREE(set);
+  me.usable = static_cast<int>(cpus.size());
+  me.cpus = cpu_list(cpus);
+  if (cpus.empty()) {  // unreadable: assume the host's cores, as before this was recorded
+    me.usable = me.host_cores;
+    me.cpus = "unknown";
+  }
+  return me;
+}
+
+std::vector<rank_cpus> gather_cpus(const boost::mpi::communicator& comm) {
+  const rank_cpus mine = my_cpus();
+  const int mine_numbers[] = {mine.usable, mine.omp_places, mine.host_cores};
+  std::vector<int> numbers;
+  boost::mpi::all_gather(comm, mine_numbers, 3, numbers);
+  std::vector<std::string> lists;
+  boost::mpi::all_gather(comm, mine.cpus, lists);
+  std::vector<rank_cpus> out(lists.size());
+  for (std::size_t r = 0; r < out.size(); ++r)
+    out[r] = {numbers[3 * r], lists[r], numbers[3 * r + 1], numbers[3 * r + 2]};
+  return out;
+}
+
+namespace {
+
+// The CPU-bound threads an instance of stage s keeps busy (0: none, e.g. sleep).
+int busy_threads(const stage_spec& st) {
+  switch (st.kernel) {
+    case kernel_kind::sleep:
+      return 0;
+    case kernel_kind::exec:
+      return 1;  // one worker process
+    case kernel_kind::user:
+      return st.threads;  // its work_ms is only an estimate: count it whatever it says
+    case kernel_kind::spin:
+    case kernel_kind::compute:
+      break;
+  }
+  return st.work_ms > 0.0 ? st.threads : 0;
+}
+
+std::string core_count(int n) { return std::to_string(n) + (n == 1 ? " core" : " cores"); }
+
+// What fixes a rank of `usable` cores needing `need` threads on a host of `host` cores.
+std::string core_fix(int usable, int need, int host) {
+  const std::string pe = "--map-by slot:PE=" + std::to_string(need);
+  if (host <= 0 || need <= host)
+    return "launch with `mpirun --bind-to none` or `" + pe + "`, or put fewer stages on the rank";
+  return "its host has only " + core_count(host) + ": put fewer CPU-bound stages on the rank" +
+         (usable < host ? " (`mpirun --bind-to none` gives it all " + std::to_string(host) + ")"
+                        : "");
+}
+
+}  // namespace
+
+std::vector<std::string> core_warnings(const pipeline_spec& spec, const placement& where,
+                                       const std::vector<rank_cpus>& ranks, bool one_at_a_time) {
+  std::vector<std::string> out;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    int need = 0;
+    std::string names;
+    for (const auto& inst : where.instances_on(static_cast<int>(r))) {
+      const auto& st = spec.stages[static_cast<std::size_t>(inst.stage)];
+      const int n = busy_threads(st);
+      if (n == 0) continue;
+      need = one_at_a_time ? std::max(need, n) : need + n;
+      names += (names.empty() ? "" : ", ") + instance_name(spec, st.name, inst.replica) +
+               (n > 1 ? " (" + std::to_string(n) + " threads)" : "");
+    }
+    const auto& c = ranks[r];
+    if (c.usable <= 0 || need <= c.usable) continue;  // 0: the mask was not readable
+    out.push_back("rank " + std::to_string(r) + " may use CPUs " + c.cpus + " (" +
+                  core_count(c.usable) + ") but runs " + std::to_string(need) +
+                  " CPU-bound stage threads (" + names + "): they take turns on " +
+                  (c.usable == 1 ? "it" : "them") + " instead of running at once; " +
+                  core_fix(c.usable, need, c.host_cores));
+  }
+  return out;
 }
 
 }  // namespace mpipe

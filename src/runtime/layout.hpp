@@ -71,4 +71,32 @@ std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeli
                                                  const std::vector<std::string>& hosts,
                                                  const std::vector<int>& cores);
 
+// What one rank may run on, as the launcher bound it: its affinity mask (sched_getaffinity),
+// its OpenMP places and its host's hardware threads.
+struct rank_cpus {
+  int usable = 0;      // CPUs in the mask: how many of its threads can run at once
+  std::string cpus;    // the mask as a list: "0-1", "0,2-3"
+  int omp_places = 0;  // omp_get_num_places(): 0 when OMP_PLACES is unset
+  int host_cores = 0;  // std::thread::hardware_concurrency() (0: unknown)
+};
+
+// "0,2-3": sorted, distinct CPU numbers with runs as ranges.
+std::string cpu_list(const std::vector<int>& cpus);
+
+// This process's mask (read on the calling thread: call it from the main thread), places, cores.
+rank_cpus my_cpus();
+
+// Collective: every rank's my_cpus(), on every rank.
+std::vector<rank_cpus> gather_cpus(const boost::mpi::communicator& comm);
+
+// One line per rank whose CPU-bound stage threads exceed its usable cores, saying which stages,
+// that they take turns, and which mpirun flags fix it. CPU-bound: spin and compute stages with
+// work (each instance's `threads`), user stages (their `threads`) and exec stages (a worker
+// process: 1) always, their work being an estimate; sleep holds no core. one_at_a_time
+// (serial_stages): a rank runs one kernel at a time, so it needs its widest stage's threads,
+// not their sum. Empty: none short.
+std::vector<std::string> core_warnings(const pipeline_spec& spec, const placement& where,
+                                       const std::vector<rank_cpus>& ranks,
+                                       bool one_at_a_time = false);
+
 }  // namespace mpipe

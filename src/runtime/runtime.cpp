@@ -335,6 +335,9 @@ class rank_runtime {
     stats_.drain = stats_.warmup;
   }
 
+  // The run's core_warnings attribute, for a partial record too.
+  void set_core_warnings(std::string text) { core_warnings_ = std::move(text); }
+
   // Runs until every item is complete, this rank's stages have ended, its sends have completed
   // and every credit it gave out has come back.
   void run(std::int64_t t0_local) {
@@ -910,6 +913,10 @@ class rank_runtime {
     me.pid = static_cast<std::int64_t>(getpid());
     me.omp_max_threads = omp_get_max_threads();
     me.hardware_threads = static_cast<std::int32_t>(std::thread::hardware_concurrency());
+    const rank_cpus cpus = my_cpus();
+    me.usable_cores = cpus.usable;
+    me.cpus = cpus.cpus;
+    me.omp_places = cpus.omp_places;
     for (int s : where_.stages_on(rank_))
       me.stages += (me.stages.empty() ? "" : ",") + spec_.stages[static_cast<std::size_t>(s)].name;
     rec.ranks.push_back(me);
@@ -920,6 +927,7 @@ class rank_runtime {
     rec.edges = edge_rows(spec_, rec.edge_instances);
     set_run_setup(rec, spec_, where_, options_, graph_.critical_path_ms(), to_string(options_.wait),
                   stride_);
+    rec.set("core_warnings", core_warnings_);
     set_provenance(rec, options_.command_line, comm_.size(), hosts_, utc_start_, utc_now_iso());
     set_latency(rec, st);
     mark_incomplete(rec, why, st.completed, std::to_string(rank_));
@@ -1015,6 +1023,7 @@ class rank_runtime {
   std::int64_t t0_local_ = 0;
   std::uint64_t stride_ = 1;
   std::vector<std::string> hosts_;
+  std::string core_warnings_;
   struct held_message {
     std::int64_t due;
     received_message message;
@@ -1265,7 +1274,8 @@ std::vector<message_row> join_messages(const std::vector<send_half>& sends,
 }
 
 std::vector<rank_row> rank_rows(const std::vector<rank_facts>& facts,
-                                const std::vector<std::string>& hosts, const placement& where,
+                                const std::vector<std::string>& hosts,
+                                const std::vector<rank_cpus>& cpus, const placement& where,
                                 const pipeline_spec& spec) {
   std::vector<rank_row> out;
   for (std::size_t r = 0; r < facts.size(); ++r) {
@@ -1276,6 +1286,9 @@ std::vector<rank_row> rank_rows(const std::vector<rank_facts>& facts,
     row.pid = f.pid;
     row.omp_max_threads = f.omp_max_threads;
     row.hardware_threads = f.hardware_threads;
+    row.usable_cores = cpus[r].usable;
+    row.cpus = cpus[r].cpus;
+    row.omp_places = cpus[r].omp_places;
     row.clock_offset_ns = f.offset_ns;
     row.clock_offset_end_ns = f.offset_end_ns;
     row.clock_drift_ppm = f.drift * 1e6;
@@ -1437,6 +1450,19 @@ std::string kernel_text(const stage_spec& s, const bindings& b, std::size_t i) {
   return out.str();
 }
 
+// The ranks short of cores, told on rank 0 before the run (options.warn) and returned one per
+// line for the record. mpipe does not rebind: the binding is the launcher's (docs/running.md).
+std::string warn_of_cores(const boost::mpi::communicator& comm, const pipeline_spec& spec,
+                          const placement& where, const std::vector<rank_cpus>& cpus,
+                          const run_options& options) {
+  std::string text;
+  for (const auto& w : core_warnings(spec, where, cpus, options.serial_stages)) {
+    if (comm.rank() == 0 && options.warn) options.warn(w);
+    text += (text.empty() ? "" : "\n") + w;
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string describe_layout(const boost::mpi::communicator& comm, const pipeline_spec& input,
@@ -1450,13 +1476,16 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
   boost::mpi::all_gather(comm, host_name(), hosts);
   std::vector<int> cores;
   boost::mpi::all_gather(comm, static_cast<int>(std::thread::hardware_concurrency()), cores);
+  const auto cpus = gather_cpus(comm);
   const auto transports = edge_transports(comm, spec, where);
   if (comm.rank() != 0) return "";
   std::ostringstream out;
   out << "Dry run: nothing was executed and nothing written.\n";
   for (int r = 0; r < comm.size(); ++r) {
     const auto ri = static_cast<std::size_t>(r);
-    out << "  rank " << r << " on " << hosts[ri] << " (" << cores[ri] << " cores):";
+    out << "  rank " << r << " on " << hosts[ri] << " (" << cores[ri] << " cores), may use CPUs "
+        << cpus[ri].cpus << " (" << cpus[ri].usable << (cpus[ri].usable == 1 ? " core" : " cores")
+        << "):";
     const auto here = where.stages_on(r);
     if (here.empty()) out << " no stages (waits in a sleeping barrier)";
     for (int st : here) {
@@ -1483,6 +1512,8 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
                                   options.emulate.value_or(emulated_link{}))
              .explain
       << "\n";
+  for (const auto& w : core_warnings(spec, where, cpus, options.serial_stages))
+    out << "  warning: " << w << "\n";
   return out.str();
 }
 
@@ -1514,6 +1545,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   run_options opts = options;
   std::string wait_text;
   std::tie(opts.wait, wait_text) = resolve_wait(options.wait, spec, result.where, hosts, cores);
+  const auto cpus = gather_cpus(comm);
+  const std::string core_text = warn_of_cores(comm, spec, result.where, cpus, options);
   const std::string utc_start = utc_now_iso();
 
   comm.barrier();
@@ -1531,6 +1564,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
         std::make_unique<rank_runtime>(comm, spec, g, result.where, opts, hosts, binds, outputs);
   });
   rank_runtime& rt = *runtime;
+  rt.set_core_warnings(core_text);
   comm.barrier();
   rt.run(t0 + clock.start.offset_ns);
   clock.end = clocks.measure();  // ends in a polite barrier
@@ -1547,7 +1581,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.items = std::move(all.items);
   rec.handoffs = std::move(all.handoffs);
   rec.messages = join_messages(all.sends, all.recvs, all.facts);
-  rec.ranks = rank_rows(all.facts, hosts, result.where, spec);
+  rec.ranks = rank_rows(all.facts, hosts, cpus, result.where, spec);
   rec.stages = stage_rows(spec, result.where);
   for (const auto& rank_pipes : pipes)
     for (std::size_t i = 0; i + 2 < rank_pipes.size(); i += 3)
@@ -1558,6 +1592,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   rec.edges = edge_rows(spec, rec.edge_instances);
 
   set_run_setup(rec, spec, result.where, options, g.critical_path_ms(), wait_text, rt.stride());
+  rec.set("core_warnings", core_text);
   set_provenance(rec, options.command_line, comm.size(), hosts, utc_start, utc_end);
   std::int64_t worst_clock_error = 0;
   for (const auto& f : all.facts) worst_clock_error = std::max(worst_clock_error, f.error_ns);

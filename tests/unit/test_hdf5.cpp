@@ -60,9 +60,9 @@ auto fields(const item_row& r) {
   return std::tie(r.item, r.emitted_ns, r.completed_ns, r.latency_ns);
 }
 auto fields(const rank_row& r) {
-  return std::tie(r.rank, r.host, r.pid, r.omp_max_threads, r.hardware_threads, r.clock_offset_ns,
-                  r.clock_offset_end_ns, r.clock_drift_ppm, r.clock_error_ns, r.clock_rtt_ns,
-                  r.stages);
+  return std::tie(r.rank, r.host, r.pid, r.omp_max_threads, r.hardware_threads, r.usable_cores,
+                  r.cpus, r.omp_places, r.clock_offset_ns, r.clock_offset_end_ns, r.clock_drift_ppm,
+                  r.clock_error_ns, r.clock_rtt_ns, r.stages);
 }
 auto fields(const stage_row& r) {
   return std::tie(r.id, r.name, r.kernel, r.work_ms, r.threads, r.payload_bytes, r.rank, r.replicas,
@@ -147,8 +147,9 @@ run_record full_record(const std::string& utc_start = "2026-11-24T01:35:12.12345
                   {u64_max, i32_min, i32_max, -1, u64_max, i64_min, i64_max, -5, 0, 1, -2, i64_max,
                    1, i32_min, i32_max, i64_min, i64_max}};
   run.items = {{0, 10, 1000, 990}, {u64_max, i64_min, i64_max, -1}};
-  run.ranks = {{0, "nœud-01.example.org", 4242, 8, 16, 0, 0, 0.0, 0, 0, "Main,X"},
-               {1, "", i64_max, 1, 2, -123456789, i64_min, -0.25, 17, 987654321, ""}};
+  run.ranks = {
+      {0, "nœud-01.example.org", 4242, 8, 16, 2, "0,2-3", 0, 0, 0, 0.0, 0, 0, "Main,X"},
+      {1, "", i64_max, 1, 2, i32_max, "", i32_min, -123456789, i64_min, -0.25, 17, 987654321, ""}};
   run.stages = {{0, "Main", "source", 0.0, 1, 0, 0, 1, "on-demand", 0, "0", ""},
                 {1, "X — 変換", "user", 12.5, 4, u64_max, 1, 3, "round-robin", 1, "1,2,3",
                  "blur (Image -> 変換)"},
@@ -345,8 +346,9 @@ TEST_F(Hdf5Output, LayoutUsesTheDocumentedTypes) {
        {"item", "edge", "rank", "src_replica", "dst_replica", "available_ns", "credit_wait_ns"}},
       {"items", {"item", "emitted_ns", "completed_ns", "latency_ns"}},
       {"ranks",
-       {"rank", "host", "pid", "omp_max_threads", "hardware_threads", "clock_offset_ns",
-        "clock_offset_end_ns", "clock_drift_ppm", "clock_error_ns", "clock_rtt_ns", "stages"}},
+       {"rank", "host", "pid", "omp_max_threads", "hardware_threads", "usable_cores", "cpus",
+        "omp_places", "clock_offset_ns", "clock_offset_end_ns", "clock_drift_ppm", "clock_error_ns",
+        "clock_rtt_ns", "stages"}},
       {"stages",
        {"id", "name", "kernel", "work_ms", "threads", "payload_bytes", "rank", "replicas",
         "dispatch", "ordered", "ranks", "function", "pipe_us"}},

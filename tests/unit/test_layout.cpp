@@ -1,6 +1,7 @@
 // Where a placed pipeline lands (src/runtime/layout.hpp): the instance pairs of every edge, the
 // labels derived from them (an edge into a farm whose replicas sit on two tiers is "mixed", with
-// the items each tier carried), and the wait policy `--wait auto` picks, every replica counted.
+// the items each tier carried), the wait policy `--wait auto` picks, every replica counted, and
+// the ranks whose CPU-bound stage threads exceed the cores their affinity mask allows.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -79,6 +80,89 @@ TEST(Layout, WaitAutoCountsEveryReplica) {
   const auto [split, why2] =
       mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"a", "b"}, {3, 3});
   EXPECT_EQ(split, mpipe::wait_policy::spin) << why2;
+}
+
+// Main -> {L, R} -> M -> Main, L and R of `kernel` for 40 ms, `threads` each (issue 17: packed on
+// rank 0 of mpirun -np 2, bound to one core, they ran one after the other).
+mpipe::pipeline_spec diamond(const std::string& kernel, int threads = 1) {
+  return mpipe::parse_spec("name: diamond\nsource: Main\nitems: 1\ndefaults: {kernel: " + kernel +
+                               ", payload_bytes: 64}\nstages:\n  - {name: Main, work_ms: 0}\n"
+                               "  - {name: L, work_ms: 40, threads: " +
+                               std::to_string(threads) +
+                               "}\n  - {name: R, work_ms: 40}\n  - {name: M, work_ms: 0}\n"
+                               "edges: [Main -> L, Main -> R, L -> M, R -> M, M -> Main]\n",
+                           "<diamond>");
+}
+
+std::vector<mpipe::rank_cpus> cpus(std::vector<mpipe::rank_cpus> ranks) { return ranks; }
+
+TEST(Layout, CpuListsAreCompact) {
+  EXPECT_EQ(mpipe::cpu_list({0, 1}), "0-1");
+  EXPECT_EQ(mpipe::cpu_list({3, 0, 2}), "0,2-3");
+  EXPECT_EQ(mpipe::cpu_list({5}), "5");
+  EXPECT_EQ(mpipe::cpu_list({}), "");
+  const auto me = mpipe::my_cpus();
+  EXPECT_GE(me.usable, 1);
+  EXPECT_FALSE(me.cpus.empty());
+}
+
+TEST(Layout, TwoComputeStagesOnOneCoreWarnNamingBoth) {
+  const auto spec = diamond("compute");
+  const auto where = mpipe::resolve_placement(spec, "pack", 2);
+  const auto w = mpipe::core_warnings(spec, where, cpus({{1, "0", 0, 2}, {1, "1", 0, 2}}));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0],
+            "rank 0 may use CPUs 0 (1 core) but runs 2 CPU-bound stage threads (L, R): they "
+            "take turns on it instead of running at once; launch with `mpirun --bind-to none` "
+            "or `--map-by slot:PE=2`, or put fewer stages on the rank");
+  // Two usable cores: they fit.
+  EXPECT_TRUE(
+      mpipe::core_warnings(spec, where, cpus({{2, "0-1", 0, 2}, {2, "0-1", 0, 2}})).empty());
+  // Spread over the two ranks, one each: they fit too.
+  const auto spread = mpipe::resolve_placement(spec, "Main=0,L=0,R=1,M=0", 2);
+  EXPECT_TRUE(mpipe::core_warnings(spec, spread, cpus({{1, "0", 0, 2}, {1, "1", 0, 2}})).empty());
+}
+
+TEST(Layout, SleepStagesNeverWarn) {
+  const auto spec = diamond("sleep", 4);
+  const auto where = mpipe::resolve_placement(spec, "pack", 1);
+  EXPECT_TRUE(mpipe::core_warnings(spec, where, cpus({{1, "0", 0, 2}})).empty());
+}
+
+TEST(Layout, EveryThreadOfAStageCounts) {
+  const auto spec = diamond("spin", 2);  // L: 2 threads, R: 1
+  const auto where = mpipe::resolve_placement(spec, "pack", 1);
+  const auto w = mpipe::core_warnings(spec, where, cpus({{2, "0-1", 0, 4}}));
+  ASSERT_EQ(w.size(), 1u) << "3 threads on 2 cores";
+  EXPECT_NE(w[0].find("runs 3 CPU-bound stage threads (L (2 threads), R)"), std::string::npos)
+      << w[0];
+  EXPECT_NE(w[0].find("--map-by slot:PE=3"), std::string::npos) << w[0];
+  EXPECT_TRUE(mpipe::core_warnings(spec, where, cpus({{3, "0-2", 0, 4}})).empty());
+  // One kernel at a time (serial_stages): the widest stage's 2 threads fit 2 cores.
+  EXPECT_TRUE(mpipe::core_warnings(spec, where, cpus({{2, "0-1", 0, 4}}), true).empty());
+  // More threads than the host has: rebinding alone cannot help, and it says so.
+  const auto host = mpipe::core_warnings(spec, where, cpus({{1, "0", 0, 2}}));
+  ASSERT_EQ(host.size(), 1u);
+  EXPECT_NE(host[0].find("its host has only 2 cores: put fewer CPU-bound stages on the rank "
+                         "(`mpirun --bind-to none` gives it all 2)"),
+            std::string::npos)
+      << host[0];
+}
+
+// An exec stage is one worker process: 1 core, whatever its work_ms or threads say.
+TEST(Layout, AnExecStageCountsOne) {
+  const auto spec = mpipe::parse_spec(
+      "name: ex\nsource: Main\nitems: 1\ndefaults: {payload_bytes: 64}\nstages:\n"
+      "  - {name: Main, kernel: sleep, work_ms: 0}\n"
+      "  - {name: X, kernel: exec, command: [cat], work_ms: 0}\n"
+      "  - {name: C, kernel: compute, work_ms: 10}\n"
+      "edges: [Main -> X, X -> C, C -> Main]\n",
+      "<ex>");
+  const auto where = mpipe::resolve_placement(spec, "pack", 1);
+  const auto w = mpipe::core_warnings(spec, where, cpus({{1, "0", 0, 2}}));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("runs 2 CPU-bound stage threads (X, C)"), std::string::npos) << w[0];
+  EXPECT_TRUE(mpipe::core_warnings(spec, where, cpus({{2, "0-1", 0, 2}})).empty());
 }
 
 }  // namespace
