@@ -12,6 +12,7 @@
 
 #include "gather.hpp"
 #include "mpi_info.hpp"
+#include "mpipe/graph.hpp"
 #include "util.hpp"
 
 namespace mpipe {
@@ -307,20 +308,59 @@ std::string core_fix(int usable, int need, int host) {
 
 }  // namespace
 
+// With one item in flight only stages that no path orders can run at once: the busiest such
+// set of a rank's CPU-bound stages (threads summed; a farm's replicas share the one item), found
+// by trying every subset of up to 16 stages, else their plain sum.
+int concurrent_threads(const pipeline_spec& spec, const std::vector<int>& stages) {
+  int sum = 0;
+  for (int s : stages) sum += busy_threads(spec.stages[static_cast<std::size_t>(s)]);
+  if (stages.size() > 16) return sum;
+  const graph g(spec);
+  std::vector<std::set<int>> reach(stages.size());  // stages reachable from each, in one item
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    std::vector<int> todo{stages[i]};
+    while (!todo.empty()) {
+      const int v = todo.back();
+      todo.pop_back();
+      for (int e : g.outputs(v)) {
+        const int w = spec.stage_index(spec.edges[static_cast<std::size_t>(e)].to);
+        if (w != g.source() && reach[i].insert(w).second) todo.push_back(w);
+      }
+    }
+  }
+  int best = 0;
+  for (unsigned mask = 1; mask < (1u << stages.size()); ++mask) {
+    int threads = 0;
+    bool apart = true;
+    for (std::size_t i = 0; i < stages.size() && apart; ++i) {
+      if (!(mask >> i & 1u)) continue;
+      threads += busy_threads(spec.stages[static_cast<std::size_t>(stages[i])]);
+      for (std::size_t j = 0; j < stages.size(); ++j)
+        if ((mask >> j & 1u) && reach[i].count(stages[j])) apart = false;
+    }
+    if (apart) best = std::max(best, threads);
+  }
+  return best;
+}
+
 std::vector<std::string> core_warnings(const pipeline_spec& spec, const placement& where,
                                        const std::vector<rank_cpus>& ranks, bool one_at_a_time) {
   std::vector<std::string> out;
   for (std::size_t r = 0; r < ranks.size(); ++r) {
     int need = 0;
     std::string names;
+    std::set<int> busy;  // the CPU-bound stages hosted here
     for (const auto& inst : where.instances_on(static_cast<int>(r))) {
       const auto& st = spec.stages[static_cast<std::size_t>(inst.stage)];
       const int n = busy_threads(st);
       if (n == 0) continue;
+      busy.insert(inst.stage);
       need = one_at_a_time ? std::max(need, n) : need + n;
       names += (names.empty() ? "" : ", ") + instance_name(spec, st.name, inst.replica) +
                (n > 1 ? " (" + std::to_string(n) + " threads)" : "");
     }
+    if (!one_at_a_time && spec.inflight == 1)
+      need = concurrent_threads(spec, std::vector<int>(busy.begin(), busy.end()));
     const auto& c = ranks[r];
     if (c.usable <= 0 || need <= c.usable) continue;  // 0: the mask was not readable
     out.push_back("rank " + std::to_string(r) + " may use CPUs " + c.cpus + " (" +

@@ -149,10 +149,11 @@ TEST(Layout, EveryThreadOfAStageCounts) {
       << host[0];
 }
 
-// An exec stage is one worker process: 1 core, whatever its work_ms or threads say.
+// An exec stage is one worker process: 1 core, whatever its work_ms or threads say. (Two items
+// in flight: X and C then run at once.)
 TEST(Layout, AnExecStageCountsOne) {
   const auto spec = mpipe::parse_spec(
-      "name: ex\nsource: Main\nitems: 1\ndefaults: {payload_bytes: 64}\nstages:\n"
+      "name: ex\nsource: Main\nitems: 4\ninflight: 2\ndefaults: {payload_bytes: 64}\nstages:\n"
       "  - {name: Main, kernel: sleep, work_ms: 0}\n"
       "  - {name: X, kernel: exec, command: [cat], work_ms: 0}\n"
       "  - {name: C, kernel: compute, work_ms: 10}\n"
@@ -163,6 +164,30 @@ TEST(Layout, AnExecStageCountsOne) {
   ASSERT_EQ(w.size(), 1u);
   EXPECT_NE(w[0].find("runs 2 CPU-bound stage threads (X, C)"), std::string::npos) << w[0];
   EXPECT_TRUE(mpipe::core_warnings(spec, where, cpus({{2, "0-1", 0, 2}})).empty());
+}
+
+// One item in flight: stages a path orders never run at once, so a chain of compute stages
+// fits one core and the diamond needs two (its L and R), however many stages it has.
+TEST(Layout, OneItemInFlightCountsOnlyStagesThatRunAtOnce) {
+  const std::string chain =
+      "name: chain\nsource: Main\nitems: 4\nINFLIGHTstages:\n"
+      "  - {name: Main, kernel: sleep, work_ms: 0}\n"
+      "  - {name: A, kernel: compute, work_ms: 10}\n"
+      "  - {name: B, kernel: compute, work_ms: 10}\n"
+      "  - {name: C, kernel: compute, work_ms: 10}\n"
+      "edges: [Main -> A, A -> B, B -> C, C -> Main]\n";
+  auto text = chain;
+  text.replace(text.find("INFLIGHT"), 8, "");
+  auto spec = mpipe::parse_spec(text, "<chain>");
+  const auto where = mpipe::resolve_placement(spec, "pack", 1);
+  EXPECT_TRUE(mpipe::core_warnings(spec, where, cpus({{1, "0", 0, 2}})).empty());
+  text = chain;
+  text.replace(text.find("INFLIGHT"), 8, "inflight: 3\n");
+  spec = mpipe::parse_spec(text, "<chain>");
+  EXPECT_EQ(mpipe::core_warnings(spec, where, cpus({{1, "0", 0, 2}})).size(), 1u) << "a stream";
+  const auto diamond4 = diamond("compute");
+  const auto packed = mpipe::resolve_placement(diamond4, "pack", 1);
+  EXPECT_TRUE(mpipe::core_warnings(diamond4, packed, cpus({{2, "0-1", 0, 2}})).empty());
 }
 
 }  // namespace
