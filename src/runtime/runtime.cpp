@@ -304,7 +304,7 @@ class rank_runtime {
       st->replica = inst.replica;
       st->input_count = graph_.inputs(inst.stage).size();
       st->ordered = spec_.stages[static_cast<std::size_t>(inst.stage)].ordered;
-      st->work = std::make_unique<stage_work>(spec_, b_, inst.stage, inst.replica, rank_);
+      st->work = std::make_unique<stage_work>(spec_, graph_, b_, inst.stage, inst.replica, rank_);
       // Credits: one per consumer replica for each on-demand edge this instance produces on.
       for (int e : graph_.outputs(inst.stage))
         if (on_demand(consumer_of_[static_cast<std::size_t>(e)]))
@@ -1364,12 +1364,6 @@ void on_every_rank(const boost::mpi::communicator& comm, const std::string& file
   throw spec_error(mine[1], std::stoi(mine[2]), mine[3], where + mine[4]);
 }
 
-std::string join_words(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
-
 // One output directory per edge into the source (`outputs:`): the directory itself for one
 // such edge, DIR/<producer> for several.
 std::vector<output_files> make_outputs(const pipeline_spec& spec, const graph& g,
@@ -1414,7 +1408,7 @@ std::vector<std::string> check_user_stages(pipeline_spec& spec) {
     const auto& st = spec.stages[s];
     if (st.kernel == kernel_kind::exec && !program_found(st.command.front(), spec.dir))
       throw spec_error(spec.file, st.line, "stages (" + st.name + ").command",
-                       "cannot start '" + join_words(st.command) + "': '" + st.command.front() +
+                       "cannot start '" + st.signature + "': '" + st.command.front() +
                            "' is not an executable file" +
                            (st.command.front().find('/') != std::string::npos
                                 ? " (relative to " + (spec.dir.empty() ? "." : spec.dir) + ")"
@@ -1426,8 +1420,7 @@ std::vector<std::string> check_user_stages(pipeline_spec& spec) {
     if (b.functions[s])
       lines.push_back(st.name + ": " + describe_function(*b.functions[s]) + " from " +
                       b.functions[s]->origin);
-    if (st.kernel == kernel_kind::exec)
-      lines.push_back(st.name + ": exec " + join_words(st.command));
+    if (st.kernel == kernel_kind::exec) lines.push_back(st.name + ": exec " + st.signature);
   }
   if (!b.input_files.empty())
     lines.push_back("inputs: " + std::to_string(b.input_files.size()) + " files, the first " +
@@ -1444,7 +1437,7 @@ std::string kernel_text(const stage_spec& s, const bindings& b, std::size_t i) {
   if (b.functions[i])
     out << describe_function(*b.functions[i]);
   else if (s.kernel == kernel_kind::exec)
-    out << "exec '" << join_words(s.command) << "'";
+    out << "exec '" << s.signature << "'";
   else
     out << to_string(s.kernel) << " " << s.work_ms << " ms";
   return out.str();
