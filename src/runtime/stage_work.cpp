@@ -67,10 +67,9 @@ payload_ptr as_payload(blob data) {
 
 }  // namespace
 
-stage_work::stage_work(const pipeline_spec& spec, const bindings& b, int stage, int replica,
-                       int rank)
+stage_work::stage_work(const pipeline_spec& spec, const graph& g, const bindings& b, int stage,
+                       int replica, int rank)
     : spec_(spec), b_(b), st_(spec.stages[static_cast<std::size_t>(stage)]), stage_(stage) {
-  const graph g(spec);
   in_edges_ = g.inputs(stage);
   const bool source = stage == g.source();
   if (st_.kernel == kernel_kind::exec)

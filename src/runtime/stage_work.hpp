@@ -9,6 +9,7 @@
 
 #include "bindings.hpp"
 #include "exec_worker.hpp"
+#include "mpipe/graph.hpp"
 #include "transport.hpp"
 
 namespace mpipe {
@@ -30,7 +31,8 @@ payload_ptr bytes_of(const value& v, const detail::type_ops* type, serialization
 class stage_work {
  public:
   // Starts the exec worker of an exec stage (throws spec_error naming the stage when it cannot).
-  stage_work(const pipeline_spec& spec, const bindings& b, int stage, int replica, int rank);
+  stage_work(const pipeline_spec& spec, const graph& g, const bindings& b, int stage, int replica,
+             int rank);
 
   // A stage's item: its inputs by slot (consumed), its result for every out-edge. finished_ns:
   // when the work itself ended (before a synthetic payload is filled: that is hand-over work).
