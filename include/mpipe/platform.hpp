@@ -14,12 +14,15 @@
 //     boost: {serialize_us: 1.0, serialize_ns_per_byte: 0.28,
 //             deserialize_us: 0.5, deserialize_ns_per_byte: 0.024}
 //   compute_rate: 5.1e5   # optional: the compute kernel's iterations per ms of one core
+//   compute_scaling: [1.0, 0.93]  # optional: one core's speed with 1, 2, ... cores busy
+//   (each tier may also give runtime_us and runtime_us_spread: the runtime's own cost per hop)
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mpipe/spec.hpp"
 
@@ -37,6 +40,11 @@ struct link_cost {
   // Not this tier's own numbers: "" when measured or given; else what stands in for them, a
   // tier's name ("same-host": its numbers copied) or any text ("nothing measured", "a guess").
   std::string stand_in;
+  // The runtime's own cost per hop on this tier, beyond the wire: hand-off between threads and
+  // wake-up of the consumer (`mpipe calibrate` measures it through the runtime with a zero-work
+  // chain). The simulator (simulate.hpp) adds it to every hop; message_ms does not.
+  double runtime_us = 0.0;
+  double runtime_us_spread = 0.0;  // half the spread of its repeats: the prediction's +-
   double ms(std::uint64_t bytes) const;
 };
 
@@ -55,6 +63,11 @@ struct platform {
   std::array<link_cost, 3> tiers;                   // indexed by tier
   std::array<serialization_cost, 3> serialization;  // indexed by serialization_kind
   std::optional<double> compute_rate;               // iterations per ms of one core, if given
+  // Speed of one busy core when k cores of a host are busy at once (index k - 1), relative to
+  // one core alone: SMT siblings and shared caches make it < 1. Empty: 1 for every k; beyond the
+  // list, its last entry. Measured by `mpipe calibrate`; the simulator slows compute by it.
+  std::vector<double> compute_scaling;
+  double compute_scaling_spread = 0.0;  // half the spread of its repeats, as a fraction
 
   const link_cost& link(tier t) const { return tiers[static_cast<std::size_t>(t)]; }
   const serialization_cost& codec(serialization_kind s) const {
