@@ -5,6 +5,12 @@
 #   jobs/virtual-cluster.sh up [N]        N virtual hosts (default 2): vnode1..vnodeN at
 #                                         10.77.0.1..N on bridge vcbr0 (10.77.0.254/24), and the
 #                                         hostfile hostfiles/virtual-cluster (N x "10.77.0.i slots=2")
+#   jobs/virtual-cluster.sh up --hosts N --cores-per-host C
+#                                         the same, but each host gets C CPUs of its own: host i
+#                                         the machine's CPUs i*C..(i+1)*C-1 (of those this process
+#                                         may use), every process launched into it pinned there
+#                                         (taskset); the hostfile says slots=C. Refused when N*C
+#                                         exceeds the CPUs. Plain `up [N]` shares all CPUs again.
 #   jobs/virtual-cluster.sh run -np N [MPIRUN OPTIONS] PROGRAM [ARGS...]
 #                                         mpirun over the virtual hosts (prints the command)
 #   jobs/virtual-cluster.sh status        what exists (exit 0 when up, 3 when not or partly up)
@@ -16,11 +22,16 @@
 # the ranks, their own hostname (vnodeN: MPI_Get_processor_name, mpipe's tiers) and their own
 # /dev/shm. All hosts share the machine's file system, so binaries and results files are where
 # they are; the cores are shared too (every virtual host believes it owns all of them, hence
-# --bind-to none). Ranks fill hosts in order: -np 4 puts ranks 0,1 on vnode1 and 2,3 on vnode2.
+# --bind-to none), unless up was given --cores-per-host: then `up` stores each host's CPU list in
+# /run/mpipe-virtual-cluster/vnodeI.cpus and the agent starts the daemon under `taskset -c LIST`,
+# so the daemon and every rank it starts may run on those CPUs only (with --bind-to none the
+# mask is the rank's affinity, which mpipe records in its `ranks` dataset). Ranks fill hosts in
+# order: -np 4 puts ranks 0,1 on vnode1 and 2,3 on vnode2 (with slots=C: C ranks per host).
 # For the same reason Open MPI cannot see when the job oversubscribes the real cores, so with
-# more ranks than cores `run` adds --mca mpi_yield_when_idle 1 (what --oversubscribe gives on one
-# host); MPIPE_VC_YIELD=0 leaves it out (e.g. `mpipe bench`, which keeps two ranks busy at a
-# time), MPIPE_VC_YIELD=1 always adds it.
+# more ranks than cores (with --cores-per-host: than N*C) `run` adds --mca mpi_yield_when_idle 1
+# (what --oversubscribe gives on one host); MPIPE_VC_YIELD=0 leaves it out (e.g. `mpipe bench`,
+# which keeps two ranks busy at a time), MPIPE_VC_YIELD=1 always adds it (do that when --host
+# puts more ranks on one host than it has CPUs).
 #
 # Root only (namespaces, bridge, mounts). up/down hold an flock on /run/mpipe-virtual-cluster.lock
 # (skipped when MPIPE_VC_LOCK_HELD=1: the caller holds it, as tests/cluster/virtual_cluster.sh
@@ -39,7 +50,7 @@ bridge=vcbr0
 subnet=10.77.0.0/24
 prefix=10.77.0
 bridge_ip=10.77.0.254
-slots=2
+slots=2  # per host; with --cores-per-host C, C
 
 say() { echo "[virtual-cluster] $*"; }
 die() { echo "[virtual-cluster] error: $1" >&2; exit "${2:-1}"; }
@@ -83,21 +94,85 @@ probe() {
 }
 
 write_hostfile() {
-  local n=$1 i
+  local n=$1 cores=$2 i how
+  if ((cores > 0)); then
+    how="up --hosts $n --cores-per-host $cores; each host has $cores CPU(s) of its own"
+  else
+    how="up $n; the hosts share all CPUs"
+  fi
   mkdir -p "$(dirname "$hostfile")"
   {
-    echo "# Virtual cluster: $n hosts (network namespaces vnode1..vnode$n on this machine), $slots slots"
-    echo "# each. Written by jobs/virtual-cluster.sh up $n, removed by its 'down'; launch through"
-    echo "# 'jobs/virtual-cluster.sh run' (it adds the launch agent and interface settings)."
-    for ((i = 1; i <= n; i++)); do echo "$prefix.$i slots=$slots"; done
+    echo "# Virtual cluster: $n hosts (network namespaces vnode1..vnode$n on this machine), slots=$slots"
+    echo "# each. Written by jobs/virtual-cluster.sh $how."
+    echo "# Removed by its 'down'; launch through 'jobs/virtual-cluster.sh run' (it adds the launch"
+    echo "# agent and interface settings)."
+    for ((i = 1; i <= n; i++)); do
+      if ((cores > 0)); then
+        echo "$prefix.$i slots=$slots  # vnode$i: CPUs $(cat "$statedir/vnode$i.cpus")"
+      else
+        echo "$prefix.$i slots=$slots"
+      fi
+    done
   } >"$hostfile.tmp.$$"
   mv "$hostfile.tmp.$$" "$hostfile"
 }
 
+# The CPUs this process may run on, one number per line (its affinity, e.g. "0-1,4" expanded).
+allowed_cpus() {
+  local list part
+  list=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)
+  [ -n "$list" ] || list="0-$(($(nproc) - 1))"
+  for part in ${list//,/ }; do
+    if [[ $part == *-* ]]; then seq "${part%-*}" "${part#*-}"; else echo "$part"; fi
+  done
+}
+
+# Gives host i (1..n) CPUs (i-1)*c .. i*c-1 of allowed_cpus, in $statedir/vnodeI.cpus (a taskset
+# list); c = 0 removes those files: the hosts share every CPU, as without --cores-per-host.
+assign_cpus() {
+  local n=$1 c=$2 i j cpus list
+  mkdir -p "$statedir"
+  rm -f "$statedir"/vnode*.cpus "$statedir/cores_per_host"
+  ((c > 0)) || return 0
+  mapfile -t cpus < <(allowed_cpus)
+  for ((i = 1; i <= n; i++)); do
+    list=""
+    for ((j = (i - 1) * c; j < i * c; j++)); do list+="${list:+,}${cpus[$j]}"; done
+    echo "$list" >"$statedir/vnode$i.cpus"
+  done
+  echo "$c" >"$statedir/cores_per_host"
+}
+
 cmd_up() {
-  local n=${1:-2} i existing created=0
-  if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 253)); then die "up: N must be 1..253, got '$n'" 2; fi
+  local n c i existing created=0 given_n="" given_c=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --hosts) [ $# -ge 2 ] || die "up: --hosts needs a number" 2; given_n=$2; shift 2 ;;
+      --hosts=*) given_n=${1#*=}; shift ;;
+      --cores-per-host) [ $# -ge 2 ] || die "up: --cores-per-host needs a number" 2; given_c=$2; shift 2 ;;
+      --cores-per-host=*) given_c=${1#*=}; shift ;;
+      -*) die "up: unknown option '$1' (usage: $0 up [N] | up --hosts N [--cores-per-host C])" 2 ;;
+      *) [ -z "$given_n" ] || die "up: the number of hosts given twice ('$given_n', '$1')" 2
+         given_n=$1; shift ;;
+    esac
+  done
+  n=${given_n:-2}
+  if ! [[ $n =~ ^[0-9]+$ ]] || ((10#$n < 1 || 10#$n > 253)); then die "up: N must be 1..253, got '$n'" 2; fi
+  n=$((10#$n))
+  if [ -n "$given_c" ] && { ! [[ $given_c =~ ^[0-9]+$ ]] || ((10#$given_c < 1)); }; then
+    die "up: --cores-per-host must be a whole number >= 1, got '$given_c'" 2
+  fi
+  c=$((10#${given_c:-0}))
+  local machine
+  machine=$(allowed_cpus | wc -l)
+  if ((c > 0 && n * c > machine)); then
+    die "up: $n hosts x $c cores per host need $((n * c)) CPUs, but this machine has $machine (CPUs $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)); give fewer hosts or fewer cores per host" 2
+  fi
   need_root_and_tools
+  if ((c > 0)); then
+    slots=$c
+    command -v taskset >/dev/null || unsupported "'taskset' not found (Debian: apt-get install util-linux)"
+  fi
   take_lock
   existing=$(nodes | paste -sd' ')
   for i in $existing; do
@@ -138,8 +213,11 @@ cmd_up() {
     ip -n "$ns" link set "ve$i" up
     ip -n "$ns" link set lo up
   done
-  write_hostfile "$n"
-  mkdir -p "$statedir"
+  local cpus_before cpus_after
+  cpus_before=$(cpu_state)
+  assign_cpus "$n" "$c"
+  cpus_after=$(cpu_state)
+  write_hostfile "$n" "$c"
   if ((created)) || [ ! -f "$statedir/owner" ]; then
     echo "${MPIPE_VC_OWNER:-user}" >"$statedir/owner"
   fi
@@ -149,10 +227,28 @@ cmd_up() {
     else
       say "up: $n hosts vnode1..vnode$n at $prefix.1..$prefix.$n on $bridge ($bridge_ip)"
     fi
-  else
+  elif [ "$cpus_before" = "$cpus_after" ]; then
     say "already up: vnode1..vnode$n (nothing to do)"
+  else
+    say "already up: vnode1..vnode$n; CPUs per host changed (what runs there now keeps its CPUs)"
   fi
+  for ((i = 1; i <= n; i++)); do say "vnode$i: $(host_cpus "$i")"; done
   say "hostfile: $hostfile; launch with: $0 run -np $((n * slots)) PROGRAM [ARGS...]"
+}
+
+# What each host may run on, as `up` last set it: one "vnodeI LIST" line per pinned host.
+cpu_state() { grep -H . "$statedir"/vnode*.cpus 2>/dev/null || true; }
+
+# Host i's CPUs in words: "CPUs 0 (1 core of its own)" or "all CPUs (shared)".
+host_cpus() {
+  local f=$statedir/vnode$1.cpus list k
+  if [ -f "$f" ]; then
+    list=$(cat "$f")
+    k=$(echo "$list" | tr ',' '\n' | wc -l)
+    echo "CPUs $list ($k core$( ((k == 1)) || echo s) of its own)"
+  else
+    echo "all $(nproc) CPUs (shared with the other hosts)"
+  fi
 }
 
 cmd_down() {
@@ -216,7 +312,7 @@ cmd_status() {
   fi
   for i in $list; do
     pids=$(ip netns pids "vnode$i" 2>/dev/null | wc -l)
-    say "vnode$i: $(ip -n "vnode$i" -4 -o addr show 2>/dev/null | awk '$2 != "lo" {print $2, $4}' | tr '\n' ' ')($pids processes)"
+    say "vnode$i: $(ip -n "vnode$i" -4 -o addr show 2>/dev/null | awk '$2 != "lo" {print $2, $4}' | tr '\n' ' ')($pids processes); $(host_cpus "$i")"
     ip -n "vnode$i" -4 -o addr show 2>/dev/null | grep -q "inet $prefix.$i/" || ok=0
   done
   if [ -f "$hostfile" ]; then
@@ -253,13 +349,17 @@ cmd_run() {
   # MPIPE_VC_YIELD=0 never adds it, =1 always does.
   local np="" args=("$@") i cores
   for ((i = 0; i < ${#args[@]}; i++)); do
-    case "${args[$i]}" in
-      -np|-n|--np|-c) np=${args[$((i + 1))]:-} ;;
-      --np=*|-np=*) np=${args[$i]#*=} ;;
+    case "${args[$i]}" in  # the first only: a program's own -c or -n is not mpirun's
+      -np|-n|--np|-c) np=${args[$((i + 1))]:-}; break ;;
+      --np=*|-np=*) np=${args[$i]#*=}; break ;;
     esac
   done
   [[ $np =~ ^[0-9]+$ ]] || np=$(awk '!/^#/ && match($0, /slots=[0-9]+/) {n += substr($0, RSTART + 6, RLENGTH - 6)} END {print n + 0}' "$hostfile")
   cores=$(nproc)
+  # Hosts with CPUs of their own: together they have only those (N*C, maybe fewer than nproc).
+  if [ -f "$statedir/cores_per_host" ]; then
+    cores=$(($(cat "$statedir/cores_per_host") * $(nodes | wc -l)))
+  fi
   case "${MPIPE_VC_YIELD:-auto}" in
     1) cmd+=(--mca mpi_yield_when_idle 1) ;;
     0) ;;
@@ -275,7 +375,7 @@ cmd_run() {
 }
 
 case "${1:-}" in
-  up) shift; [ $# -le 1 ] || die "usage: $0 up [N]" 2; cmd_up "$@" ;;
+  up) shift; cmd_up "$@" ;;
   down) shift; [ $# -eq 0 ] || die "usage: $0 down" 2; cmd_down ;;
   status) shift; [ $# -eq 0 ] || die "usage: $0 status" 2; cmd_status ;;
   run) shift; cmd_run "$@" ;;
