@@ -3,7 +3,8 @@
 # run's own self-prediction (stored in its HDF5 attributes by `mpipe run --platform`) against
 # what it measured, printed and written as CSV and as a markdown table, each row with its command.
 #
-# The grid (44 rows, ~5-7 min on the quiet 2-core VM; --quick: 9 rows, ~1 min):
+# The grid (44 rows and the sweep: ~5 min on the 2-core VM, from a --quick run there; --quick: 9
+# rows and a small sweep, ~30 s):
 #   pipelines  the reference pipeline (--scenario seed) with --kernel compute and --kernel spin at
 #              --time-scale 0.2 (critical path 140 ms, 230 ms of CPU per item); render-farm
 #              (--time-scale 0.005: 50 ms frames of compute, --replicas Render=K on K+1 ranks);
@@ -24,9 +25,9 @@
 #     with a link is left out: pack has no hop between ranks, so the link changes nothing;
 #   - Scenario 3 only for the reference pipeline (its map names seed's stages), on 3 ranks;
 #   - spin has fewer rows than compute (same shapes; spin differs only in how it shares a core);
-#   - 1 run per row, no repeats: 10 items with 1 in flight (enough for a mean and a rough p95;
-#     the runtime's steady window leaves out max(inflight, n/10) items at each end), 40 with 8 in
-#     flight (24 in the steady window for throughput), 24 for the 1-replica farm (400 ms each);
+#   - 1 run per row, no repeats: 20 items with 1 in flight (a mean, and a p95 that is the 19th of
+#     20), 64 with 8 in flight (the runtime's steady window leaves out max(inflight, n/10) items at
+#     each end: 48 left for throughput), 32 for the 1-replica farm (~400 ms an item in the queue);
 #   - the break-even grid stops at 10 ms per stage (--work-max 1000 x 0.01): the crossing measured
 #     on 2 ranks is ~0.3 ms, and the larger points cost most of the sweep's time.
 # Summary: median and max |latency error| over the CPU-bound rows (compute, spin, render-farm,
@@ -40,7 +41,7 @@
 #
 # Usage: bench/model_grid.sh [--quick] [--platform FILE|DIR] [--calibrate] [--out DIR]
 #                            [--build DIR] [--list]
-#   --platform FILE  the platform the runs predict with; a DIR: its newest platform-*.yaml (what
+#   --platform FILE  the platform the runs predict with; a DIR: its newest platform*.yaml (what
 #                    `mpipe calibrate` writes, e.g. results/); default jobs/platforms/laptop-shm.yaml
 #   --calibrate      first run `mpipe calibrate` on 2 ranks into the output dir and use that file
 #   --out DIR        output dir, must not exist (default results/model-grid-<UTC time>): grid.h5
@@ -72,9 +73,9 @@ done
 bin=$build/mpipe
 [ -x "$bin" ] || die "no mpipe binary at $bin (build it, or give --build DIR)"
 if [ -n "$platform_dir" ]; then
-  platform=$(find "$platform_dir" -maxdepth 1 -name 'platform-*.yaml' -printf '%T@ %p\n' 2>/dev/null |
+  platform=$(find "$platform_dir" -maxdepth 1 -name 'platform*.yaml' -printf '%T@ %p\n' 2>/dev/null |
     sort -n | tail -1 | cut -d' ' -f2-)
-  [ -n "$platform" ] || die "no platform-*.yaml (mpipe calibrate's output) in $platform_dir"
+  [ -n "$platform" ] || die "no platform*.yaml (mpipe calibrate's output) in $platform_dir"
 fi
 ((calibrate)) && [ -n "$platform" ] && die "--calibrate and --platform: give one"
 ((calibrate)) || platform=${platform:-jobs/platforms/laptop-shm.yaml}
@@ -103,7 +104,7 @@ if ((quick)); then
   add seed-sleep spread 4 1 0 6 140
   add seed-sleep scenario3 3 1 5 6 150
 else
-  n1=10 n8=40
+  n1=20 n8=64
   # the reference pipeline, compute kernels
   add seed-compute pack 1 1 0 $n1 170
   add seed-compute spread 2 1 0 $n1 170
@@ -131,7 +132,7 @@ else
   # render-farm, 50 ms frames
   add render-farm pack 1 1 0 $n1 55
   add render-farm spread 2 1 0 $n1 55
-  add render-farm spread 2 8 0 24 50
+  add render-farm spread 2 8 0 32 50
   add render-farm spread 3 8 0 $n8 25 --replicas Render=2
   add render-farm spread 4 8 0 $n8 25 --replicas Render=4
   add render-farm spread 9 8 0 $n8 25 --replicas Render=8
@@ -183,7 +184,7 @@ row_est_s() {  # I -> estimated seconds: launch and clock sync (grows with ranks
 }
 if ((quick)); then be_args="--break-even --time-scale 0.01 --work-max 1000 --points-per-decade 1 --repeat 3 --seed 17"
 else be_args="--break-even --time-scale 0.01 --work-max 1000 --repeat 5 --seed 17"; fi
-be_est_s=$((quick ? 25 : 80))
+be_est_s=$((quick ? 10 : 40))
 total_est=$be_est_s
 for ((i = 0; i < rows; i++)); do total_est=$((total_est + $(row_est_s "$i"))); done
 
