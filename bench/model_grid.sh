@@ -210,7 +210,7 @@ read -r load1 _ </proc/loadavg
   echo "machine: $(uname -n), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (plus uncommitted changes)')"
   echo "mpi: $(mpirun --version 2>/dev/null | head -1)"
-  echo "binary: $bin"
+  echo "binary: $bin (built $(date -u -r "$bin" "+%Y-%m-%d %H:%M UTC"))"
   echo "load average at start: $load1"
   echo "mode: $( ((quick)) && echo quick || echo full)"
 } >"$out/meta.txt"
@@ -471,7 +471,7 @@ md = [f"Machine: {meta.get('machine', '')}. Date: {meta.get('date', '')} (commit
       f"{meta.get('load average at end', '')} at the end; {meta.get('mode', '')} grid, "
       f"{meta.get('wall time', '')}. Platform: `{meta.get('platform', '')}`. Every command also takes "
       "`--platform PLATFORM --out DIR/grid.h5 --no-progress`; `mpipe` is "
-      f"`{meta.get('binary', '')}`.", "",
+      f"{meta.get('binary', '')}.", "",
       "| # | pipeline | ranks | placement | in flight | link | predicted ms (mean / p95) | "
       "measured ms (mean / p95) | error (mean / p95) | predicted items/s | measured items/s | "
       "error | command |",
