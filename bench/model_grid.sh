@@ -242,7 +242,9 @@ for ((i = 0; i < rows; i++)); do
   printf '[model_grid] %d/%d (%d s in, ETA %d min %02d s) %s\n' "$n" "$rows" "$elapsed" $((eta / 60)) $((eta % 60)) "$cmd" >&2
   t0=$(date +%s.%N)
   read -ra argv <<<"$args"
-  if timeout 600 mpirun "${mpirun_flags[@]}" -np "$np" "$bin" run "${argv[@]}" --platform "$platform" --out "$h5" \
+  # a stalled run ends after 5x its estimate + 60 s, not the grid (the runtime's own watchdog
+  # would wait 10x the critical path + 60 s)
+  if timeout $((5 * $(row_est_s "$i") + 60)) mpirun "${mpirun_flags[@]}" -np "$np" "$bin" run "${argv[@]}" --platform "$platform" --out "$h5" \
       --no-progress >"$log" 2>&1; then
     status=ok
     run_id=$(sed -n 's/^Appended run \([^ ]*\) to .*/\1/p' "$log" | tail -1)
