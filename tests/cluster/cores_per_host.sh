@@ -3,23 +3,26 @@
 # one machine: a virtual cluster of 2 hosts with 1 CPU of its own each
 # (jobs/virtual-cluster.sh up --hosts 2 --cores-per-host 1: vnode1 on CPU 0, vnode2 on CPU 1,
 # every rank launched there pinned by taskset) runs tests/cluster/fork_compute.yaml
-# (Main -> {A, B: 60 ms of compute each} -> J -> Main) on the same 2 ranks, one per host, twice:
+# (Main -> {A, B: 60 ms of compute each} -> J -> Main) on the same 2 ranks, one per host:
 #
 #   pack    every stage on rank 0 (vnode1): A and B share its one core, ~120 ms per item
 #   spread  A on rank 0 (vnode1), B on rank 1 (vnode2): each has a core, ~60 ms per item
 #
-# Each is run twice, interleaved (pack, spread, pack, spread; 4 items each), and the better mean
-# of the two is kept, so a burst of load from elsewhere on the machine hits both alike. Checks
-# with h5py that each rank recorded the CPU of its host (ranks.cpus, ranks.usable_cores), and
-# that pack >= 1.3 x spread (the ideal is 2x). Then `mpipe predict --kernel compute --cores 1`
-# must say the same: pack >= 1.3 x spread, predicted. Always takes the cluster down again (unless
-# a cluster of 2 hosts x 1 core was already up, someone's own: then it is used and left up) and
-# checks that no namespace, bridge or process is left.
+# Three rounds, interleaved (pack, spread, pack, spread, ...; 4 items each); the best mean of
+# each placement is kept, so a burst of load from elsewhere hits both alike. Checks with h5py that
+# each rank recorded its host's CPU (ranks.cpus, ranks.usable_cores), that `mpipe predict
+# --kernel compute --cores 1 --hosts 2` gives pack >= 1.3 x spread, and that the measured means
+# do too (the ideal is 2x). Always takes the cluster down again (unless a cluster of 2 hosts x 1
+# core was already up, someone's own: then it is used and left up) and checks that no namespace,
+# bridge or process is left.
 #
 # Exit 77 (ctest: skipped) where namespaces cannot be made: not root, no `ip`/`unshare`/`flock`/
-# `taskset`, `ip netns add` refused (unprivileged containers), or fewer than 2 CPUs. Holds an
-# flock on /run/mpipe-virtual-cluster.lock for the whole test, as tests/cluster/virtual_cluster.sh
-# does: namespace names are global, so a second virtual-cluster test waits for this one.
+# `taskset`, `ip netns add` refused (unprivileged containers), or fewer than 2 CPUs; and where
+# the measured ratio fell short while other processes were busy on the machine (over 20 % of its
+# CPUs during a run; printed per run): the virtual hosts' CPUs are not fenced off from the rest
+# of the machine, so that is a busy machine, not mpipe. Holds an flock on
+# /run/mpipe-virtual-cluster.lock for the whole test, as tests/cluster/virtual_cluster.sh does:
+# namespace names are global, so a second virtual-cluster test waits for this one.
 # Usage: cores_per_host.sh MPIPE_BINARY SCRATCH_DIR
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 MPIPE_BINARY SCRATCH_DIR" >&2; exit 2; }
@@ -131,11 +134,29 @@ run_mpi() {
     echo "FAIL: exit $rc$( ((rc == 124)) && echo ' (timed out after 40 s)'): $*"; cat "$log"; exit 1
   fi
 }
-for round in 1 2; do
+# Outside load: the virtual hosts' CPUs are theirs only among the cluster's processes; anything
+# else on the machine (a build, another benchmark) still runs on them, and the scheduler moves it
+# off the CPU that pack keeps busy, onto spread's. So each run measures how much CPU the rest of
+# the machine took meanwhile: busy ticks in /proc/stat (user, nice, system, irq, softirq, steal)
+# less this shell's reaped children (mpirun, the daemons, the ranks), as a share of the CPUs over
+# the run's wall time. Niced processes count: with autogroup scheduling (Debian's default) nice
+# only ranks processes within one session, so a niced build of another session still takes its
+# full share.
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+own_ticks() { sed 's/^.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'; }  # cutime + cstime
+ncpu=$(nproc --all)
+: >"$dir/load"
+for round in 1 2 3; do
   for p in "$pack" "$spread"; do
+    b0=$(busy_ticks) o0=$(own_ticks) t0=$(date +%s%N)
     run_mpi "$dir/run-$round-${p//[=,]/_}.log" "$bin" run --spec "$spec" --placement "$p" \
       --items 4 --platform "$platform" --out "$out" --no-progress
-    echo "     round $round, placement $p: $(grep -m1 '^Item latency' "$dir/run-$round-${p//[=,]/_}.log")"
+    b1=$(busy_ticks) o1=$(own_ticks) t1=$(date +%s%N)
+    # ticks are 1/100 s (USER_HZ); wall in ns: share % = ticks * 1e9 / (wall * 100 * ncpu) * 100
+    share=$(( (b1 - b0 - (o1 - o0)) * 1000000000 / ((t1 - t0) * ncpu) ))
+    ((share >= 0)) || share=0
+    echo "$share" >>"$dir/load"
+    echo "     round $round, placement $p: $(grep -m1 '^Item latency' "$dir/run-$round-${p//[=,]/_}.log"); outside load $share % of $ncpu CPUs"
   done
 done
 # The packed run warns that rank 0 has 1 core for 2 CPU-bound stage threads.
@@ -165,6 +186,10 @@ else
   echo "NOTE: this mpipe predict has no --kernel yet: the predicted half is not checked"
 fi
 
+# Exit 3 from the check below: measured pack / spread under the margin. On a machine that others
+# were busy on meanwhile (outside load above 20 % of the CPUs in some run) that says nothing
+# about mpipe: skip, saying so. On a quiet machine it fails.
+set +e
 /usr/bin/python3 - "$out" "$margin" "$predicted" <<'PY'
 import sys
 import h5py
@@ -175,7 +200,7 @@ def s(x):
 
 with h5py.File(path, "r") as f:
     runs = [r for r in f["runs"].values() if r.attrs.get("kind", "run") == "run"]
-    assert len(runs) == 4, f"{len(runs)} runs in {path}, expected 4"
+    assert len(runs) == 6, f"{len(runs)} runs in {path}, expected 6"
     means, selfpred = {"pack": [], "spread": []}, {}
     for run in runs:
         assert bool(run.attrs["complete"]), "run not complete"
@@ -187,22 +212,36 @@ with h5py.File(path, "r") as f:
         mode = "pack" if s(run.attrs["placement_mode"]) == "pack" else "spread"
         means[mode].append(float(run.attrs["latency_mean_ms"]))
         selfpred.setdefault(mode, float(run.attrs["predicted_latency_ms"]))
-    print("ok   ranks: rank 0 on vnode1 CPUs 0, rank 1 on vnode2 CPUs 1, 1 usable core each")
-    pack, spread = min(means["pack"]), min(means["spread"])
-    print(f"     measured mean item latency (ms, 4 items per run): pack {means['pack']}, "
-          f"spread {means['spread']}")
-    print(f"     best of 2: pack {pack:.1f} ms, spread {spread:.1f} ms: pack / spread = "
-          f"{pack / spread:.2f} (required >= {margin}; ideal 2)")
-    assert pack >= margin * spread, f"pack {pack:.1f} ms is not >= {margin} x spread {spread:.1f} ms"
-    print("ok   measured: spread beats pack")
-    print(f"     each run's own prediction (predicted_latency_ms): pack {selfpred['pack']:.1f} ms, "
-          f"spread {selfpred['spread']:.1f} ms")
-    if predicted:
-        ppack, pspread = map(float, predicted)
-        print(f"     predicted: pack {ppack:.1f} ms, spread {pspread:.1f} ms: pack / spread = "
-              f"{ppack / pspread:.2f}; measured / predicted: pack {pack / ppack:.2f}, "
-              f"spread {spread / pspread:.2f}")
-        assert ppack >= margin * pspread, \
-            f"predicted pack {ppack:.1f} ms is not >= {margin} x predicted spread {pspread:.1f} ms"
-        print("ok   predicted: spread beats pack")
+print("ok   ranks: rank 0 on vnode1 CPUs 0, rank 1 on vnode2 CPUs 1, 1 usable core each")
+print(f"     each run's own prediction (predicted_latency_ms): pack {selfpred['pack']:.1f} ms, "
+      f"spread {selfpred['spread']:.1f} ms")
+
+pack, spread = min(means["pack"]), min(means["spread"])
+if predicted:
+    ppack, pspread = map(float, predicted)
+    print(f"     predicted (mpipe predict --cores 1): pack {ppack:.1f} ms, spread {pspread:.1f} ms: "
+          f"pack / spread = {ppack / pspread:.2f}; measured / predicted: pack {pack / ppack:.2f}, "
+          f"spread {spread / pspread:.2f}")
+    assert ppack >= margin * pspread, \
+        f"predicted pack {ppack:.1f} ms is not >= {margin} x predicted spread {pspread:.1f} ms"
+    print("ok   predicted: spread beats pack")
+
+print(f"     measured mean item latency (ms, 4 items per run): pack "
+      f"{', '.join(f'{m:.1f}' for m in means['pack'])}; spread "
+      f"{', '.join(f'{m:.1f}' for m in means['spread'])}")
+print(f"     best of 3: pack {pack:.1f} ms, spread {spread:.1f} ms: pack / spread = "
+      f"{pack / spread:.2f} (required >= {margin}; ideal 2)")
+if pack < margin * spread:
+    print(f"FAIL: measured pack {pack:.1f} ms is not >= {margin} x spread {spread:.1f} ms")
+    sys.exit(3)
+print("ok   measured: spread beats pack")
 PY
+rc=$?
+set -e
+load_max=$(sort -n "$dir/load" | tail -1)
+if ((rc == 3 && load_max > 20)); then
+  echo "SKIP: the machine was busy: other processes took up to $load_max % of its $ncpu CPUs during a run, which moves their load onto spread's CPU and off pack's; the comparison is only meaningful on a quiet machine"
+  exit 77
+fi
+((rc == 0)) || exit 1
+((load_max <= 20)) || echo "NOTE: passed although other processes took up to $load_max % of the CPUs during a run"
