@@ -117,18 +117,12 @@ latency_prediction predict_latency(const pipeline_spec& spec, const placement& w
 // "host0", "host1", ...): 4 ranks on 2 hosts = 0,1 | 2,3, as mpirun --map-by slot fills nodes.
 std::vector<std::string> block_hosts(int ranks, int hosts);
 
-// --- The model with cores (sweep points)
-// ------------------------------------------------------------------
+// --- The model with cores (sweep points) ---------------------------------------------------------
 //
-// predict_latency (model.hpp) takes cores as free. A sweep that confines ranks to cores needs
-// them counted: this simulates one item (inflight 1, no replicas) through the placed DAG, each
-// edge costing what predict_latency says (or nothing with free_communication), each spin/compute
-// stage sharing its cores with the other busy stages of the ranks on the same cores (processor
-// sharing: n threads on K cores each run at min(1, K/n)), sleep stages needing no core.
-// cores_per_rank 0: every rank of a host shares its host_cores. serial_stages: each rank works
-// on one stage at a time, first come first served, whatever the kernel (and cores are not
-// counted). Falls back to predict_latency's item_ms (free communication: its free_ms) for
-// streams and replicated stages.
+// The sweep's view of the simulator (simulate.hpp): the mean item latency with each rank pinned
+// to cores_per_rank of its host's host_cores cores (0: every rank of a host shares them all),
+// hops at their platform cost (none with free_communication). serial_stages: each rank works on
+// one stage at a time, first come first served, whatever the kernel (cores are not counted).
 double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
                        const std::vector<std::string>& hosts_per_rank, const emulated_link& emulate,
                        int cores_per_rank, int host_cores, bool free_communication,

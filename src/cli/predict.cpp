@@ -17,6 +17,7 @@
 #include "mpipe/placement.hpp"
 #include "mpipe/platform.hpp"
 #include "mpipe/runtime.hpp"
+#include "mpipe/simulate.hpp"
 #include "mpipe/spec.hpp"
 #include "mpipe/stage_times.hpp"
 
@@ -36,13 +37,41 @@ struct predict_args {
   int cores = 0;
   std::string emulate;
   std::string stage_times;  // FILE[:RUN]: a previous run's measured stage times
+  double time_scale = 1.0;  // as `mpipe run --time-scale`
+  std::string kernel;       // as `mpipe run --kernel`
+  std::uint64_t items = 0;  // items the simulation streams (0: the spec's)
 };
+
+// The simulated latency against the critical path: what communication adds to it, and what
+// shared cores and queues add on top.
+void print_latency(const mpipe::pipeline_spec& spec, const mpipe::latency_prediction& pred,
+                   const mpipe::simulation_result& sim, int cores) {
+  const double comm = pred.item_ms - pred.free_ms, rest = sim.mean_ms - pred.item_ms;
+  std::cout << "\n\nItem latency: predicted " << fixed(sim.mean_ms, 3)
+            << " ms; free-communication critical path " << fixed(pred.free_ms, 3)
+            << " ms; communication adds " << fixed(comm, 3) << " ms ("
+            << fixed(pred.free_ms > 0 ? 100.0 * comm / pred.free_ms : 0.0, 2)
+            << " %), shared cores and queues " << fixed(rest, 3) << " ms\n  simulated: "
+            << (sim.items == 1
+                    ? std::string("one item (one in flight: every item alike)")
+                    : std::to_string(sim.items) + " items, p95 " + fixed(sim.p95_ms, 3) + " ms")
+            << "; CPU-bound stages share " << cores << (cores == 1 ? " core" : " cores")
+            << " per host (processor sharing), sleep holds none\nPredicted critical path:";
+  for (int s : pred.path) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
+  std::cout << " -> " << spec.source << "\n\n";
+}
 
 // No MPI: the model's arithmetic on the spec, the placement and a platform file.
 int do_predict(const predict_args& a) {
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   const std::string times =
       a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
+  // What `mpipe run` would run: the same overrides, by the same function.
+  mpipe::run_options as_run;
+  as_run.time_scale = a.time_scale;
+  if (!a.kernel.empty()) as_run.kernel = parse_kernel(a.kernel);
+  if (a.items) as_run.items = a.items;
+  spec = mpipe::apply_overrides(spec, as_run);
   const auto plat = mpipe::load_platform(a.platform_file);
   const mpipe::emulated_link emu =
       a.emulate.empty() ? mpipe::emulated_link{} : mpipe::parse_emulated_link(a.emulate);
@@ -72,14 +101,12 @@ int do_predict(const predict_args& a) {
   if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
   if (!times.empty()) std::cout << "\n" << times;
   if (const auto w = stand_in_warning(plat, spec, where, hosts); !w.empty()) std::cout << "\n" << w;
-  std::cout << "\n\nItem latency: predicted " << fixed(pred.item_ms, 3)
-            << " ms; free-communication critical path " << fixed(pred.free_ms, 3)
-            << " ms; communication adds " << fixed(pred.item_ms - pred.free_ms, 3) << " ms ("
-            << fixed(pred.free_ms > 0 ? 100.0 * (pred.item_ms / pred.free_ms - 1.0) : 0.0, 2)
-            << " %)\nPredicted critical path:";
-  for (int s : pred.path) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
-  std::cout << " -> " << spec.source << "\n\n";
-
+  const int cores =
+      a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const std::vector<int> cores_per_rank(static_cast<std::size_t>(ranks), cores);
+  const auto sim = mpipe::simulate(spec, where, plat, hosts,
+                                   mpipe::shared_host_cores(hosts, cores_per_rank), emu);
+  print_latency(spec, pred, sim, cores);
   std::cout << "Edges (cost = alpha + bytes/bandwidth + serialize + deserialize on the tier; "
                "ratio = work the hop serves / cost; * = on the critical path)\n";
   text_table edges(
@@ -101,10 +128,10 @@ int do_predict(const predict_args& a) {
     std::cout << "  (+: replicas of this edge sit in different tiers; the costliest pair is "
                  "shown and used)\n";
 
-  const int cores =
-      a.cores > 0 ? a.cores : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  const auto b = mpipe::compute_throughput_bound(
-      spec, where, hosts, std::vector<int>(static_cast<std::size_t>(ranks), cores), emu);
+  const auto b = mpipe::compute_throughput_bound(spec, where, hosts, cores_per_rank, emu);
+  if (spec.inflight > 1)
+    std::cout << "\nStream (simulated, " << sim.items << " items, " << spec.inflight
+              << " in flight): " << fixed(sim.items_per_s, 1) << " items/s over the steady window";
   std::cout << "\nThroughput " << b.explain << "; " << cores << " cores per host, communication "
             << (b.limiting_link.empty() ? "free" : "free but for the emulated link's bandwidth")
             << "\n";
@@ -165,7 +192,8 @@ CLI::App* add_predict_command(CLI::App& app, command_action& action) {
                       "Replicate stages: 'Render=4,B=2' (overrides the spec's replicas)");
   predict
       ->add_option("--cores", pa.cores,
-                   "Cores per host for the throughput bound (default: this machine's)")
+                   "Cores per host, shared by the CPU-bound stages of its ranks (default: this "
+                   "machine's)")
       ->check(CLI::Range(1, 1'000'000));
   predict->add_option("--emulate-link", pa.emulate,
                       "What-if link as `mpipe run` takes it, e.g. 'latency=5ms' (scope "
@@ -175,6 +203,13 @@ CLI::App* add_predict_command(CLI::App& app, command_action& action) {
                       "FILE[:RUN]: set every stage's work_ms to its measured service time in a "
                       "previous run (RUN, default the newest pipeline run in the results file): "
                       "what user code and exec workers really take");
+  predict->add_option("--time-scale", pa.time_scale,
+                      "Multiply every synthetic stage's work_ms, as `mpipe run --time-scale`");
+  predict->add_option("--kernel", pa.kernel,
+                      "Override every synthetic stage's kernel (sleep|spin|compute), as `mpipe "
+                      "run --kernel`");
+  predict->add_option("--items", pa.items, "Items the simulation streams (default: the spec's)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
   action = [args](int, char**) { return do_predict(*args); };
   return predict;
 }

@@ -73,6 +73,13 @@ expect "Item latency: predicted 710.002 ms" "$bin" predict --platform "$plat/art
 expect "Item latency: predicted 720.004 ms" "$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,D=0,B=1,C=2,C1=3,C2=4,C3=5,C4=6
 expect "A->B\* +cross-host +0->1 +1024 +boost +5.0010 +150.0 +30.0  distribution helps" "$bin" predict --platform "$plat/article-lan.yaml" --placement Main=0,A=0,B=1,C=1,C1=1,C3=1,D=1,C2=2,C4=2 --hosts 3
 expect "on 9 rank\(s\) over 1 host\(s\), placement spread" "$bin" predict --platform "$plat/laptop-shm.yaml"
+# Cores (issue 17): the reference pipeline's compute stages share one host's 2 cores when packed
+# (825 ms), not when spread over four hosts (700 ms); --kernel and --time-scale as `run` takes them.
+expect "Item latency: predicted 825.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel compute --placement pack --ranks 1 --cores 2
+expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel compute --placement spread --ranks 4 --hosts 4 --cores 2
+expect "Item latency: predicted 165.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel compute --time-scale 0.2 --ranks 4 --cores 2
+expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel sleep --placement pack --ranks 1 --cores 1
+expect "--time-scale" "$bin" predict --help
 expect "Item latency: predicted 725.003 ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4 --emulate-link latency=5ms
 expect "^ +8 +1.521x +1.444x +1.453x$" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "P = 1 - critical path / T1 = 1 - 700.0 / 1150.0 = 0.3913" "$bin" predict --platform "$plat/article-lan.yaml"
