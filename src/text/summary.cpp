@@ -132,6 +132,44 @@ void print_edges(std::ostream& out, const run_record& rec, int source, const eve
   et.print(out);
 }
 
+// The CPUs each rank may use, one group per run of consecutive ranks on the same host with the
+// same mask: "Cores: ranks 0-1 on vm: cpus 0-1 (2 usable)", or "rank 0 on vm: cpus 0 (1
+// usable); rank 1 on vm: cpus 1 (1 usable)" under --bind-to core. Then the warnings of ranks
+// whose CPU-bound stages exceed those cores (printed before the run too; often far above).
+void print_cores(std::ostream& out, const run_record& rec) {
+  if (rec.ranks.empty()) return;
+  constexpr std::size_t shown = 8;  // groups; the rest are in the ranks dataset
+  std::string line;
+  std::size_t groups = 0, first = 0;
+  for (std::size_t i = 1; i <= rec.ranks.size(); ++i) {
+    const auto& a = rec.ranks[first];
+    if (i < rec.ranks.size() && rec.ranks[i].host == a.host && rec.ranks[i].cpus == a.cpus &&
+        rec.ranks[i].usable_cores == a.usable_cores)
+      continue;
+    if (++groups <= shown) {
+      const auto& b = rec.ranks[i - 1];
+      line += std::string(line.empty() ? "" : "; ") +
+              (i - 1 == first ? "rank " + std::to_string(a.rank)
+                              : "ranks " + std::to_string(a.rank) + "-" + std::to_string(b.rank)) +
+              " on " + a.host + ": cpus " + a.cpus + " (" + std::to_string(a.usable_cores) +
+              " usable)";
+    } else if (groups == shown + 1) {
+      line += "; " + std::to_string(rec.ranks.size() - first) + " more ranks in the ranks dataset";
+    }
+    first = i;
+  }
+  out << "\nCores: " << line << "\n";
+  const auto* w = rec.get("core_warnings");
+  const auto* text = w ? std::get_if<std::string>(w) : nullptr;
+  if (text == nullptr || text->empty()) return;
+  std::size_t at = 0;
+  while (at <= text->size()) {
+    const std::size_t end = std::min(text->find('\n', at), text->size());
+    out << "Short of cores: " << text->substr(at, end - at) << "\n";
+    at = end + 1;
+  }
+}
+
 }  // namespace
 
 void print_summary(std::ostream& out, const run_result& result) {
@@ -171,6 +209,7 @@ void print_summary(std::ostream& out, const run_result& result) {
             s.id == g.source() ? "-" : fmt(queue[i].mean(), 1)});
   }
   st.print(out);
+  print_cores(out, rec);
 
   print_edges(out, rec, g.source(), event_of);
 
