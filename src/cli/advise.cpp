@@ -49,6 +49,7 @@ struct advise_args {
   bool verify = false;  // run the top 3 in this MPI job
   std::uint64_t items = 3;
   double time_scale = 1.0;
+  std::string kernel;  // as `mpipe run --kernel`
   std::string out = "results/mpipe.h5";
   std::string stage_times;  // FILE[:RUN]: a previous run's measured stage times
 };
@@ -145,11 +146,13 @@ int do_advise(const advise_args& a, int argc, char** argv) {
   // Measured times first, so --time-scale scales them like any work.
   const std::string times =
       a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
-  if (a.verify) {
-    // Advise on what will run: the scaled work, so predicted and measured compare directly.
+  {
+    // Advise on what will run: the scaled work and the kernel, as `mpipe run` applies them, so
+    // predicted and measured compare directly (the items only for the verify runs).
     mpipe::run_options scale;
     scale.time_scale = a.time_scale;
-    scale.items = a.items;
+    if (!a.kernel.empty()) scale.kernel = parse_kernel(a.kernel);
+    if (a.verify) scale.items = a.items;
     spec = mpipe::apply_overrides(spec, scale);
   }
   const auto plat = mpipe::load_platform(a.platform_file);
@@ -335,6 +338,9 @@ CLI::App* add_advise_command(CLI::App& app, command_action& action) {
       ->add_option("--time-scale", aa.time_scale,
                    "Multiply every stage's work, for the advice and the verify runs alike")
       ->capture_default_str();
+  advise->add_option("--kernel", aa.kernel,
+                     "Override every synthetic stage's kernel (sleep|spin|compute), for the advice "
+                     "and the verify runs alike");
   advise->add_option("--out", aa.out, "HDF5 results file for the verify runs")
       ->capture_default_str();
   advise->add_option("--top", aa.top, "How many placements to print")

@@ -35,6 +35,7 @@
 #include "mpipe/faults.hpp"
 #include "mpipe/kernels.hpp"
 #include "mpipe/model.hpp"
+#include "mpipe/simulate.hpp"
 #include "mpipe/version.hpp"
 #include "stage_work.hpp"
 #include "transport.hpp"
@@ -1304,7 +1305,8 @@ std::vector<rank_row> rank_rows(const std::vector<rank_facts>& facts,
 // The stream's numbers on rank 0: every item's latency, throughput over the steady state, the
 // bound it is measured against, and the model's prediction for this very run.
 void set_stream(run_result& result, const stream_stats& st, const std::vector<std::string>& hosts,
-                const std::vector<int>& cores, const run_options& options) {
+                const std::vector<int>& cores, const std::vector<rank_cpus>& cpus,
+                const run_options& options) {
   run_record& rec = result.record;
   const pipeline_spec& spec = result.spec;
   set_latency(rec, st);
@@ -1323,18 +1325,33 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
   rec.set("throughput_bound_items_per_s", bound.items_per_s);
   rec.set("throughput_bound", bound.explain);
   rec.set("throughput_efficiency", throughput / bound.items_per_s);
-  double predicted = std::nan("");
+  simulation_result predicted;
+  predicted.mean_ms = predicted.p95_ms = predicted.items_per_s = std::nan("");
   std::string platform_name;
   if (options.predict_with) {
-    predicted = predict_latency(spec, result.where, *options.predict_with, hosts, link).item_ms;
+    // The simulator on the cores the launcher gave each rank, as they were recorded.
+    std::vector<std::string> lists;
+    std::vector<int> usable;
+    for (const auto& c : cpus) {
+      lists.push_back(c.cpus);
+      usable.push_back(c.usable);
+    }
+    simulation_options o;
+    o.serial_stages = options.serial_stages;
+    predicted = simulate(spec, result.where, *options.predict_with, hosts,
+                         bound_cores(hosts, lists, usable), link, o);
     platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
   }
   const double measured =
       st.completed > 0 ? st.latency_sum_ns / static_cast<double>(st.completed) / 1e6 : std::nan("");
   rec.set("prediction_platform", platform_name);
-  rec.set("predicted_latency_ms", predicted);
-  rec.set("prediction_error_pct", (measured - predicted) / predicted * 100.0);
-  result.predicted_ms = predicted;
+  rec.set("predicted_latency_ms", predicted.mean_ms);
+  rec.set("predicted_latency_p95_ms", predicted.p95_ms);
+  rec.set("predicted_throughput_items_per_s", predicted.items_per_s);
+  rec.set("prediction_error_pct", (measured - predicted.mean_ms) / predicted.mean_ms * 100.0);
+  rec.set("throughput_prediction_error_pct",
+          (throughput - predicted.items_per_s) / predicted.items_per_s * 100.0);
+  result.predicted_ms = predicted.mean_ms;
 }
 
 }  // namespace
@@ -1593,7 +1610,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
                                     "rank 0, then ranks to their leader), at start and end; "
                                     "linear drift between"));
   rec.set("clock_error_max_ns", worst_clock_error);
-  set_stream(result, all.stream, hosts, cores, options);
+  set_stream(result, all.stream, hosts, cores, cpus, options);
   rec.set("complete", true);
   return result;
 }
