@@ -235,3 +235,30 @@ TEST(Advise, ReplicaGrowthFindsOneReplicaPerCoreForThroughput) {
   EXPECT_EQ(flat.front().replicas, "");
   EXPECT_NEAR(flat.front().items_per_s, 10.0, 1e-9);
 }
+
+// Issue 17: the reference pipeline on 4 hosts of 2 cores and the article's 5 ms LAN. Its compute
+// stages C1..C4 packed on one host share 2 cores (825 ms), so the advice spreads them; as sleep
+// stages they need no core, so the advice packs (every hop would add 5 ms).
+TEST(Advise, SpreadsComputeWhenAHostIsShortOfCoresAndPacksSleep) {
+  const auto plat = load_platform(platforms_dir + "article-lan.yaml");
+  const auto hosts = block_hosts(4, 4);
+  for (const auto kind : {kernel_kind::compute, kernel_kind::sleep}) {
+    auto spec = seed_spec();
+    for (auto& st : spec.stages) st.kernel = kind;
+    const auto best = advise_placements(spec, plat, hosts, cores(4, 2), objective::latency, {}, 1,
+                                        search_mode::automatic, nullptr);
+    ASSERT_FALSE(best.empty());
+    std::set<std::string> hosts_used;
+    for (const int r : best[0].where.rank_of) hosts_used.insert(hosts[static_cast<std::size_t>(r)]);
+    const auto pack = evaluate_placement(spec, resolve_placement(spec, "pack", 4), plat, hosts,
+                                         cores(4, 2), objective::latency, {});
+    if (kind == kernel_kind::compute) {
+      EXPECT_NEAR(pack.item_ms, 825.0, 1.0);
+      EXPECT_NEAR(best[0].item_ms, 700.0, 1.0);
+      EXPECT_GT(hosts_used.size(), 1u);
+    } else {
+      EXPECT_NEAR(best[0].item_ms, 700.0, 1e-6);
+      EXPECT_EQ(hosts_used.size(), 1u);
+    }
+  }
+}
