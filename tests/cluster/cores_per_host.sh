@@ -171,20 +171,17 @@ for ns in vnode1 vnode2; do
 done
 echo "ok   no process left in the namespaces"
 
-# The prediction, where `mpipe predict` has --kernel (the processor-sharing model of issue 17).
+# The prediction: the model shares each host's cores among its CPU-bound stages (processor
+# sharing), so pack is 2 x 60 ms on vnode1's one core and spread 60 ms plus two cross-host hops.
 predicted=""
-if "$bin" predict --help 2>&1 | grep -q -- '--kernel'; then
-  for p in "$pack" "$spread"; do
-    "$bin" predict --platform "$platform" --spec "$spec" --placement "$p" --ranks 2 --hosts 2 \
-      --cores 1 --kernel compute >"$dir/predict-${p//[=,]/_}.log" 2>&1 ||
-      { echo "FAIL: mpipe predict --placement $p"; cat "$dir/predict-${p//[=,]/_}.log"; exit 1; }
-    ms=$(sed -nE 's/^Item latency: predicted ([0-9.]+) ms.*/\1/p' "$dir/predict-${p//[=,]/_}.log")
-    [ -n "$ms" ] || { echo "FAIL: no 'Item latency: predicted X ms' line"; cat "$dir/predict-${p//[=,]/_}.log"; exit 1; }
-    predicted+="${predicted:+ }$ms"
-  done
-else
-  echo "NOTE: this mpipe predict has no --kernel yet: the predicted half is not checked"
-fi
+for p in "$pack" "$spread"; do
+  log=$dir/predict-${p//[=,]/_}.log
+  "$bin" predict --platform "$platform" --spec "$spec" --placement "$p" --ranks 2 --hosts 2 \
+    --cores 1 --kernel compute >"$log" 2>&1 || { echo "FAIL: mpipe predict --placement $p"; cat "$log"; exit 1; }
+  ms=$(sed -nE 's/^Item latency: predicted ([0-9.]+) ms.*/\1/p' "$log")
+  [ -n "$ms" ] || { echo "FAIL: mpipe predict printed no 'Item latency: predicted X ms' line"; cat "$log"; exit 1; }
+  predicted+="${predicted:+ }$ms"
+done
 
 # Exit 3 from the check below: measured pack / spread under the margin. On a machine that others
 # were busy on meanwhile (outside load above 20 % of the CPUs in some run) that says nothing
@@ -217,14 +214,13 @@ print(f"     each run's own prediction (predicted_latency_ms): pack {selfpred['p
       f"spread {selfpred['spread']:.1f} ms")
 
 pack, spread = min(means["pack"]), min(means["spread"])
-if predicted:
-    ppack, pspread = map(float, predicted)
-    print(f"     predicted (mpipe predict --cores 1): pack {ppack:.1f} ms, spread {pspread:.1f} ms: "
-          f"pack / spread = {ppack / pspread:.2f}; measured / predicted: pack {pack / ppack:.2f}, "
-          f"spread {spread / pspread:.2f}")
-    assert ppack >= margin * pspread, \
-        f"predicted pack {ppack:.1f} ms is not >= {margin} x predicted spread {pspread:.1f} ms"
-    print("ok   predicted: spread beats pack")
+ppack, pspread = map(float, predicted)
+print(f"     predicted (mpipe predict --cores 1): pack {ppack:.1f} ms, spread {pspread:.1f} ms: "
+      f"pack / spread = {ppack / pspread:.2f}; measured / predicted: pack {pack / ppack:.2f}, "
+      f"spread {spread / pspread:.2f}")
+assert ppack >= margin * pspread, \
+    f"predicted pack {ppack:.1f} ms is not >= {margin} x predicted spread {pspread:.1f} ms"
+print("ok   predicted: spread beats pack")
 
 print(f"     measured mean item latency (ms, 4 items per run): pack "
       f"{', '.join(f'{m:.1f}' for m in means['pack'])}; spread "
