@@ -50,11 +50,16 @@ double platform::message_ms(tier t, serialization_kind s, std::uint64_t bytes) c
 
 namespace {
 
-const std::vector<std::string> top_keys = {"name", "description", "tiers", "serialization",
-                                           "compute_rate"};
+const std::vector<std::string> top_keys = {"name",
+                                           "description",
+                                           "tiers",
+                                           "serialization",
+                                           "compute_rate",
+                                           "compute_scaling",
+                                           "compute_scaling_spread"};
 const std::vector<std::string> tier_names = {"same-rank", "same-host", "cross-host"};
-const std::vector<std::string> link_keys = {"alpha_us", "bandwidth_mb_s", "ns_per_byte",
-                                            "stand_in"};
+const std::vector<std::string> link_keys = {"alpha_us",   "bandwidth_mb_s",    "ns_per_byte",
+                                            "runtime_us", "runtime_us_spread", "stand_in"};
 const std::vector<std::string> codec_names = {"boost", "datatype", "raw"};
 const std::vector<std::string> codec_keys = {"serialize_us", "serialize_ns_per_byte",
                                              "deserialize_us", "deserialize_ns_per_byte"};
@@ -64,6 +69,12 @@ const std::vector<std::string> codec_keys = {"serialize_us", "serialize_ns_per_b
 constexpr double max_us = 1e8;
 constexpr double max_ns_per_byte = 1e6;
 constexpr double max_mb_s = 1e9;  // 1 PB/s
+// The runtime's own cost per hop: thread hand-offs and wake-ups are us to ms (an oversubscribed
+// host's scheduler tick is ~4 ms); 1 s per hop is a slip, not a slow machine.
+constexpr double max_runtime_us = 1e6;
+// One busy core's speed with k cores busy, relative to one alone: below 1 when SMT siblings or
+// shared caches slow it, a little above from turbo noise; 2 would be a unit slip.
+constexpr double max_scaling = 2.0;
 
 using yaml_in::join;
 using yaml_in::present;
@@ -87,6 +98,7 @@ class parser {
       p.compute_rate = number(n, "compute_rate", 1e15);
       if (*p.compute_rate <= 0.0) in_.fail(n, "compute_rate", "must be > 0 (iterations per ms)");
     }
+    scaling(root, p);
 
     const YAML::Node tiers = root["tiers"];
     if (!present(tiers))
@@ -127,6 +139,24 @@ class parser {
     return in_.number(n, field, 0.0, high, "", "no units: the unit is in the key's name");
   }
 
+  // compute_scaling: [1.0, 0.93, ...], one busy core's speed with 1, 2, ... cores busy.
+  void scaling(const YAML::Node& root, platform& p) const {
+    if (const YAML::Node n = root["compute_scaling"]; present(n)) {
+      in_.list(n, "compute_scaling",
+               "a list of speeds, one per number of busy cores (e.g. [1.0, 0.93])",
+               "give one speed per number of busy cores (e.g. [1.0, 0.93]), or leave it out");
+      for (std::size_t i = 0; i < n.size(); ++i) {
+        const std::string field = "compute_scaling[" + std::to_string(i) + "]";
+        const double v = in_.number(n[i], field, 0.0, max_scaling, "",
+                                    "a speed relative to one core alone, e.g. 0.93");
+        if (v <= 0.0) in_.fail(n[i], field, "must be > 0 (a speed relative to one core alone)");
+        p.compute_scaling.push_back(v);
+      }
+    }
+    if (const YAML::Node n = root["compute_scaling_spread"]; present(n))
+      p.compute_scaling_spread = number(n, "compute_scaling_spread", 1.0);
+  }
+
   link_cost link(const YAML::Node& n, const std::string& field) const {
     in_.map(n, field, "a map like {alpha_us: 0.5, bandwidth_mb_s: 12000}");
     in_.check_keys(n, field, link_keys);
@@ -148,6 +178,10 @@ class parser {
     } else if (present(beta)) {
       c.ns_per_byte = number(beta, field + ".ns_per_byte", max_ns_per_byte);
     }
+    if (const YAML::Node v = n["runtime_us"]; present(v))
+      c.runtime_us = number(v, field + ".runtime_us", max_runtime_us);
+    if (const YAML::Node v = n["runtime_us_spread"]; present(v))
+      c.runtime_us_spread = number(v, field + ".runtime_us_spread", max_runtime_us);
     if (const YAML::Node si = n["stand_in"]; present(si)) {
       c.stand_in = in_.string(si, field + ".stand_in");
       if (c.stand_in.empty())
