@@ -8,8 +8,11 @@
 #   pack    every stage on rank 0 (vnode1): A and B share its one core, ~120 ms per item
 #   spread  A on rank 0 (vnode1), B on rank 1 (vnode2): each has a core, ~60 ms per item
 #
-# Three rounds, interleaved (pack, spread, pack, spread, ...; 4 items each); the best mean of
-# each placement is kept, so a burst of load from elsewhere hits both alike. Checks with h5py that
+# Three rounds, interleaved (pack, spread, pack, spread, ...; 4 items each), so a burst of load
+# from elsewhere hits both alike; each placement's median of its three means counts. (Not the
+# best: the compute kernel calibrates its rate at start-up, and a calibration that shared its CPU
+# with another process makes the work too small: a packed run once took 56 ms for 2 x 60 ms of
+# one core's work.) Checks with h5py that
 # each rank recorded its host's CPU (ranks.cpus, ranks.usable_cores), that `mpipe predict
 # --kernel compute --cores 1 --hosts 2` gives pack >= 1.3 x spread, and that the measured means
 # do too (the ideal is 2x). Always takes the cluster down again (unless a cluster of 2 hosts x 1
@@ -213,7 +216,7 @@ print("ok   ranks: rank 0 on vnode1 CPUs 0, rank 1 on vnode2 CPUs 1, 1 usable co
 print(f"     each run's own prediction (predicted_latency_ms): pack {selfpred['pack']:.1f} ms, "
       f"spread {selfpred['spread']:.1f} ms")
 
-pack, spread = min(means["pack"]), min(means["spread"])
+pack, spread = (sorted(means[m])[len(means[m]) // 2] for m in ("pack", "spread"))  # medians
 ppack, pspread = map(float, predicted)
 print(f"     predicted (mpipe predict --cores 1): pack {ppack:.1f} ms, spread {pspread:.1f} ms: "
       f"pack / spread = {ppack / pspread:.2f}; measured / predicted: pack {pack / ppack:.2f}, "
@@ -225,7 +228,7 @@ print("ok   predicted: spread beats pack")
 print(f"     measured mean item latency (ms, 4 items per run): pack "
       f"{', '.join(f'{m:.1f}' for m in means['pack'])}; spread "
       f"{', '.join(f'{m:.1f}' for m in means['spread'])}")
-print(f"     best of 3: pack {pack:.1f} ms, spread {spread:.1f} ms: pack / spread = "
+print(f"     median of 3: pack {pack:.1f} ms, spread {spread:.1f} ms: pack / spread = "
       f"{pack / spread:.2f} (required >= {margin}; ideal 2)")
 if pack < margin * spread:
     print(f"FAIL: measured pack {pack:.1f} ms is not >= {margin} x spread {spread:.1f} ms")
