@@ -6,8 +6,8 @@
 #                                         10.77.0.1..N on bridge vcbr0 (10.77.0.254/24), and the
 #                                         hostfile hostfiles/virtual-cluster (N x "10.77.0.i slots=2")
 #   jobs/virtual-cluster.sh up --hosts N --cores-per-host C
-#                                         the same, but each host gets C CPUs of its own: host i
-#                                         the machine's CPUs i*C..(i+1)*C-1 (of those this process
+#                                         the same, but each host gets C CPUs of its own: vnodeI
+#                                         the machine's CPUs (I-1)*C..I*C-1 (of those this process
 #                                         may use), every process launched into it pinned there
 #                                         (taskset); the hostfile says slots=C. Refused when N*C
 #                                         exceeds the CPUs. Plain `up [N]` shares all CPUs again.
