@@ -106,6 +106,8 @@ int do_calibrate(const bench_args& a, const std::string& platform_out, int argc,
     if (rank == 0) {
       std::cout << "\n" << mpipe::calibration_explanation();
       mpipe::print_calibration(std::cout, record.calibration);
+      std::cout << "\n";
+      mpipe::print_runtime_calibration(std::cout, record);
       std::string id = "(not stored)";
       if (!a.no_out) id = mpipe::append_run(a.out, record);
       record.run_id = id;
@@ -184,8 +186,9 @@ CLI::App* add_calibrate_command(CLI::App& app, command_action& action) {
   auto* calibrate = app.add_subcommand(
       "calibrate",
       "Measure this job's communication costs (mpipe bench over 0 B - 1 MiB) and fit per tier and "
-      "serialization a latency alpha and a cost per byte; append the run (kind=calibration) and "
-      "write a platform file for mpipe predict");
+      "serialization a latency alpha and a cost per byte; measure the runtime's own cost per hop "
+      "and the compute kernel's speed with 1, 2, ... cores busy; append the run "
+      "(kind=calibration) and write a platform file for mpipe predict");
   add_bench_options(calibrate, ca, "0,64,1K,4K,16K,64K,256K,1M",
                     "Few repetitions per size: a few seconds", "calibration",
                     "Store no run (the platform file is still written)");

@@ -1,13 +1,21 @@
 #include "mpipe/calibrate.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <atomic>
+#include <boost/mpi/collectives.hpp>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <ostream>
 #include <sstream>
+#include <thread>
 
 #include "mpipe/kernels.hpp"
+#include "mpipe/runtime.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/util.hpp"
 
 namespace mpipe {
 
@@ -142,15 +150,302 @@ std::vector<std::uint64_t> calibration_sizes() {
   return {0, 64, 1024, 4096, 16384, 65536, 262144, 1048576};
 }
 
+spread_value median_and_spread(std::vector<double> v) {
+  spread_value s;
+  if (v.empty()) return {std::nan(""), std::nan("")};
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  s.half_range = (v.back() - v.front()) / 2;
+  return s;
+}
+
+compute_scaling_fit fit_compute_scaling(const std::vector<std::vector<double>>& speeds) {
+  compute_scaling_fit f;
+  std::vector<double> median(speeds.size(), std::nan(""));
+  for (std::size_t k = 0; k < speeds.size(); ++k) {
+    if (speeds[k].empty()) continue;
+    const spread_value s = median_and_spread(speeds[k]);
+    median[k] = s.median;
+    if (s.median > 0) f.spread = std::max(f.spread, s.half_range / s.median);
+  }
+  if (median.empty() || !(median[0] > 0)) return {};
+  // The ks not measured: a straight line between the measured ones on either side.
+  std::size_t last = 0;
+  for (std::size_t k = 1; k < median.size(); ++k) {
+    if (std::isnan(median[k])) continue;
+    for (std::size_t j = last + 1; j < k; ++j)
+      median[j] = median[last] + (median[k] - median[last]) * static_cast<double>(j - last) /
+                                     static_cast<double>(k - last);
+    last = k;
+  }
+  median.resize(last + 1);
+  for (const double m : median) f.scaling.push_back(m / median[0]);
+  return f;
+}
+
+std::vector<int> scaling_core_counts(int cores) {
+  std::vector<int> ks;
+  for (int k = 1; k <= cores; ++k)
+    if (k <= 8 || k == cores) {
+      ks.push_back(k);
+    } else {
+      int p = 8;  // 12, 16, 24, 32, 48, ...: p and 1.5 p for each power of two p
+      while (p * 2 <= k) p *= 2;
+      if (k == p || k == p + p / 2) ks.push_back(k);
+    }
+  return ks;
+}
+
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
+}
+
+namespace {
+
+// k threads start together, each runs the compute kernel for work_ms on its own: the mean over
+// them of work_ms / elapsed ms, one busy core's speed with k busy.
+double busy_core_speed(int k, double work_ms) {
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<double> speed(static_cast<std::size_t>(k), 0.0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < k; ++t)
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      const std::int64_t t0 = now_ns();
+      volatile double keep = run_kernel(kernel_kind::compute, work_ms, 1);
+      (void)keep;
+      speed[static_cast<std::size_t>(t)] = work_ms / (static_cast<double>(now_ns() - t0) / 1e6);
+    });
+  while (ready.load() < k) std::this_thread::yield();
+  go.store(true);
+  for (auto& th : threads) th.join();
+  double sum = 0;
+  for (const double s : speed) sum += s;
+  return sum / k;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> measure_compute_scaling(int max_cores, int repeats,
+                                                         double work_ms) {
+  calibrate_compute();
+  const std::vector<int> ks = scaling_core_counts(std::max(1, max_cores));
+  std::vector<std::vector<double>> speeds(static_cast<std::size_t>(ks.back()));
+  // Rounds over every k rather than each k's repeats in a row: a burst of noise from elsewhere
+  // then spreads over the ks instead of bending one of them.
+  for (int r = 0; r < repeats; ++r)
+    for (const int k : ks)
+      speeds[static_cast<std::size_t>(k - 1)].push_back(busy_core_speed(k, work_ms));
+  return speeds;
+}
+
+spread_value runtime_per_hop_us(const std::vector<double>& block_latency_us, double wire_us,
+                                int hops) {
+  std::vector<double> per_hop;
+  for (const double l : block_latency_us)
+    per_hop.push_back(std::max(0.0, (l - wire_us) / std::max(1, hops)));
+  return median_and_spread(per_hop);
+}
+
+namespace {
+
+// The runtime's own cost per hop: Main -> A -> Main, nothing to do, 64-byte items, one in
+// flight, so an item's latency is two hops and what the runtime does around them.
+constexpr int hop_items = 2000;
+constexpr int hop_warmup = 100;  // the first items pay thread start-up and cold caches
+constexpr int hop_blocks = 5;    // the rest in blocks, each block a repeat
+constexpr int hop_count = 2;
+constexpr std::uint64_t hop_bytes = 64;
+
+pipeline_spec hop_spec() {
+  std::string text = "name: calibrate-hop\nsource: Main\ninflight: 1\n";
+  text += "items: " + std::to_string(hop_items) + "\n";
+  text += "defaults: {kernel: sleep, payload_bytes: " + std::to_string(hop_bytes) + "}\n";
+  text += "stages:\n  - {name: Main, work_ms: 0}\n  - {name: A, work_ms: 0}\n";
+  text += "edges:\n  - Main -> A\n  - A -> Main\n";
+  return parse_spec(text, "<calibrate>");
+}
+
+// Rank 0: each block's mean item latency in us, the warm-up items left out.
+std::vector<double> block_latencies_us(const run_record& rec) {
+  std::vector<item_row> items = rec.items;
+  std::sort(items.begin(), items.end(),
+            [](const item_row& a, const item_row& b) { return a.item < b.item; });
+  std::vector<double> blocks;
+  if (items.size() <= static_cast<std::size_t>(hop_warmup)) return blocks;
+  const std::size_t n = items.size() - hop_warmup, per = std::max<std::size_t>(1, n / hop_blocks);
+  for (std::size_t b = 0; b + per <= n; b += per) {
+    double sum = 0;
+    for (std::size_t i = 0; i < per; ++i)
+      sum += static_cast<double>(items[hop_warmup + b + i].latency_ns);
+    blocks.push_back(sum / static_cast<double>(per) / 1e3);
+  }
+  return blocks;
+}
+
+// Collective: the chain with A on rank `peer` (0: same-rank); rank 0 sets the run's raw numbers
+// as attributes under `key` (same_rank, same_host, cross_host) for fit_runtime.
+void measure_hops(const boost::mpi::communicator& comm, int peer, const std::string& key,
+                  run_record& rec) {
+  run_options o;
+  o.placement = "Main=0,A=" + std::to_string(peer);
+  o.progress = false;
+  o.command_line = "mpipe calibrate: runtime per hop";
+  const run_result r = run_pipeline(comm, hop_spec(), o);
+  if (comm.rank() != 0) return;
+  std::string blocks, wait;
+  for (const double b : block_latencies_us(r.record))
+    blocks += (blocks.empty() ? "" : ",") + std::to_string(b);
+  if (const auto* w = r.record.get("wait"); w && std::holds_alternative<std::string>(*w))
+    wait = std::get<std::string>(*w);
+  rec.set("runtime_blocks_us_" + key, blocks);
+  rec.set("runtime_wait_" + key, wait);
+}
+
+std::vector<double> numbers_of(const std::string& list) {
+  std::vector<double> v;
+  std::istringstream in(list);
+  for (std::string x; std::getline(in, x, ',');)
+    if (!x.empty()) v.push_back(std::stod(x));
+  return v;
+}
+
+std::string attr_text(const run_record& rec, const std::string& key) {
+  const auto* v = rec.get(key);
+  return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : std::string();
+}
+
+// Rank 0, once the fits are in: per measured tier, what the wire gives for the chain's hops
+// (the platform the fits make, as the model would price them) taken from each block's latency.
+void fit_runtime(run_record& rec) {
+  const platform wire = parse_platform(platform_yaml(rec, "wire"), "<calibration>");
+  const std::pair<const char*, tier> tiers[] = {{"same_rank", tier::same_rank},
+                                                {"same_host", tier::same_host},
+                                                {"cross_host", tier::cross_host}};
+  for (const auto& [key, t] : tiers) {
+    const std::string blocks = attr_text(rec, std::string("runtime_blocks_us_") + key);
+    if (blocks.empty()) continue;
+    const std::vector<double> lat = numbers_of(blocks);
+    const double wire_us =
+        hop_count * wire.message_ms(t, serialization_kind::boost, hop_bytes) * 1e3;
+    const spread_value s = runtime_per_hop_us(lat, wire_us, hop_count);
+    if (std::isnan(s.median)) continue;
+    rec.set(std::string("runtime_us_") + key, s.median);
+    rec.set(std::string("runtime_us_") + key + "_spread", s.half_range);
+    rec.set(std::string("runtime_latency_us_") + key, median_and_spread(lat).median);
+    rec.set(std::string("runtime_wire_us_") + key, wire_us);
+  }
+  rec.set("runtime_items", static_cast<std::int64_t>(hop_items));
+  rec.set("runtime_hops", static_cast<std::int64_t>(hop_count));
+}
+
+// Collective: rank 0's same-host and cross-host peers as bench_run chooses them (the first
+// other rank on its host, the first on another host), -1 where there is none.
+std::pair<int, int> peers(const boost::mpi::communicator& comm) {
+  std::vector<std::string> hosts;
+  boost::mpi::all_gather(comm, host_name(), hosts);
+  int same_host = -1, cross_host = -1;
+  for (int r = 1; r < comm.size(); ++r) {
+    const bool same = hosts[static_cast<std::size_t>(r)] == hosts[0];
+    if (same && same_host < 0) same_host = r;
+    if (!same && cross_host < 0) cross_host = r;
+  }
+  return {same_host, cross_host};
+}
+
+// Rank 0 measures while the others sleep in a barrier: their cores must not be busy.
+void measure_scaling(const boost::mpi::communicator& comm, run_record& rec) {
+  if (comm.rank() == 0) {
+    const int cores = usable_cpus();
+    const auto fit = fit_compute_scaling(measure_compute_scaling(cores, 5, 30.0));
+    std::string list;
+    for (const double v : fit.scaling) {
+      char buf[32];  // within what a platform file accepts, (0, 2], whatever the noise
+      std::snprintf(buf, sizeof buf, "%.4f", std::clamp(v, 1e-4, 2.0));
+      list += (list.empty() ? "" : ",") + std::string(buf);
+    }
+    rec.set("compute_scaling", list);
+    rec.set("compute_scaling_spread", fit.spread);
+    rec.set("compute_scaling_cores", static_cast<std::int64_t>(cores));
+  }
+  polite_barrier(comm);
+}
+
+}  // namespace
+
 run_record calibration_run(const boost::mpi::communicator& comm, bench_options options) {
   if (options.sizes.empty()) options.sizes = calibration_sizes();
   const double rate = calibrate_compute();  // before the bench: a quiet core
   run_record rec = bench_run(comm, options);
+  const std::int64_t t0 = now_ns();
+  const auto [same_host, cross_host] = peers(comm);
+  measure_hops(comm, 0, "same_rank", rec);
+  if (same_host > 0) measure_hops(comm, same_host, "same_host", rec);
+  if (cross_host > 0) measure_hops(comm, cross_host, "cross_host", rec);
+  // Last: run before the bench (rank 1 asleep in a barrier meanwhile), it made the same-host
+  // ping-pong that followed take 4 ms per message (the scheduler's tick) instead of 0.4 us, on
+  // every try on the 2-core VM under load. Nothing timed follows it here.
+  const std::int64_t t1 = now_ns();
+  measure_scaling(comm, rec);
   if (comm.rank() != 0) return rec;
+  // What the two add to calibrate's time, for keeping it short (CI runs it).
+  rec.set("runtime_s", static_cast<double>(t1 - t0) / 1e9);
+  rec.set("compute_scaling_s", static_cast<double>(now_ns() - t1) / 1e9);
   rec.set("kind", std::string("calibration"));
   rec.set("compute_iterations_per_ms", rate);
   rec.calibration = fit_bench(rec.bench);
+  fit_runtime(rec);
   return rec;
+}
+
+void print_runtime_calibration(std::ostream& out, const run_record& calibration) {
+  const auto number = [&](const std::string& key) {
+    const auto* v = calibration.get(key);
+    return v && std::holds_alternative<double>(*v) ? std::get<double>(*v) : std::nan("");
+  };
+  char line[256];
+  if (!std::isnan(number("runtime_us_same_rank"))) {
+    out << "Runtime per hop beyond the wire (Main -> A -> Main, 0 ms stages, " << hop_bytes
+        << " B items, " << hop_items << " items, 1 in flight; median of " << hop_blocks
+        << " blocks +- half their range):\n";
+    for (const char* t : {"same-rank", "same-host", "cross-host"}) {
+      std::string key = t;
+      std::replace(key.begin(), key.end(), '-', '_');
+      const double us = number("runtime_us_" + key);
+      if (std::isnan(us)) {
+        std::snprintf(line, sizeof line, "  %-10s  not measured (no such rank pair in this job)\n",
+                      t);
+      } else {
+        std::snprintf(line, sizeof line,
+                      "  %-10s  item %8.2f us = wire %7.2f us + %d x %7.2f us (+- %.2f), wait %s\n",
+                      t, number("runtime_latency_us_" + key), number("runtime_wire_us_" + key),
+                      hop_count, us, number("runtime_us_" + key + "_spread"),
+                      attr_text(calibration, "runtime_wait_" + key).c_str());
+      }
+      out << line;
+    }
+  }
+  const std::string scaling = attr_text(calibration, "compute_scaling");
+  if (scaling.empty()) return;
+  const auto* cores = calibration.get("compute_scaling_cores");
+  out << "Compute kernel: one busy core's speed with k of rank 0's "
+      << (cores && std::holds_alternative<std::int64_t>(*cores) ? std::get<std::int64_t>(*cores)
+                                                                : 0)
+      << " usable cores busy, relative to k = 1 (5 repeats of 30 ms; +- ";
+  std::snprintf(line, sizeof line, "%.1f", number("compute_scaling_spread") * 100);
+  out << line << " %):\n ";
+  int k = 1;
+  for (const double v : numbers_of(scaling)) {
+    std::snprintf(line, sizeof line, " k=%d %.3f", k++, v);
+    out << line;
+  }
+  out << "\n";
 }
 
 std::string r2_note(double r2) {
@@ -213,16 +508,30 @@ std::string platform_yaml(const run_record& calibration, const std::string& name
     o << (std::isfinite(v) && v > 0 ? v : 0.0);
     return o.str();
   };
+  // ", runtime_us: R, runtime_us_spread: S" where the run measured tier's runtime cost, else "".
+  const auto runtime = [&](std::string tier) {
+    std::replace(tier.begin(), tier.end(), '-', '_');
+    const auto* v = calibration.get("runtime_us_" + tier);
+    const auto* sp = calibration.get("runtime_us_" + tier + "_spread");
+    if (v == nullptr || !std::holds_alternative<double>(*v)) return std::string();
+    std::string out = ", runtime_us: " + num(std::get<double>(*v));
+    if (sp != nullptr && std::holds_alternative<double>(*sp))
+      out += ", runtime_us_spread: " + num(std::get<double>(*sp));
+    return out;
+  };
   std::ostringstream y;
   y << "# Written by `mpipe calibrate` from run " << calibration.run_id << " (" << attr("utc_start")
     << ", hosts " << attr("hosts") << ", " << attr("transport") << ").\n"
     << "# Wire per tier: the raw-mpi fit (alpha + bytes x ns_per_byte); encode/decode per\n"
-    << "# serialization: its own fits. Edit freely to ask what-if questions.\n";
+    << "# serialization: its own fits; runtime_us: the runtime's own cost per hop beyond the\n"
+    << "# wire (a zero-work chain through mpipe's runtime); compute_scaling: one busy core's "
+       "speed\n"
+    << "# with 1, 2, ... cores busy. Edit freely to ask what-if questions.\n";
   y << "name: " << name << "\n";
   y << "description: measured by mpipe calibrate on " << attr("hosts") << "\n";
   y << "tiers:\n";
   if (const auto* m = find("same-rank", "in-memory"))
-    y << "  same-rank: {alpha_us: " << num(m->alpha_us) << "}\n";
+    y << "  same-rank: {alpha_us: " << num(m->alpha_us) << runtime("same-rank") << "}\n";
   const calibration_row* host = find("same-host", "raw-mpi");
   const calibration_row* cross = find("cross-host", "raw-mpi");
   // A tier the job could not measure gets the other's numbers, marked stand_in, so predict,
@@ -237,7 +546,7 @@ std::string platform_yaml(const run_record& calibration, const std::string& name
       mark = std::string(", stand_in: ") + alt_name;
     }
     y << "  " << tier << ": {alpha_us: " << num(r->alpha_us)
-      << ", ns_per_byte: " << num(r->ns_per_byte) << mark << "}\n";
+      << ", ns_per_byte: " << num(r->ns_per_byte) << runtime(r->tier) << mark << "}\n";
   };
   wire("same-host", host, cross, "cross-host");
   wire("cross-host", cross, host, "same-host");
@@ -258,6 +567,16 @@ std::string platform_yaml(const run_record& calibration, const std::string& name
   }
   if (const auto* v = calibration.get("compute_iterations_per_ms"))
     if (const auto* d = std::get_if<double>(v)) y << "compute_rate: " << num(*d) << "\n";
+  if (const std::string list = attr("compute_scaling"); !list.empty()) {
+    y << "compute_scaling: [";
+    std::istringstream in(list);
+    std::string v, sep;
+    while (std::getline(in, v, ',')) y << sep << v, sep = ", ";
+    y << "]\n";
+    if (const auto* v2 = calibration.get("compute_scaling_spread"))
+      if (const auto* d = std::get_if<double>(v2))
+        y << "compute_scaling_spread: " << num(std::min(*d, 1.0)) << "\n";
+  }
   return y.str();
 }
 

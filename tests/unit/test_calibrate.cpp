@@ -1,14 +1,22 @@
 // The calibration's arithmetic on synthetic data with known answers: a line is recovered
 // exactly, weights make relative error count, and bench rows reduce to alpha and beta per
-// (tier, method), with encode/decode costs where the method has them.
+// (tier, method), with encode/decode costs where the method has them. Then compute scaling and
+// the runtime's cost per hop (medians, spreads, the platform file calibrate writes and its trip
+// through HDF5), and the platform keys that carry them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "mpipe/calibrate.hpp"
+#include "mpipe/error.hpp"
+#include "mpipe/hdf5_output.hpp"
+#include "mpipe/platform.hpp"
 
 using mpipe::bench_row;
 using mpipe::fit_bench;
@@ -193,3 +201,238 @@ TEST(Calibration, ExplanationSaysHowAlphaBetaAndR2AreFound) {
   EXPECT_NE(e.find("slope over sizes >= 4 KiB"), std::string::npos) << e;
   EXPECT_NE(e.find("below 0 worse"), std::string::npos) << e;
 }
+
+// --- Compute scaling and the runtime's cost per hop (issue 17)
+// ---------------------------------------------------------------------------------
+
+TEST(MedianAndSpread, OddEvenAndEmpty) {
+  const auto odd = mpipe::median_and_spread({3, 1, 2});
+  EXPECT_DOUBLE_EQ(odd.median, 2.0);
+  EXPECT_DOUBLE_EQ(odd.half_range, 1.0);
+  const auto even = mpipe::median_and_spread({4, 1, 2, 3});
+  EXPECT_DOUBLE_EQ(even.median, 2.5);
+  EXPECT_DOUBLE_EQ(even.half_range, 1.5);
+  EXPECT_TRUE(std::isnan(mpipe::median_and_spread({}).median));
+}
+
+// Speeds at k = 1 and 2 busy cores: the medians 0.98 and 0.90 -> [1, 0.90 / 0.98]; the spread is
+// the worst k's half range over its median: k = 2, (0.95 - 0.86) / 2 / 0.90 = 5 %.
+TEST(ComputeScaling, MediansNormalisedToOneCore) {
+  const auto f = mpipe::fit_compute_scaling({{0.97, 0.98, 0.99}, {0.86, 0.90, 0.95}});
+  ASSERT_EQ(f.scaling.size(), 2u);
+  EXPECT_DOUBLE_EQ(f.scaling[0], 1.0);
+  EXPECT_NEAR(f.scaling[1], 0.90 / 0.98, 1e-12);
+  EXPECT_NEAR(f.spread, 0.045 / 0.90, 1e-12);
+}
+
+// ks not measured (a big host measures 1-8, 12, 16, ...) lie on a line between their neighbours.
+TEST(ComputeScaling, UnmeasuredKsInterpolated) {
+  const auto f = mpipe::fit_compute_scaling({{1.0}, {}, {}, {0.7}});
+  ASSERT_EQ(f.scaling.size(), 4u);
+  EXPECT_NEAR(f.scaling[1], 0.9, 1e-12);
+  EXPECT_NEAR(f.scaling[2], 0.8, 1e-12);
+  EXPECT_NEAR(f.scaling[3], 0.7, 1e-12);
+  EXPECT_DOUBLE_EQ(f.spread, 0.0);
+  EXPECT_TRUE(mpipe::fit_compute_scaling({}).scaling.empty());
+}
+
+TEST(ComputeScaling, CoreCountsMeasured) {
+  EXPECT_EQ(mpipe::scaling_core_counts(1), std::vector<int>({1}));
+  EXPECT_EQ(mpipe::scaling_core_counts(2), std::vector<int>({1, 2}));
+  EXPECT_EQ(mpipe::scaling_core_counts(20), std::vector<int>({1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20}));
+  EXPECT_EQ(mpipe::scaling_core_counts(64).back(), 64);
+  EXPECT_LE(mpipe::scaling_core_counts(128).size(), 20u);
+  EXPECT_GE(mpipe::usable_cpus(), 1);
+}
+
+// Two idle cores' worth of the real kernel: short, so only its shape is checked here.
+TEST(ComputeScaling, MeasuredOnThisMachine) {
+  const auto speeds = mpipe::measure_compute_scaling(2, 2, 5.0);
+  ASSERT_EQ(speeds.size(), 2u);
+  for (const auto& k : speeds) {
+    ASSERT_EQ(k.size(), 2u);
+    for (const double s : k) EXPECT_GT(s, 0.0);
+  }
+}
+
+// Blocks of 10 and 12 us per item over a wire of 4 us for two hops: (10 - 4) / 2 = 3 and 4 us
+// per hop; a block below the wire counts 0, never less.
+TEST(RuntimePerHop, LatencyBeyondTheWirePerHop) {
+  const auto s = mpipe::runtime_per_hop_us({10, 12, 11}, 4.0, 2);
+  EXPECT_DOUBLE_EQ(s.median, 3.5);
+  EXPECT_DOUBLE_EQ(s.half_range, 0.5);
+  EXPECT_DOUBLE_EQ(mpipe::runtime_per_hop_us({3, 3}, 4.0, 2).median, 0.0);
+}
+
+namespace {
+
+// A one-host calibration record as calibration_run leaves it on rank 0: in-memory and same-host
+// fits, and the runtime and compute-scaling attributes.
+mpipe::run_record one_host_calibration() {
+  mpipe::run_record rec;
+  rec.run_id = "test";
+  rec.set("kind", std::string("calibration"));
+  rec.set("hosts", std::string("vm"));
+  mpipe::calibration_row mem;
+  mem.tier = "same-rank";
+  mem.method = "in-memory";
+  mem.alpha_us = 2.8;
+  mpipe::calibration_row wire;
+  wire.tier = "same-host";
+  wire.method = "raw-mpi";
+  wire.alpha_us = 0.5;
+  wire.ns_per_byte = 0.09;
+  rec.calibration = {mem, wire};
+  rec.set("compute_iterations_per_ms", 5.1e5);
+  rec.set("compute_scaling", std::string("1.0000,0.9312"));
+  rec.set("compute_scaling_spread", 0.04);
+  rec.set("runtime_us_same_rank", 3.5);
+  rec.set("runtime_us_same_rank_spread", 0.25);
+  rec.set("runtime_us_same_host", 41.0);
+  rec.set("runtime_us_same_host_spread", 2.0);
+  return rec;
+}
+
+void expect_runtime_fields(const mpipe::platform& p) {
+  using mpipe::tier;
+  EXPECT_DOUBLE_EQ(p.link(tier::same_rank).runtime_us, 3.5);
+  EXPECT_DOUBLE_EQ(p.link(tier::same_rank).runtime_us_spread, 0.25);
+  EXPECT_DOUBLE_EQ(p.link(tier::same_host).runtime_us, 41.0);
+  EXPECT_DOUBLE_EQ(p.link(tier::same_host).runtime_us_spread, 2.0);
+  // cross-host was not measured: same-host's numbers stand in, the runtime's cost included.
+  EXPECT_EQ(p.link(tier::cross_host).stand_in, "same-host");
+  EXPECT_DOUBLE_EQ(p.link(tier::cross_host).runtime_us, 41.0);
+  EXPECT_DOUBLE_EQ(p.link(tier::cross_host).runtime_us_spread, 2.0);
+  ASSERT_EQ(p.compute_scaling.size(), 2u);
+  EXPECT_DOUBLE_EQ(p.compute_scaling[0], 1.0);
+  EXPECT_DOUBLE_EQ(p.compute_scaling[1], 0.9312);
+  EXPECT_DOUBLE_EQ(p.compute_scaling_spread, 0.04);
+}
+
+}  // namespace
+
+TEST(CalibrationPlatform, RuntimeAndScalingWritten) {
+  const std::string yaml = mpipe::platform_yaml(one_host_calibration(), "calibrated-vm");
+  EXPECT_NE(yaml.find("compute_scaling: [1.0000, 0.9312]"), std::string::npos) << yaml;
+  // stand_in stays last in its tier (tests/cli/stand_in.sh reads it there).
+  EXPECT_NE(yaml.find("runtime_us_spread: 2, stand_in: same-host}"), std::string::npos) << yaml;
+  expect_runtime_fields(mpipe::parse_platform(yaml, "calibrated.yaml"));
+}
+
+// What `mpipe run` predicts with when given no --platform (newest_calibration): the run read
+// back from HDF5, then its platform file. The new fields must survive the file.
+TEST(CalibrationPlatform, RuntimeAndScalingRoundTripThroughHdf5) {
+  const std::string path = ::testing::TempDir() + "/calibration_roundtrip.h5";
+  std::remove(path.c_str());
+  const std::string id = mpipe::append_run(path, one_host_calibration());
+  const auto back = mpipe::read_run(path, id);
+  expect_runtime_fields(
+      mpipe::parse_platform(mpipe::platform_yaml(back, "calibration " + id), path));
+  std::remove(path.c_str());
+}
+
+// An older calibration run (before issue 17) has no such attributes: the file leaves the keys
+// out, so the platform's defaults hold (no runtime cost, scaling 1).
+TEST(CalibrationPlatform, OlderRunsLeaveThemOut) {
+  mpipe::run_record rec = one_host_calibration();
+  rec.attributes.erase(std::remove_if(rec.attributes.begin(), rec.attributes.end(),
+                                      [](const mpipe::attribute& a) {
+                                        return a.first.rfind("runtime_", 0) == 0 ||
+                                               a.first.rfind("compute_scaling", 0) == 0;
+                                      }),
+                       rec.attributes.end());
+  const std::string yaml = mpipe::platform_yaml(rec, "old");
+  EXPECT_EQ(yaml.find(", runtime_us:"), std::string::npos) << yaml;
+  EXPECT_EQ(yaml.find("\ncompute_scaling:"), std::string::npos) << yaml;
+  const auto p = mpipe::parse_platform(yaml, "old.yaml");
+  EXPECT_DOUBLE_EQ(p.link(mpipe::tier::same_host).runtime_us, 0.0);
+  EXPECT_TRUE(p.compute_scaling.empty());
+}
+
+// --- Platform files: the runtime's cost per hop and compute scaling
+// ---------------------------------------------------------------------------------
+
+TEST(PlatformRuntimeKeys, Parsed) {
+  const auto p = mpipe::parse_platform(
+      "tiers:\n"
+      "  same-rank: {alpha_us: 2.8, runtime_us: 3}\n"
+      "  same-host: {alpha_us: 0.5, ns_per_byte: 0.09, runtime_us: 40, runtime_us_spread: 5}\n"
+      "  cross-host: {alpha_us: 11}\n"
+      "compute_scaling: [1.0, 0.93, 0.8]\n"
+      "compute_scaling_spread: 0.04\n",
+      "x.yaml");
+  using mpipe::tier;
+  EXPECT_DOUBLE_EQ(p.link(tier::same_rank).runtime_us, 3.0);
+  EXPECT_DOUBLE_EQ(p.link(tier::same_rank).runtime_us_spread, 0.0);
+  EXPECT_DOUBLE_EQ(p.link(tier::same_host).runtime_us, 40.0);
+  EXPECT_DOUBLE_EQ(p.link(tier::same_host).runtime_us_spread, 5.0);
+  EXPECT_DOUBLE_EQ(p.link(tier::cross_host).runtime_us, 0.0);  // default: none
+  EXPECT_EQ(p.compute_scaling, std::vector<double>({1.0, 0.93, 0.8}));
+  EXPECT_DOUBLE_EQ(p.compute_scaling_spread, 0.04);
+  // The wire alone: message_ms leaves the runtime's cost to the simulator.
+  EXPECT_NEAR(p.link(tier::same_host).ms(0), 0.0005, 1e-15);
+  const auto q = mpipe::parse_platform(
+      "tiers:\n  same-host: {alpha_us: 1}\n"
+      "  cross-host: {alpha_us: 1}\n",
+      "y.yaml");
+  EXPECT_TRUE(q.compute_scaling.empty());
+  EXPECT_DOUBLE_EQ(q.compute_scaling_spread, 0.0);
+}
+
+struct bad_runtime_platform {
+  const char* text;
+  const char* expected;  // substring of what()
+};
+
+class PlatformRuntimeErrors : public ::testing::TestWithParam<bad_runtime_platform> {};
+
+TEST_P(PlatformRuntimeErrors, NameFileLineAndField) {
+  try {
+    mpipe::parse_platform(GetParam().text, "bad.yaml");
+    FAIL() << "accepted:\n" << GetParam().text;
+  } catch (const mpipe::spec_error& e) {
+    EXPECT_NE(std::string(e.what()).find(GetParam().expected), std::string::npos)
+        << "got: " << e.what();
+  }
+}
+
+#define TIERS "tiers:\n  same-host: {alpha_us: 1}\n  cross-host: {alpha_us: 2}\n"
+INSTANTIATE_TEST_SUITE_P(
+    Cases, PlatformRuntimeErrors,
+    ::testing::Values(
+        bad_runtime_platform{"tiers:\n  same-host: {alpha_us: 1, runtime_us: -1}\n"
+                             "  cross-host: {alpha_us: 2}\n",
+                             "bad.yaml:2: field 'tiers.same-host.runtime_us': must be between 0 "
+                             "and 1000000, got -1"},
+        bad_runtime_platform{"tiers:\n  same-host: {alpha_us: 1}\n"
+                             "  cross-host: {alpha_us: 2, runtime_us: 5e6}\n",
+                             "bad.yaml:3: field 'tiers.cross-host.runtime_us': must be between 0 "
+                             "and 1000000"},
+        bad_runtime_platform{"tiers:\n  same-host: {alpha_us: 1, runtime_us: 40us}\n"
+                             "  cross-host: {alpha_us: 2}\n",
+                             "field 'tiers.same-host.runtime_us': expected a number, got '40us' "
+                             "(no units"},
+        bad_runtime_platform{"tiers:\n  same-rank: {alpha_us: 1, runtime_us_spread: .nan}\n"
+                             "  same-host: {alpha_us: 1}\n  cross-host: {alpha_us: 2}\n",
+                             "field 'tiers.same-rank.runtime_us_spread': must be a finite number"},
+        bad_runtime_platform{"tiers:\n  same-host: {alpha_us: 1, runtime: 4}\n"
+                             "  cross-host: {alpha_us: 2}\n",
+                             "field 'tiers.same-host.runtime': unknown key 'runtime'"},
+        bad_runtime_platform{TIERS "compute_scaling: []\n",
+                             "bad.yaml:4: field 'compute_scaling': the list is empty"},
+        bad_runtime_platform{TIERS "compute_scaling: 0.9\n",
+                             "bad.yaml:4: field 'compute_scaling': expected a list of speeds"},
+        bad_runtime_platform{TIERS "compute_scaling: [1.0, 0]\n",
+                             "bad.yaml:4: field 'compute_scaling[1]': must be > 0"},
+        bad_runtime_platform{TIERS "compute_scaling: [1.0, 2.5]\n",
+                             "field 'compute_scaling[1]': must be between 0 and 2, got 2.5"},
+        bad_runtime_platform{TIERS "compute_scaling: [1.0, -0.5]\n",
+                             "field 'compute_scaling[1]': must be between 0 and 2"},
+        bad_runtime_platform{TIERS "compute_scaling: [1.0, fast]\n",
+                             "field 'compute_scaling[1]': expected a number, got 'fast'"},
+        bad_runtime_platform{TIERS "compute_scaling:\n  - 1.0\n  - [0.9]\n",
+                             "bad.yaml:6: field 'compute_scaling[1]': expected a number"},
+        bad_runtime_platform{TIERS "compute_scaling_spread: 1.5\n",
+                             "bad.yaml:4: field 'compute_scaling_spread': must be between 0 and 1"},
+        bad_runtime_platform{TIERS "compute_scalling: [1]\n", "unknown key 'compute_scalling'"}));
+#undef TIERS
