@@ -22,7 +22,7 @@
 # Exit 77 (ctest: skipped) where namespaces cannot be made: not root, no `ip`/`unshare`/`flock`/
 # `taskset`, `ip netns add` refused (unprivileged containers), or fewer than 2 CPUs; and where
 # the measured ratio fell short while other processes were busy on the machine (over 20 % of its
-# CPUs during a run; printed per run): the virtual hosts' CPUs are not fenced off from the rest
+# CPUs just before or after a run; printed per run): the virtual hosts' CPUs are not fenced off from the rest
 # of the machine, so that is a busy machine, not mpipe. Holds an flock on
 # /run/mpipe-virtual-cluster.lock for the whole test, as tests/cluster/virtual_cluster.sh does:
 # namespace names are global, so a second virtual-cluster test waits for this one.
@@ -139,27 +139,33 @@ run_mpi() {
 }
 # Outside load: the virtual hosts' CPUs are theirs only among the cluster's processes; anything
 # else on the machine (a build, another benchmark) still runs on them, and the scheduler moves it
-# off the CPU that pack keeps busy, onto spread's. So each run measures how much CPU the rest of
-# the machine took meanwhile: busy ticks in /proc/stat (user, nice, system, irq, softirq, steal)
-# less this shell's reaped children (mpirun, the daemons, the ranks), as a share of the CPUs over
-# the run's wall time. Niced processes count: with autogroup scheduling (Debian's default) nice
-# only ranks processes within one session, so a niced build of another session still takes its
-# full share.
-busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-own_ticks() { sed 's/^.*) //' "/proc/$$/stat" | awk '{print $14 + $15}'; }  # cutime + cstime
+# off the CPU that pack keeps busy, onto spread's. So the test samples, for 0.3 s before each run
+# and after the last, while none of its own processes runs, how busy the machine's CPUs are
+# (/proc/stat: user, nice, system, irq, softirq, steal), and counts for each run the higher of the
+# samples around it. Niced processes count: with autogroup scheduling (Debian's default) nice
+# ranks processes only within one session, so another session's niced build takes its full
+# share. (Not a count during the run: the ranks' CPU time cannot be told apart there, since
+# mpirun does not reap the launch agents whose children they are.)
 ncpu=$(nproc --all)
+outside_load() {  # % of all CPUs busy over 0.3 s
+  local b0 b1
+  b0=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
+  sleep 0.3
+  b1=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
+  echo $(( (b1 - b0) * 100 / (30 * ncpu) ))  # ticks of 1/100 s over 0.3 s x ncpu
+}
 : >"$dir/load"
+before=$(outside_load)
 for round in 1 2 3; do
   for p in "$pack" "$spread"; do
-    b0=$(busy_ticks) o0=$(own_ticks) t0=$(date +%s%N)
-    run_mpi "$dir/run-$round-${p//[=,]/_}.log" "$bin" run --spec "$spec" --placement "$p" \
-      --items 4 --platform "$platform" --out "$out" --no-progress
-    b1=$(busy_ticks) o1=$(own_ticks) t1=$(date +%s%N)
-    # ticks are 1/100 s (USER_HZ); wall in ns: share % = ticks * 1e9 / (wall * 100 * ncpu) * 100
-    share=$(( (b1 - b0 - (o1 - o0)) * 1000000000 / ((t1 - t0) * ncpu) ))
-    ((share >= 0)) || share=0
+    log=$dir/run-$round-${p//[=,]/_}.log
+    run_mpi "$log" "$bin" run --spec "$spec" --placement "$p" --items 4 --platform "$platform" \
+      --out "$out" --no-progress
+    after=$(outside_load)
+    share=$((after > before ? after : before))
     echo "$share" >>"$dir/load"
-    echo "     round $round, placement $p: $(grep -m1 '^Item latency' "$dir/run-$round-${p//[=,]/_}.log"); outside load $share % of $ncpu CPUs"
+    echo "     round $round, placement $p: $(grep -m1 '^Item latency' "$log"); outside load $before % before, $after % after (of $ncpu CPUs)"
+    before=$after
   done
 done
 # The packed run warns that rank 0 has 1 core for 2 CPU-bound stage threads.
@@ -239,8 +245,8 @@ rc=$?
 set -e
 load_max=$(sort -n "$dir/load" | tail -1)
 if ((rc == 3 && load_max > 20)); then
-  echo "SKIP: the machine was busy: other processes took up to $load_max % of its $ncpu CPUs during a run, which moves their load onto spread's CPU and off pack's; the comparison is only meaningful on a quiet machine"
+  echo "SKIP: the machine was busy: other processes took up to $load_max % of its $ncpu CPUs around a run, which moves their load onto spread's CPU and off pack's; the comparison is only meaningful on a quiet machine"
   exit 77
 fi
 ((rc == 0)) || exit 1
-((load_max <= 20)) || echo "NOTE: passed although other processes took up to $load_max % of the CPUs during a run"
+((load_max <= 20)) || echo "NOTE: passed although other processes took up to $load_max % of the CPUs around a run"
