@@ -22,8 +22,8 @@
 # Exit 77 (ctest: skipped) where namespaces cannot be made: not root, no `ip`/`unshare`/`flock`/
 # `taskset`, `ip netns add` refused (unprivileged containers), or fewer than 2 CPUs; and where
 # the measured ratio fell short while other processes were busy on the machine (over 20 % of its
-# CPUs just before or after a run; printed per run): the virtual hosts' CPUs are not fenced off from the rest
-# of the machine, so that is a busy machine, not mpipe. Holds an flock on
+# CPUs just before or after a run; printed per run): the virtual hosts' CPUs are not fenced off
+# from the rest of the machine, so that is a busy machine, not mpipe. Holds an flock on
 # /run/mpipe-virtual-cluster.lock for the whole test, as tests/cluster/virtual_cluster.sh does:
 # namespace names are global, so a second virtual-cluster test waits for this one.
 # Usage: cores_per_host.sh MPIPE_BINARY SCRATCH_DIR
