@@ -152,7 +152,8 @@ outside_load() {  # % of all CPUs busy over 0.3 s
   b0=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
   sleep 0.3
   b1=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat)
-  echo $(( (b1 - b0) * 100 / (30 * ncpu) ))  # ticks of 1/100 s over 0.3 s x ncpu
+  local pct=$(( (b1 - b0) * 100 / (30 * ncpu) ))  # ticks of 1/100 s over 0.3 s x ncpu
+  echo $((pct > 100 ? 100 : pct))  # sleep 0.3 lasts a little longer
 }
 : >"$dir/load"
 before=$(outside_load)
