@@ -47,7 +47,8 @@ struct spread_value {
 spread_value median_and_spread(std::vector<double> samples);  // NaN both when empty
 
 // One busy core's speed with k cores busy, relative to one core alone. speeds[k - 1] holds the
-// repeats at k busy cores (each the mean over the k threads of work_ms / elapsed ms); empty
+// repeats at k busy cores (each the mean over the k threads of work_ms / the thread's CPU ms:
+// what SMT siblings and shared caches cost the work, not time the scheduler gave others); empty
 // where k was not measured (filled by straight lines between the ks measured). scaling[k - 1]
 // is the median at k over the median at 1; spread is the largest half range over median of
 // any k, a fraction (0.04: +-4 %).

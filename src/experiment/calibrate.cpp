@@ -1,6 +1,7 @@
 #include "mpipe/calibrate.hpp"
 
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -206,8 +207,16 @@ int usable_cpus() {
 
 namespace {
 
+// CPU time this thread has used, in ns: what the work cost the core, not the time the scheduler
+// gave others (builds beside calibrate on a 2-core VM halved k = 2's wall-clock speed).
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 // k threads start together, each runs the compute kernel for work_ms on its own: the mean over
-// them of work_ms / elapsed ms, one busy core's speed with k busy.
+// them of work_ms / CPU ms, one busy core's speed with k busy.
 double busy_core_speed(int k, double work_ms) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
@@ -217,10 +226,11 @@ double busy_core_speed(int k, double work_ms) {
     threads.emplace_back([&, t] {
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
-      const std::int64_t t0 = now_ns();
+      const std::int64_t t0 = thread_cpu_ns();
       volatile double keep = run_kernel(kernel_kind::compute, work_ms, 1);
       (void)keep;
-      speed[static_cast<std::size_t>(t)] = work_ms / (static_cast<double>(now_ns() - t0) / 1e6);
+      const double cpu_ms = static_cast<double>(thread_cpu_ns() - t0) / 1e6;
+      speed[static_cast<std::size_t>(t)] = work_ms / std::max(cpu_ms, 1e-6);
     });
   while (ready.load() < k) std::this_thread::yield();
   go.store(true);
