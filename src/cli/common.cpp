@@ -133,6 +133,31 @@ std::optional<platform> newest_calibration(const std::string& path) {
   return std::nullopt;
 }
 
+std::optional<platform> model_platform(const std::string& given, const std::string& out,
+                                       const char* argv0, std::string& note) {
+  if (!given.empty()) {
+    auto p = load_platform(given);
+    note = p.name + " (" + given + ")";
+    return p;
+  }
+  if (auto cal = newest_calibration(out)) {
+    note = cal->name + " (" + cal->file + ", the newest calibration in --out)";
+    return cal;
+  }
+  namespace fs = std::filesystem;
+  const fs::path exe = fs::path(argv0 ? argv0 : "").parent_path();
+  for (const fs::path& p :
+       {fs::path("jobs/platforms/laptop-shm.yaml"), exe / "../jobs/platforms/laptop-shm.yaml"}) {
+    std::error_code ec;
+    if (!fs::exists(p, ec)) continue;
+    auto plat = load_platform(p.string());
+    note = plat.name + " (" + p.string() + ", the fallback: no calibration in " + out + ")";
+    return plat;
+  }
+  note = "none";
+  return std::nullopt;
+}
+
 // The spec validate, predict and advise work on (no MPI: read here, not broadcast): --spec,
 // --scenario or the built-in seed, then --inflight and --replicas.
 pipeline_spec model_spec(const std::string& file, const std::string& scenario,

@@ -54,6 +54,12 @@ void check_writable_on_all(const boost::mpi::communicator& world, const std::str
 // or nothing when there is none or the file cannot be read: the run then predicts nothing.
 std::optional<platform> newest_calibration(const std::string& path);
 
+// The platform a model predicts on, and a note saying which it is: `given` (a file) if set,
+// else the newest calibration in `out`, else the shipped jobs/platforms/laptop-shm.yaml (beside
+// the working directory or the binary, argv0), else nothing.
+std::optional<platform> model_platform(const std::string& given, const std::string& out,
+                                       const char* argv0, std::string& note);
+
 // The spec validate, predict and advise work on (no MPI: read here, not broadcast): --spec,
 // --scenario or the built-in seed, then --inflight (0: the spec's) and --replicas.
 pipeline_spec model_spec(const std::string& file, const std::string& scenario,

@@ -30,7 +30,8 @@ struct predict_args {
   std::string scenario;
   std::string placement;
   std::string platform_file;
-  int ranks = 0;  // 0: enough for the placement
+  std::string out = "results/mpipe.h5";  // where the newest calibration is looked for
+  int ranks = 0;                         // 0: enough for the placement
   int hosts = 1;
   std::uint64_t inflight = 0;
   std::string replicas;
@@ -62,7 +63,7 @@ void print_latency(const mpipe::pipeline_spec& spec, const mpipe::latency_predic
 }
 
 // No MPI: the model's arithmetic on the spec, the placement and a platform file.
-int do_predict(const predict_args& a) {
+int do_predict(const predict_args& a, const char* argv0) {
   auto spec = model_spec(a.spec_file, a.scenario, a.inflight, a.replicas);
   const std::string times =
       a.stage_times.empty() ? std::string() : mpipe::use_stage_times(spec, a.stage_times);
@@ -72,7 +73,15 @@ int do_predict(const predict_args& a) {
   if (!a.kernel.empty()) as_run.kernel = parse_kernel(a.kernel);
   if (a.items) as_run.items = a.items;
   spec = mpipe::apply_overrides(spec, as_run);
-  const auto plat = mpipe::load_platform(a.platform_file);
+  std::string which;
+  const auto chosen = model_platform(a.platform_file, a.out, argv0, which);
+  if (!chosen)
+    throw mpipe::spec_error("<command line>", 0, "--platform",
+                            "no platform: give --platform FILE, or run `mpipe calibrate` into " +
+                                a.out +
+                                " (the shipped jobs/platforms/laptop-shm.yaml was not "
+                                "found either)");
+  const auto& plat = *chosen;
   const mpipe::emulated_link emu =
       a.emulate.empty() ? mpipe::emulated_link{} : mpipe::parse_emulated_link(a.emulate);
   // Without --ranks: one per stage instance for spread (each gets its own rank), else as many
@@ -97,7 +106,7 @@ int do_predict(const predict_args& a) {
 
   std::cout << "Prediction for pipeline '" << spec.name << "' (" << spec.file << ") on " << ranks
             << " rank(s) over " << a.hosts << " host(s), placement " << where.mode << ": "
-            << where.to_string(spec) << "\nplatform '" << plat.name << "' (" << plat.file << ")";
+            << where.to_string(spec) << "\nplatform " << which;
   if (!a.emulate.empty()) std::cout << "; EMULATED LINK (what-if): " << a.emulate;
   if (!times.empty()) std::cout << "\n" << times;
   if (const auto w = stand_in_warning(plat, spec, where, hosts); !w.empty()) std::cout << "\n" << w;
@@ -170,11 +179,16 @@ CLI::App* add_predict_command(CLI::App& app, command_action& action) {
   predict->add_option("--placement", pa.placement,
                       "pack | spread | map like 'A=0,B=1,C3#1=2'; default: the spec's map, "
                       "else spread");
+  predict->add_option(
+      "--platform", pa.platform_file,
+      "Platform file (YAML): per-tier alpha and bandwidth, per-serialization costs; "
+      "see jobs/platforms/ (default: the newest `mpipe calibrate` run in --out, "
+      "else jobs/platforms/laptop-shm.yaml)");
   predict
-      ->add_option("--platform", pa.platform_file,
-                   "Platform file (YAML): per-tier alpha and bandwidth, per-serialization costs; "
-                   "see jobs/platforms/")
-      ->required();
+      ->add_option("--out", pa.out,
+                   "Results file whose newest calibration run is the platform when --platform "
+                   "is not given")
+      ->capture_default_str();
   predict
       ->add_option("--ranks", pa.ranks,
                    "World size (default: one rank per stage instance for spread, else what the "
@@ -210,6 +224,6 @@ CLI::App* add_predict_command(CLI::App& app, command_action& action) {
                       "run --kernel`");
   predict->add_option("--items", pa.items, "Items the simulation streams (default: the spec's)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
-  action = [args](int, char**) { return do_predict(*args); };
+  action = [args](int, char** argv) { return do_predict(*args, argv[0]); };
   return predict;
 }

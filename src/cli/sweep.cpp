@@ -195,24 +195,7 @@ void make_break_even(const sweep_args& a, const CLI::App& cmd, const grid_file& 
 // 6. The platform the model predicts on: --platform, the newest calibration in --out, or the
 // shipped laptop-shm.yaml (next to the working directory or the binary).
 void choose_platform(const sweep_args& a, const char* argv0, sweep_options& o) {
-  if (!a.platform.empty()) {
-    o.predict_with = load_platform(a.platform);
-    o.platform_note = o.predict_with->name + " (" + a.platform + ")";
-  } else if (auto cal = newest_calibration(a.out)) {
-    o.predict_with = cal;
-    o.platform_note = cal->name + " (" + cal->file + ")";
-  } else {
-    namespace fs = std::filesystem;
-    const fs::path exe = fs::path(argv0).parent_path();
-    for (const fs::path& p :
-         {fs::path("jobs/platforms/laptop-shm.yaml"), exe / "../jobs/platforms/laptop-shm.yaml"}) {
-      std::error_code ec;
-      if (!fs::exists(p, ec)) continue;
-      o.predict_with = load_platform(p.string());
-      o.platform_note = o.predict_with->name + " (" + p.string() + ", the fallback)";
-      break;
-    }
-  }
+  o.predict_with = model_platform(a.platform, a.out, argv0, o.platform_note);
 }
 
 // Everything read and checked (steps 1 to 7) before anything runs; throws error.

@@ -89,6 +89,12 @@ grep -q "^  cross-host: {alpha_us:" "$plat" || { echo "FAIL: platform file lacks
   { echo "FAIL: predict rejected the calibrated platform"; cat "$plat" "$dir/predict.log"; exit 1; }
 grep -q "^Item latency: predicted" "$dir/predict.log" || { echo "FAIL: no prediction"; cat "$dir/predict.log"; exit 1; }
 echo "ok   platform file $plat accepted by predict"
+# Without --platform, predict takes the newest calibration in --out and says so (issue 19).
+"$bin" predict --out "$cal" --placement spread --ranks 4 >"$dir/predict-cal.log" 2>&1 ||
+  { echo "FAIL: predict without --platform"; cat "$dir/predict-cal.log"; exit 1; }
+grep -q "^platform calibration .*the newest calibration in --out" "$dir/predict-cal.log" ||
+  { echo "FAIL: predict did not use or name the calibration"; cat "$dir/predict-cal.log"; exit 1; }
+echo "ok   predict without --platform uses the newest calibration in --out"
 if timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$bin" calibrate --quick --no-out \
   --platform-out "$plat" >"$dir/cal2.log" 2>&1; then
   echo "FAIL: calibrate overwrote $plat"; exit 1

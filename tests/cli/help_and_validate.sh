@@ -80,6 +80,8 @@ expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat
 expect "Item latency: predicted 165.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel compute --time-scale 0.2 --ranks 4 --cores 2
 expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel sleep --placement pack --ranks 1 --cores 1
 expect "--time-scale" "$bin" predict --help
+# Without --platform and without a calibration in --out: the shipped laptop platform, named.
+expect "^platform laptop-shm \(.*laptop-shm.yaml, the fallback: no calibration in /nonexistent/x.h5\)" "$bin" predict --out /nonexistent/x.h5
 expect "Item latency: predicted 725.003 ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4 --emulate-link latency=5ms
 expect "^ +8 +1.521x +1.444x +1.453x$" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "P = 1 - critical path / T1 = 1 - 700.0 / 1150.0 = 0.3913" "$bin" predict --platform "$plat/article-lan.yaml"
@@ -106,7 +108,6 @@ if grep -n "calibrate\` and predictions stored with runs are the next steps" "$d
   echo "FAIL: the docs still call calibrate a next step"; exit 1
 fi
 passed=$((passed + 2))
-expect_fail "--platform is required" "$bin" predict
 expect_fail "cannot read platform file" "$bin" predict --platform "$scratch/none.yaml"
 printf 'tiers:\n  same-host: {alpha_us: 1}\n  cross-host: {alpha_us: 5ms}\n' >"$scratch/bad-platform.yaml"
 expect_fail "bad-platform.yaml:3: field 'tiers.cross-host.alpha_us': expected a number, got '5ms'" "$bin" predict --platform "$scratch/bad-platform.yaml"
