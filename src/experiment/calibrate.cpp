@@ -383,6 +383,8 @@ void measure_scaling(const boost::mpi::communicator& comm, run_record& rec) {
     rec.set("compute_scaling", list);
     rec.set("compute_scaling_spread", fit.spread);
     rec.set("compute_scaling_cores", static_cast<std::int64_t>(cores));
+    rec.set("compute_scaling_host_cpus",
+            static_cast<std::int64_t>(std::thread::hardware_concurrency()));
   }
   polite_barrier(comm);
 }
@@ -443,10 +445,13 @@ void print_runtime_calibration(std::ostream& out, const run_record& calibration)
   }
   const std::string scaling = attr_text(calibration, "compute_scaling");
   if (scaling.empty()) return;
-  const auto* cores = calibration.get("compute_scaling_cores");
-  out << "Compute kernel: one busy core's speed with k of rank 0's "
-      << (cores && std::holds_alternative<std::int64_t>(*cores) ? std::get<std::int64_t>(*cores)
-                                                                : 0)
+  const auto whole = [&](const char* key) {
+    const auto* v = calibration.get(key);
+    return v && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : 0;
+  };
+  const std::int64_t cores = whole("compute_scaling_cores"),
+                     cpus = whole("compute_scaling_host_cpus");
+  out << "Compute kernel: one busy core's speed with k of rank 0's " << cores
       << " usable cores busy, relative to k = 1 (5 repeats of 30 ms; +- ";
   std::snprintf(line, sizeof line, "%.1f", number("compute_scaling_spread") * 100);
   out << line << " %):\n ";
@@ -456,6 +461,10 @@ void print_runtime_calibration(std::ostream& out, const run_record& calibration)
     out << line;
   }
   out << "\n";
+  if (cores < cpus)
+    out << "  (rank 0 may use " << cores << " of its host's " << cpus
+        << " CPUs, so the list stops at k = " << cores
+        << "; for all of them run with mpirun --bind-to none)\n";
 }
 
 std::string r2_note(double r2) {
