@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "mpipe/bench.hpp"
+#include "mpipe/calibrate.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/hdf5_output.hpp"
+#include "mpipe/platform.hpp"
 
 namespace {
 
@@ -202,6 +204,41 @@ TEST(Bench, RunRecordDescribesItselfAndRoundTripsThroughHdf5) {
   std::remove(file.c_str());
   std::remove((file + ".lock").c_str());
   rmdir(dir);
+}
+
+// calibrate's measurements through the machine (issue 17): the runtime's cost per hop on every
+// tier this job has (same-rank always, same-host from 2 ranks on one host; none of cross-host
+// here), compute scaling from rank 0's CPUs, and a platform file that carries both.
+TEST(Calibration, RuntimePerHopAndComputeScalingOnEveryTierTheJobHas) {
+  auto opt = quick();
+  opt.sizes = {0, 4096, 16384};
+  const auto rec = mpipe::calibration_run(world, opt);
+  if (world.rank() != 0) return;
+  const auto number = [&](const std::string& name) {
+    const auto* v = rec.get(name);
+    return v && std::holds_alternative<double>(*v) ? std::get<double>(*v) : std::nan("");
+  };
+  EXPECT_GE(number("runtime_us_same_rank"), 0.0);
+  EXPECT_GT(number("runtime_latency_us_same_rank"), 0.0);
+  EXPECT_LT(number("runtime_latency_us_same_rank"), 100'000.0);  // 2 in-memory hops, not 0.1 s
+  EXPECT_EQ(std::isnan(number("runtime_us_same_host")), world.size() < 2);
+  EXPECT_TRUE(std::isnan(number("runtime_us_cross_host")));  // one host
+  const auto* scaling = rec.get("compute_scaling");
+  ASSERT_NE(scaling, nullptr);
+  EXPECT_EQ(std::get<std::string>(*scaling).rfind("1.0000", 0), 0u);
+  EXPECT_LT(number("runtime_s") + number("compute_scaling_s"), 10.0);
+
+  const auto p = mpipe::parse_platform(mpipe::platform_yaml(rec, "t"), "<calibrated>");
+  // The file writes 6 significant digits.
+  EXPECT_NEAR(p.link(mpipe::tier::same_rank).runtime_us, number("runtime_us_same_rank"), 1e-3);
+  ASSERT_FALSE(p.compute_scaling.empty());
+  EXPECT_DOUBLE_EQ(p.compute_scaling[0], 1.0);
+  if (world.size() >= 2) {
+    EXPECT_NEAR(p.link(mpipe::tier::same_host).runtime_us, number("runtime_us_same_host"), 1e-3);
+    // cross-host is same-host's stand-in, its runtime cost included.
+    EXPECT_EQ(p.link(mpipe::tier::cross_host).runtime_us,
+              p.link(mpipe::tier::same_host).runtime_us);
+  }
 }
 
 }  // namespace
