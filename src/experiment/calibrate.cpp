@@ -416,32 +416,49 @@ run_record calibration_run(const boost::mpi::communicator& comm, bench_options o
   return rec;
 }
 
-void print_runtime_calibration(std::ostream& out, const run_record& calibration) {
-  const auto number = [&](const std::string& key) {
-    const auto* v = calibration.get(key);
-    return v && std::holds_alternative<double>(*v) ? std::get<double>(*v) : std::nan("");
-  };
+namespace {
+
+double number_attr(const run_record& rec, const std::string& key) {
+  const auto* v = rec.get(key);
+  return v && std::holds_alternative<double>(*v) ? std::get<double>(*v) : std::nan("");
+}
+
+// One tier's line of the runtime table (and a warning line when its wire cannot be right).
+void print_runtime_tier(std::ostream& out, const run_record& rec, const char* tier_name) {
+  std::string key = tier_name;
+  std::replace(key.begin(), key.end(), '-', '_');
+  const double us = number_attr(rec, "runtime_us_" + key);
   char line[256];
-  if (!std::isnan(number("runtime_us_same_rank"))) {
+  if (std::isnan(us)) {
+    std::snprintf(line, sizeof line, "  %-10s  not measured (no such rank pair in this job)\n",
+                  tier_name);
+    out << line;
+    return;
+  }
+  const double item = number_attr(rec, "runtime_latency_us_" + key);
+  const double wire = number_attr(rec, "runtime_wire_us_" + key);
+  std::snprintf(line, sizeof line,
+                "  %-10s  item %8.2f us = wire %7.2f us + %d x %7.2f us (+- %.2f), wait %s\n",
+                tier_name, item, wire, hop_count, us,
+                number_attr(rec, "runtime_us_" + key + "_spread"),
+                attr_text(rec, "runtime_wait_" + key).c_str());
+  out << line;
+  // A fitted wire far above the whole item (a bench ping-pong at the scheduler's 4 ms tick on
+  // shared cores): the tier's alpha is what is wrong, and runtime_us = 0 says nothing.
+  if (wire > 2 * item)
+    out << "              <- the fitted wire is over twice the whole item: this tier's alpha is "
+           "suspect; check its bench rows or rerun on a quieter machine\n";
+}
+
+}  // namespace
+
+void print_runtime_calibration(std::ostream& out, const run_record& calibration) {
+  if (!std::isnan(number_attr(calibration, "runtime_us_same_rank"))) {
     out << "Runtime per hop beyond the wire (Main -> A -> Main, 0 ms stages, " << hop_bytes
         << " B items, " << hop_items << " items, 1 in flight; median of " << hop_blocks
         << " blocks +- half their range):\n";
-    for (const char* t : {"same-rank", "same-host", "cross-host"}) {
-      std::string key = t;
-      std::replace(key.begin(), key.end(), '-', '_');
-      const double us = number("runtime_us_" + key);
-      if (std::isnan(us)) {
-        std::snprintf(line, sizeof line, "  %-10s  not measured (no such rank pair in this job)\n",
-                      t);
-      } else {
-        std::snprintf(line, sizeof line,
-                      "  %-10s  item %8.2f us = wire %7.2f us + %d x %7.2f us (+- %.2f), wait %s\n",
-                      t, number("runtime_latency_us_" + key), number("runtime_wire_us_" + key),
-                      hop_count, us, number("runtime_us_" + key + "_spread"),
-                      attr_text(calibration, "runtime_wait_" + key).c_str());
-      }
-      out << line;
-    }
+    for (const char* t : {"same-rank", "same-host", "cross-host"})
+      print_runtime_tier(out, calibration, t);
   }
   const std::string scaling = attr_text(calibration, "compute_scaling");
   if (scaling.empty()) return;
@@ -451,10 +468,11 @@ void print_runtime_calibration(std::ostream& out, const run_record& calibration)
   };
   const std::int64_t cores = whole("compute_scaling_cores"),
                      cpus = whole("compute_scaling_host_cpus");
+  char line[64];
+  std::snprintf(line, sizeof line, "%.1f",
+                number_attr(calibration, "compute_scaling_spread") * 100);
   out << "Compute kernel: one busy core's speed with k of rank 0's " << cores
-      << " usable cores busy, relative to k = 1 (5 repeats of 30 ms; +- ";
-  std::snprintf(line, sizeof line, "%.1f", number("compute_scaling_spread") * 100);
-  out << line << " %):\n ";
+      << " usable cores busy, relative to k = 1 (5 repeats of 30 ms; +- " << line << " %):\n ";
   int k = 1;
   for (const double v : numbers_of(scaling)) {
     std::snprintf(line, sizeof line, " k=%d %.3f", k++, v);

@@ -436,3 +436,35 @@ INSTANTIATE_TEST_SUITE_P(
                              "bad.yaml:4: field 'compute_scaling_spread': must be between 0 and 1"},
         bad_runtime_platform{TIERS "compute_scalling: [1]\n", "unknown key 'compute_scalling'"}));
 #undef TIERS
+
+// The table under the fits: a line per tier, "not measured" where the job had no such pair, a
+// warning where the fitted wire is over twice the whole item, and nothing for an older run.
+TEST(CalibrationPlatform, RuntimeTablePrinted) {
+  mpipe::run_record rec = one_host_calibration();
+  rec.set("runtime_latency_us_same_rank", 3.5);
+  rec.set("runtime_wire_us_same_rank", 30.0);  // a bench hand-off 8x the runtime's whole item
+  rec.set("runtime_latency_us_same_host", 14.0);
+  rec.set("runtime_wire_us_same_host", 2.6);
+  rec.set("runtime_wait_same_host", std::string("block"));
+  rec.set("compute_scaling_cores", std::int64_t{1});
+  rec.set("compute_scaling_host_cpus", std::int64_t{2});
+  std::ostringstream out;
+  mpipe::print_runtime_calibration(out, rec);
+  const std::string t = out.str();
+  EXPECT_NE(t.find("same-host   item    14.00 us = wire    2.60 us + 2 x   41.00 us (+- 2.00), "
+                   "wait block"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("cross-host  not measured"), std::string::npos) << t;
+  EXPECT_EQ(t.find("alpha is suspect"), t.rfind("alpha is suspect")) << t;  // once: same-rank
+  EXPECT_LT(t.find("same-rank"), t.find("alpha is suspect")) << t;
+  EXPECT_LT(t.find("alpha is suspect"), t.find("same-host")) << t;
+  EXPECT_NE(t.find("k=1 1.000 k=2 0.931"), std::string::npos) << t;
+  EXPECT_NE(t.find("--bind-to none"), std::string::npos) << t;
+
+  std::ostringstream none;
+  mpipe::run_record old;
+  old.set("kind", std::string("calibration"));
+  mpipe::print_runtime_calibration(none, old);
+  EXPECT_EQ(none.str(), "");
+}
