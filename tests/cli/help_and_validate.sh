@@ -82,7 +82,7 @@ expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat
 expect "--time-scale" "$bin" predict --help
 # Without --platform and without a calibration in --out: the shipped laptop platform, named.
 expect "^platform laptop-shm \(.*laptop-shm.yaml, the fallback: no calibration in /nonexistent/x.h5\)" "$bin" predict --out /nonexistent/x.h5
-expect "Item latency: predicted 725.003 ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4 --emulate-link latency=5ms
+expect "Item latency: predicted 725.033 ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4 --emulate-link latency=5ms
 expect "^ +8 +1.521x +1.444x +1.453x$" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "P = 1 - critical path / T1 = 1 - 700.0 / 1150.0 = 0.3913" "$bin" predict --platform "$plat/article-lan.yaml"
 expect "Throughput bound 3.333 items/s, set by stage 'C3'" "$bin" predict --platform "$plat/infiniband-100g.yaml" --inflight 8
