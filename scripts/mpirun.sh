@@ -12,8 +12,8 @@
 #         kept as it is, never overridden; mpipe itself warns before the run if it starves a
 #         rank (warn, don't rebind);
 #      2. more ranks than cores: --oversubscribe --bind-to none (ranks then wait politely);
-#      3. a host list (--host, -H, --hostfile, --machinefile): --bind-to none, since the cores
-#         per host are not known here;
+#      3. a host list (--host, -H, --hostfile, --machinefile) or a Slurm job on several nodes:
+#         --bind-to none, since the cores per host are not known here;
 #      4. `mpipe run`: each rank gets PE = floor(cores / ranks) cores, unless that starves one.
 #         mpipe is asked: `mpipe run ... --dry-run` under `--map-by slot:PE=PE --bind-to core`
 #         warns of every rank whose CPU-bound stage threads (those that can run at once)
@@ -46,9 +46,12 @@ for ((i = 0; i < prog; i++)); do
     --mca|-mca) case "${args[$((i + 1))]:-}" in hwloc_base_binding_policy|rmaps_base_mapping_policy)
                   user_bind+="${user_bind:+ }$a ${args[$((i + 1))]} ${args[$((i + 2))]:-}" ;; esac ;;
     --host|-host|-H|--hostfile|-hostfile|--machinefile|-machinefile|--default-hostfile)
-      host_list=$a ;;
+      host_list="$a given" ;;
   esac
 done
+if [ -z "$host_list" ] && [[ "${SLURM_JOB_NUM_NODES:-1}" =~ ^[0-9]+$ ]] && ((${SLURM_JOB_NUM_NODES:-1} > 1)); then
+  host_list="a Slurm job on $SLURM_JOB_NUM_NODES nodes"
+fi
 for v in OMPI_MCA_hwloc_base_binding_policy OMPI_MCA_rmaps_base_mapping_policy; do
   [ -z "${!v:-}" ] || user_bind+="${user_bind:+ }$v=${!v}"
 done
@@ -79,7 +82,7 @@ elif ((np > cores)); then
   say "binding: --oversubscribe --bind-to none ($ranks on $on)"
   extra+=(--oversubscribe --bind-to none)
 elif [ -n "$host_list" ]; then
-  say "binding: --bind-to none ($host_list given: the cores per host are not known here)"
+  say "binding: --bind-to none ($host_list: the cores per host are not known here)"
   extra+=(--bind-to none)
 elif ((prog < ${#args[@]})) && [ "${args[$((prog + 1))]:-}" = run ]; then
   pe=$((cores / np))
