@@ -20,6 +20,7 @@
 #include "mpipe/simulate.hpp"
 #include "mpipe/spec.hpp"
 #include "mpipe/stage_times.hpp"
+#include "mpipe/tolerance.hpp"
 
 using namespace mpipe::cli;  // NOLINT: the CLI's own helpers
 
@@ -60,6 +61,38 @@ void print_latency(const mpipe::pipeline_spec& spec, const mpipe::latency_predic
             << " per host (processor sharing), sleep holds none\nPredicted critical path:";
   for (int s : pred.path) std::cout << ' ' << spec.stages[static_cast<std::size_t>(s)].name;
   std::cout << " -> " << spec.source << "\n\n";
+}
+
+// The largest emulated link latency within 1 % and 10 %, per scope, and per edge between ranks
+// the bandwidth below which its transfer outweighs its work.
+void print_tolerance(const mpipe::pipeline_spec& spec, const mpipe::placement& where,
+                     const mpipe::platform& plat, const std::vector<std::string>& hosts,
+                     const mpipe::core_layout& cores, const mpipe::latency_prediction& pred) {
+  std::cout << "\nLatency tolerance (simulated, without --emulate-link): the largest latency "
+               "each hop of the scope may be held to (`--emulate-link latency=`) with the item "
+               "latency within 1 % / 10 % of "
+            << fixed(mpipe::simulate(spec, where, plat, hosts, cores).mean_ms, 3) << " ms\n";
+  text_table t({"scope", "within 1 %", "within 10 %"}, {true, false, false});
+  for (const bool cross_host : {false, true}) {
+    std::vector<std::string> row = {cross_host ? "cross-host hops" : "cross-rank hops"};
+    for (const double pct : {0.01, 0.10}) {
+      const auto tol = mpipe::tolerate_latency(spec, where, plat, hosts, cores, cross_host, pct);
+      row.push_back(std::isinf(tol.latency_ms) ? std::string("unbounded (no such hop)")
+                                               : fixed(tol.latency_ms, 3) + " ms");
+    }
+    t.add(row);
+  }
+  t.print(std::cout);
+  text_table b({"edge", "bytes", "work ms", "outweighs it below"}, {true, false, false, false});
+  for (const auto& e : pred.edges) {
+    const double bw = mpipe::dominating_bandwidth(e);
+    if ((e.where == mpipe::tier::same_rank && !e.mixed) || bw <= 0.0) continue;
+    b.add({e.from + "->" + e.to, std::to_string(e.bytes), fixed(e.work_ms, 1),
+           fixed(bw / 1e6, 3) + " MB/s"});
+  }
+  std::cout << "Bandwidth below which an edge's transfer (bytes / bandwidth) costs more than the "
+               "work it serves, per edge between ranks:\n";
+  b.print(std::cout);
 }
 
 // No MPI: the model's arithmetic on the spec, the placement and a platform file.
@@ -116,6 +149,7 @@ int do_predict(const predict_args& a, const char* argv0) {
   const auto sim = mpipe::simulate(spec, where, plat, hosts,
                                    mpipe::shared_host_cores(hosts, cores_per_rank), emu);
   print_latency(spec, pred, sim, cores);
+  const auto layout = mpipe::shared_host_cores(hosts, cores_per_rank);
   std::cout << "Edges (cost = alpha + bytes/bandwidth + serialize + deserialize on the tier; "
                "ratio = work the hop serves / cost; * = on the critical path)\n";
   text_table edges(
@@ -144,6 +178,7 @@ int do_predict(const predict_args& a, const char* argv0) {
   std::cout << "\nThroughput " << b.explain << "; " << cores << " cores per host, communication "
             << (b.limiting_link.empty() ? "free" : "free but for the emulated link's bandwidth")
             << "\n";
+  print_tolerance(spec, where, plat, hosts, layout, pred);
 
   const auto am = mpipe::pipeline_amdahl(spec, plat, emu);
   std::cout << "\nAmdahl with communication (the article): speedup(N) = 1 / ((1-P) + P/N + C*N)\n"

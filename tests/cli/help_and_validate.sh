@@ -80,6 +80,9 @@ expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat
 expect "Item latency: predicted 165.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel compute --time-scale 0.2 --ranks 4 --cores 2
 expect "Item latency: predicted 700.0[0-9]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --kernel sleep --placement pack --ranks 1 --cores 1
 expect "--time-scale" "$bin" predict --help
+# Latency tolerance (issue 19): on one host no hop crosses hosts; between ranks a finite hold.
+expect "cross-host hops +unbounded \(no such hop\)" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4
+expect "cross-rank hops +[0-9.]+ ms +[0-9.]+ ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4
 # Without --platform and without a calibration in --out: the shipped laptop platform, named.
 expect "^platform laptop-shm \(.*laptop-shm.yaml, the fallback: no calibration in /nonexistent/x.h5\)" "$bin" predict --out /nonexistent/x.h5
 expect "Item latency: predicted 725.033 ms" "$bin" predict --platform "$plat/laptop-shm.yaml" --ranks 4 --emulate-link latency=5ms
