@@ -1,6 +1,9 @@
 #include "util.hpp"
 
 #include <mpi.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -47,6 +50,12 @@ void wait_politely(MPI_Request& request) {
     if (spins > 100)
       std::this_thread::sleep_for(std::chrono::microseconds(spins > 1000 ? 500 : 50));
   }
+}
+
+void use_exact_timers() {
+#ifdef PR_SET_TIMERSLACK
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // best effort: a late sleep is not an error
+#endif
 }
 
 void mpi_check(int rc, const char* call, const char* file, int line) {
