@@ -4,6 +4,7 @@
 // analysis/ (compiled in as MPIPE_ANALYSIS_DIR) or where the environment variable
 // MPIPE_ANALYSIS_DIR points; the interpreter is /usr/bin/python3 or MPIPE_PYTHON. The process
 // is replaced by Python (execv), so its exit status and output are the command's.
+// `mpipe export --format otf2` is the exception: C++ with OTF2 (src/io/otf2_export.cpp).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "common.hpp"
+#include "io/otf2_export.hpp"
+#include "mpipe/error.hpp"
 
 #ifndef MPIPE_ANALYSIS_DIR
 #define MPIPE_ANALYSIS_DIR ""
@@ -92,6 +95,25 @@ int run_python(const std::string& module, const std::vector<std::string>& args) 
   return 2;
 }
 
+// --format otf2 is written here, in C++ (src/io/otf2_export.cpp), not by the Python package.
+int export_otf2(const export_args& a) {
+  if (a.force) {
+    std::cerr << "mpipe: error: --force does not apply to --format otf2: an existing archive "
+                 "folder is never replaced; choose another -o\n";
+    return 2;
+  }
+  try {
+    const auto r = mpipe::export_otf2(a.results, a.run, a.out);
+    std::cout << "Wrote OTF2 trace of run " << r.run_id << ": " << r.anchor << " (" << r.regions
+              << " regions, " << r.locations << " locations, " << r.enters << " ENTER/LEAVE pairs, "
+              << r.messages << " MPI_SEND/MPI_RECV pairs)\n";
+    return 0;
+  } catch (const mpipe::error& e) {
+    std::cerr << "mpipe: error: " << e.what() << "\n";
+    return 2;
+  }
+}
+
 }  // namespace
 
 CLI::App* add_report_command(CLI::App& app, mpipe::cli::command_action& action) {
@@ -130,17 +152,21 @@ CLI::App* add_export_command(CLI::App& app, mpipe::cli::command_action& action) 
       "export",
       "Export a run's timeline: --format chrome-trace writes Trace Event JSON for Perfetto "
       "(ui.perfetto.dev) and chrome://tracing, a track per rank and stage thread, an arrow per "
-      "message, times on rank 0's clock (runs /usr/bin/python3 -m mpipe_analysis.export)");
+      "message, times on rank 0's clock (runs /usr/bin/python3 -m mpipe_analysis.export); "
+      "--format otf2 writes an OTF2 archive folder for otf2-print and Vampir: stages as regions, "
+      "messages as MPI_SEND/MPI_RECV");
   cmd->add_option("results", a->results, "HDF5 results file")->required();
   cmd->add_option("--format", a->format, "Output format")
-      ->check(CLI::IsMember({"chrome-trace"}))
+      ->check(CLI::IsMember({"chrome-trace", "otf2"}))
       ->capture_default_str();
   cmd->add_option("--run", a->run, "Run id (default: the newest pipeline run)");
   cmd->add_option("-o,--out", a->out,
                   "Output file (default <results>-<run id>.trace.json next to the results "
-                  "file); an existing file is refused unless --force");
+                  "file); an existing file is refused unless --force. otf2: the archive folder "
+                  "(default <results>-<run id>.otf2), which must not exist");
   cmd->add_flag("--force", a->force, "Replace an existing output file");
   action = [a](int, char**) {
+    if (a->format == "otf2") return export_otf2(*a);
     std::vector<std::string> args{"--format", a->format};
     if (!a->run.empty()) args.insert(args.end(), {"--run", a->run});
     if (!a->out.empty()) args.insert(args.end(), {"-o", a->out});
