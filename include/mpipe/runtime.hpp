@@ -92,6 +92,8 @@ struct run_result {
   double bound_items_per_s = 0.0;       // what the stages, cores and window allow (model)
   std::string bound_text;               // which of them limits, in words; empty: no bound
   double predicted_ms = std::nan("");   // predicted item latency (with a platform), rank 0
+  double predicted_items_per_s = std::nan("");  // and throughput (the simulator's)
+  std::string efficiency;  // POP-style block for the summary (efficiency.hpp), rank 0
 };
 
 // Collective over comm. Throws spec_error (same on every rank) for a placement that does not

@@ -31,6 +31,7 @@
 #include "gather.hpp"
 #include "layout.hpp"
 #include "mpi_info.hpp"
+#include "mpipe/efficiency.hpp"
 #include "mpipe/error.hpp"
 #include "mpipe/faults.hpp"
 #include "mpipe/kernels.hpp"
@@ -1352,6 +1353,45 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
   rec.set("throughput_prediction_error_pct",
           (throughput - predicted.items_per_s) / predicted.items_per_s * 100.0);
   result.predicted_ms = predicted.mean_ms;
+  result.predicted_items_per_s = predicted.items_per_s;
+}
+
+// Where the run's time went (efficiency.hpp): every rank's busy share, against the simulator's
+// wall for the same items with free communication on the same cores.
+void set_efficiency(run_result& result, const std::vector<std::string>& hosts,
+                    const std::vector<rank_cpus>& cpus, const run_options& options) {
+  run_record& rec = result.record;
+  std::vector<std::string> lists;
+  std::vector<int> usable;
+  for (const auto& c : cpus) {
+    lists.push_back(c.cpus);
+    usable.push_back(c.usable);
+  }
+  simulation_options o;
+  o.free_communication = true;
+  o.serial_stages = options.serial_stages;
+  const auto ideal = simulate(result.spec, result.where, platform{}, hosts,
+                              bound_cores(hosts, lists, usable), {}, o);
+  const double ideal_wall = ideal.items > 0
+                                ? ideal.makespan_ms * static_cast<double>(result.spec.items) /
+                                      static_cast<double>(ideal.items)
+                                : 0.0;
+  const auto e = compute_efficiency(rec.events, rec.items, hosts, result.spec.items, ideal_wall);
+  if (e.rank_useful.empty()) return;
+  rec.set("pop_parallel_efficiency", e.parallel);
+  rec.set("pop_load_balance", e.load_balance);
+  rec.set("pop_communication_efficiency", e.communication);
+  rec.set("pop_serialization_efficiency", e.serialization);
+  rec.set("pop_transfer_efficiency", e.transfer);
+  rec.set("pop_wall_ms", e.wall_ms);
+  rec.set("pop_ideal_wall_ms", e.ideal_wall_ms);
+  std::string ranks, host_text;
+  for (const double u : e.rank_useful) ranks += (ranks.empty() ? "" : ",") + std::to_string(u);
+  for (std::size_t h = 0; h < e.hosts.size(); ++h)
+    host_text += (h ? "," : "") + e.hosts[h] + "=" + std::to_string(e.host_useful[h]);
+  rec.set("pop_rank_useful", ranks);
+  rec.set("pop_host_useful", host_text);
+  result.efficiency = efficiency_text(e);
 }
 
 }  // namespace
@@ -1614,6 +1654,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
                                     "linear drift between"));
   rec.set("clock_error_max_ns", worst_clock_error);
   set_stream(result, all.stream, hosts, cores, cpus, options);
+  set_efficiency(result, hosts, cpus, options);
   rec.set("complete", true);
   return result;
 }

@@ -246,6 +246,7 @@ void print_summary(std::ostream& out, const run_result& result) {
         << " ms; error " << fmt((lat.mean() - result.predicted_ms) / result.predicted_ms * 100.0, 2)
         << " %\n";
   }
+  out << result.efficiency;
   if (spec.items < 2) return;
   const double warmup = number("steady_warmup_items"), drain = number("steady_drain_items");
   out << "Throughput: " << fmt(result.throughput_items_per_s, 2) << " items/s in steady state ("
@@ -253,6 +254,10 @@ void print_summary(std::ostream& out, const run_result& result) {
       << fmt(static_cast<double>(spec.items) - drain, 0) << " of " << spec.items << ", first "
       << fmt(warmup, 0) << " (warm-up) and last " << fmt(drain, 0) << " (drain) left out, "
       << fmt(number("steady_window_s"), 3) << " s)\n";
+  if (!std::isnan(result.predicted_items_per_s))
+    out << "Predicted throughput: " << fmt(result.predicted_items_per_s, 2)
+        << " items/s (the simulator, same window); measured / predicted "
+        << fmt(result.throughput_items_per_s / result.predicted_items_per_s * 100.0, 1) << " %\n";
   if (!result.bound_text.empty()) {
     out << "Throughput " << result.bound_text << "\n";  // "bound X items/s, set by ..."
     if (std::isfinite(result.bound_items_per_s))
