@@ -12,8 +12,10 @@
 //   - an edge's hop costs what the platform says for its tier (alpha + bytes / bandwidth +
 //     serialize + deserialize, model.hpp) plus the runtime's own per-hop cost (runtime_us); an
 //     emulated link holds a message as the runtime does, one link per directed rank pair;
-//   - the source keeps `inflight` items out; replicas take items round-robin or on demand (the
-//     replica with the fewest items outstanding).
+//   - the source keeps `inflight` items out; replicas take items round-robin, or on demand with
+//     the runtime's credits: a producer holds one per consumer replica (a free queue slot), sends
+//     to one with a credit in turn and waits, busy, while none has one; the replica sends it back
+//     when it takes the item.
 // The critical path stays the "free cores, free communication" bound beside it.
 #pragma once
 

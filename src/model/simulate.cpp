@@ -71,7 +71,15 @@ struct instance {
   bool busy = false;
   std::uint64_t item = 0;
   int jobs_left = 0;
-  int outstanding = 0;  // items given to it and not yet done (on-demand dispatch)
+  std::size_t sending = 0;  // out-edges of `item` sent so far; blocked while waiting for a credit
+  bool blocked = false;
+};
+
+// An on-demand producer's credits for one out-edge: one per consumer replica (a free slot in its
+// queue), as the runtime keeps them; `next` breaks ties in turn.
+struct credit_pool {
+  std::vector<int> credits;
+  int next = 0;
 };
 
 struct cpu_job {
@@ -81,13 +89,14 @@ struct cpu_job {
   std::uint64_t seq;
 };
 
-enum class event_kind { arrive, timer, back };
+enum class event_kind { arrive, timer, back, credit };
 struct event {
   double at;
   std::uint64_t seq;
   event_kind kind;
-  int inst;  // arrive, timer
+  int inst;  // arrive, timer: the instance; credit: the producer it goes back to
   std::uint64_t item;
+  int edge = 0, replica = 0;  // credit: its pool and slot
   bool operator>(const event& o) const { return std::tie(at, seq) > std::tie(o.at, o.seq); }
 };
 
@@ -106,7 +115,6 @@ class simulation {
     place(where, layout);
     const auto n = spec.stages.size();
     inputs_left_.assign(n * items_, 0);
-    assigned_.assign(n * items_, -1);
     for (std::size_t s = 0; s < n; ++s)
       for (std::uint64_t i = 0; i < items_; ++i)
         inputs_left_[s * items_ + i] = static_cast<int>(g_.inputs(static_cast<int>(s)).size());
@@ -160,7 +168,6 @@ class simulation {
     while (out_ < spec_.inflight && next_item_ < items_) {
       const std::uint64_t i = next_item_++;
       ++out_;
-      emitted_at_[i] = now_;
       enqueue(inst_of_[static_cast<std::size_t>(src_)][0], i);
     }
   }
@@ -196,6 +203,7 @@ class simulation {
       const auto& st = spec_.stages[static_cast<std::size_t>(in.stage)];
       in.busy = true;
       in.item = item;
+      taken(id, item);
       if (st.work_ms <= 0.0) {
         done(id);
         continue;
@@ -218,16 +226,86 @@ class simulation {
   // The instance finished its item: send it on every out-edge (start takes the next).
   void done(int id) {
     auto& in = inst_[static_cast<std::size_t>(id)];
-    const std::uint64_t item = in.item;
-    in.busy = false;
-    if (in.stage != src_) --in.outstanding;
-    for (const int e : g_.outputs(in.stage)) {
+    in.sending = 0;
+    send(id);
+  }
+
+  // Sends the item on its remaining out-edges; an on-demand edge without a credit blocks the
+  // instance (it stays busy, as the runtime's stage thread waits) until one comes back.
+  void send(int id) {
+    auto& in = inst_[static_cast<std::size_t>(id)];
+    const auto& outs = g_.outputs(in.stage);
+    for (; in.sending < outs.size(); ++in.sending) {
+      const int e = outs[in.sending];
       const auto& es = spec_.edges[static_cast<std::size_t>(e)];
       const int to = spec_.stage_index(es.to);
-      const int dest = to == src_ ? inst_of_[static_cast<std::size_t>(src_)][0] : pick(to, item);
+      int dest = 0;
+      if (to == src_) {
+        dest = inst_of_[static_cast<std::size_t>(src_)][0];
+      } else if (on_demand(to)) {
+        auto& pool = pool_of(e, id, to);
+        const int k = take_credit(pool);
+        if (k < 0) {
+          in.blocked = true;
+          return;
+        }
+        dest = inst_of_[static_cast<std::size_t>(to)][static_cast<std::size_t>(k)];
+        origin_[{dest, in.item}] = {e, id, k};
+      } else {
+        dest = pick(to, in.item);
+      }
       const double at = hop(es, in, inst_[static_cast<std::size_t>(dest)]);
-      events_.push({at, seq_++, to == src_ ? event_kind::back : event_kind::arrive, dest, item});
+      events_.push({at, seq_++, to == src_ ? event_kind::back : event_kind::arrive, dest, in.item});
     }
+    in.blocked = false;
+    in.busy = false;
+  }
+
+  bool on_demand(int s) const {
+    const auto& st = spec_.stages[static_cast<std::size_t>(s)];
+    return st.dispatch == dispatch_kind::on_demand &&
+           inst_of_[static_cast<std::size_t>(s)].size() > 1;
+  }
+
+  credit_pool& pool_of(int e, int producer, int consumer) {
+    auto [it, fresh] = pools_.try_emplace({e, producer});
+    if (fresh) it->second.credits.assign(inst_of_[static_cast<std::size_t>(consumer)].size(), 1);
+    return it->second;
+  }
+
+  // A replica with a credit, in turn from `next`; -1 when none has one.
+  static int take_credit(credit_pool& pool) {
+    const int r = static_cast<int>(pool.credits.size());
+    for (int k = 0; k < r; ++k) {
+      const int i = (pool.next + k) % r;
+      if (pool.credits[static_cast<std::size_t>(i)] > 0) {
+        --pool.credits[static_cast<std::size_t>(i)];
+        pool.next = (i + 1) % r;
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  // An instance takes an item: the source stamps its latency's start; a replica fed on demand
+  // sends its producer's credit back (a small message across ranks).
+  void taken(int id, std::uint64_t item) {
+    const auto& in = inst_[static_cast<std::size_t>(id)];
+    if (in.stage == src_) emitted_at_[item] = now_;
+    const auto it = origin_.find({id, item});
+    if (it == origin_.end()) return;
+    const auto [e, producer, k] = it->second;
+    origin_.erase(it);
+    double at = now_;
+    const auto& p = inst_[static_cast<std::size_t>(producer)];
+    if (!o_.free_communication && p.rank != in.rank) {
+      const tier t =
+          hosts_[static_cast<std::size_t>(p.rank)] == hosts_[static_cast<std::size_t>(in.rank)]
+              ? tier::same_host
+              : tier::cross_host;
+      at += (plat_.link(t).alpha_us + plat_.link(t).runtime_us) * 1e-3;
+    }
+    events_.push({at, seq_++, event_kind::credit, producer, item, e, k});
   }
 
   void finish(int id) {
@@ -235,21 +313,11 @@ class simulation {
     start(id);
   }
 
-  // Which replica of stage s takes the item: one for all its inputs (a join's meet at one).
+  // Which replica of stage s takes the item (not on demand): round-robin, one for all of a join's
+  // inputs.
   int pick(int s, std::uint64_t item) {
     const auto& ids = inst_of_[static_cast<std::size_t>(s)];
-    int& chosen = assigned_[static_cast<std::size_t>(s) * items_ + item];
-    if (chosen < 0) {
-      const auto& st = spec_.stages[static_cast<std::size_t>(s)];
-      chosen = static_cast<int>(item % ids.size());
-      if (st.dispatch == dispatch_kind::on_demand)
-        for (std::size_t k = 0; k < ids.size(); ++k)
-          if (inst_[static_cast<std::size_t>(ids[k])].outstanding <
-              inst_[static_cast<std::size_t>(ids[static_cast<std::size_t>(chosen)])].outstanding)
-            chosen = static_cast<int>(k);
-      ++inst_[static_cast<std::size_t>(ids[static_cast<std::size_t>(chosen)])].outstanding;
-    }
-    return ids[static_cast<std::size_t>(chosen)];
+    return ids[static_cast<std::size_t>(item % ids.size())];
   }
 
   // When a message sent now from a to b arrives.
@@ -285,6 +353,15 @@ class simulation {
         const int s = inst_[static_cast<std::size_t>(ev.inst)].stage;
         if (--inputs_left_[static_cast<std::size_t>(s) * items_ + ev.item] == 0)
           enqueue(ev.inst, ev.item);
+        break;
+      }
+      case event_kind::credit: {
+        const int to = spec_.stage_index(spec_.edges[static_cast<std::size_t>(ev.edge)].to);
+        ++pool_of(ev.edge, ev.inst, to).credits[static_cast<std::size_t>(ev.replica)];
+        if (inst_[static_cast<std::size_t>(ev.inst)].blocked) {
+          send(ev.inst);
+          start(ev.inst);
+        }
         break;
       }
       case event_kind::back:
@@ -392,7 +469,10 @@ class simulation {
   std::vector<std::vector<int>> inst_of_;  // stage -> instance ids by replica
   std::vector<instance> inst_;
   std::vector<double> capacity_;  // per core group
-  std::vector<int> inputs_left_, assigned_, returns_left_;
+  std::vector<int> inputs_left_, returns_left_;
+  std::map<std::pair<int, int>, credit_pool> pools_;  // (edge, producer instance)
+  // (consumer instance, item) -> (edge, producer instance, replica): whose credit it holds.
+  std::map<std::pair<int, std::uint64_t>, std::tuple<int, int, int>> origin_;
   std::vector<double> emitted_at_, latencies_, completions_;
   std::vector<std::uint64_t> next_ordered_;
   std::vector<cpu_job> jobs_;
