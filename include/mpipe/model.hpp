@@ -126,7 +126,7 @@ std::vector<std::string> block_hosts(int ranks, int hosts);
 double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
                        const std::vector<std::string>& hosts_per_rank, const emulated_link& emulate,
                        int cores_per_rank, int host_cores, bool free_communication,
-                       bool serial_stages = false);
+                       bool serial_stages = false, bool wait_block = false);
 
 // Rank r's first core when each rank gets k of its host's host_cores cores: its index among the
 // ranks of its host, times k, modulo host_cores (how a sweep pins ranks, and groups them here).

@@ -45,6 +45,10 @@ struct link_cost {
   // chain). The simulator (simulate.hpp) adds it to every hop; message_ms does not.
   double runtime_us = 0.0;
   double runtime_us_spread = 0.0;  // half the spread of its repeats: the prediction's +-
+  // The same when the ranks wait blocking (`--wait block`, or `auto` with more busy threads than
+  // cores): the consumer's rank then sleeps in short slices, so a hop costs more. Negative: not
+  // measured, runtime_us stands in.
+  double runtime_block_us = -1.0;
   double ms(std::uint64_t bytes) const;
 };
 

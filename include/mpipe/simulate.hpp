@@ -53,6 +53,8 @@ struct simulation_options {
   std::uint64_t max_items = 2000;   // enough for a steady state; bounds advise's search cost
   bool free_communication = false;  // every hop free (the ideal network)
   bool serial_stages = false;       // each rank works on one stage at a time, whatever the kernel
+  // The ranks wait blocking: hops cost the platform's runtime_block_us where it has one.
+  bool wait_block = false;
 };
 
 struct simulation_result {

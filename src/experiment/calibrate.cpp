@@ -273,11 +273,18 @@ constexpr int hop_blocks = 5;    // the rest in blocks, each block a repeat
 constexpr int hop_count = 2;
 constexpr std::uint64_t hop_bytes = 64;
 
-pipeline_spec hop_spec() {
+// idle_ms: A's own work (a sleep), so that every hop finds its consumer's rank idle, as in a
+// pipeline with work: a blocking wait then pays its wake-up on every hop.
+constexpr double hop_idle_ms = 0.5;
+constexpr int hop_idle_items = 600;
+
+pipeline_spec hop_spec(double idle_ms = 0.0, int items = hop_items) {
+  std::ostringstream a;
+  a << idle_ms;
   std::string text = "name: calibrate-hop\nsource: Main\ninflight: 1\n";
-  text += "items: " + std::to_string(hop_items) + "\n";
+  text += "items: " + std::to_string(items) + "\n";
   text += "defaults: {kernel: sleep, payload_bytes: " + std::to_string(hop_bytes) + "}\n";
-  text += "stages:\n  - {name: Main, work_ms: 0}\n  - {name: A, work_ms: 0}\n";
+  text += "stages:\n  - {name: Main, work_ms: 0}\n  - {name: A, work_ms: " + a.str() + "}\n";
   text += "edges:\n  - Main -> A\n  - A -> Main\n";
   return parse_spec(text, "<calibrate>");
 }
@@ -299,31 +306,41 @@ std::vector<double> block_latencies_us(const run_record& rec) {
   return blocks;
 }
 
-// Collective: the chain with A on rank `peer` (0: same-rank); rank 0 sets the run's raw numbers
-// as attributes under `key` (same_rank, same_host, cross_host) for fit_runtime.
-void measure_hops(const boost::mpi::communicator& comm, int peer, const std::string& key,
-                  run_record& rec) {
-  run_options o;
-  o.placement = "Main=0,A=" + std::to_string(peer);
-  o.progress = false;
-  o.command_line = "mpipe calibrate: runtime per hop";
-  const run_result r = run_pipeline(comm, hop_spec(), o);
-  if (comm.rank() != 0) return;
-  std::string blocks, wait;
-  for (const double b : block_latencies_us(r.record))
-    blocks += (blocks.empty() ? "" : ",") + std::to_string(b);
-  if (const auto* w = r.record.get("wait"); w && std::holds_alternative<std::string>(*w))
-    wait = std::get<std::string>(*w);
-  rec.set("runtime_blocks_us_" + key, blocks);
-  rec.set("runtime_wait_" + key, wait);
-}
-
 std::vector<double> numbers_of(const std::string& list) {
   std::vector<double> v;
   std::istringstream in(list);
   for (std::string x; std::getline(in, x, ',');)
     if (!x.empty()) v.push_back(std::stod(x));
   return v;
+}
+
+// Collective: the chain with A on rank `peer` (0: same-rank); rank 0 sets the run's raw numbers
+// as attributes under `key` (same_rank, same_host, cross_host) for fit_runtime.
+void measure_hops(const boost::mpi::communicator& comm, int peer, const std::string& key,
+                  run_record& rec, wait_policy policy = wait_policy::automatic,
+                  double idle_ms = 0.0) {
+  run_options o;
+  o.wait = policy;
+  o.placement = "Main=0,A=" + std::to_string(peer);
+  o.progress = false;
+  o.command_line = "mpipe calibrate: runtime per hop";
+  const run_result r =
+      run_pipeline(comm, hop_spec(idle_ms, idle_ms > 0 ? hop_idle_items : hop_items), o);
+  if (comm.rank() != 0) return;
+  std::string blocks, wait;
+  for (const double b : block_latencies_us(r.record))
+    blocks += (blocks.empty() ? "" : ",") + std::to_string(b);
+  if (const auto* w = r.record.get("wait"); w && std::holds_alternative<std::string>(*w))
+    wait = std::get<std::string>(*w);
+  // A's sleep is work, not the runtime's: taken out of every block here.
+  if (idle_ms > 0) {
+    std::string less;
+    for (const double b : numbers_of(blocks))
+      less += (less.empty() ? "" : ",") + std::to_string(b - idle_ms * 1e3);
+    blocks = less;
+  }
+  rec.set("runtime_blocks_us_" + key, blocks);
+  rec.set("runtime_wait_" + key, wait);
 }
 
 std::string attr_text(const run_record& rec, const std::string& key) {
@@ -337,7 +354,9 @@ void fit_runtime(run_record& rec) {
   const platform wire = parse_platform(platform_yaml(rec, "wire"), "<calibration>");
   const std::pair<const char*, tier> tiers[] = {{"same_rank", tier::same_rank},
                                                 {"same_host", tier::same_host},
-                                                {"cross_host", tier::cross_host}};
+                                                {"cross_host", tier::cross_host},
+                                                {"same_host_block", tier::same_host},
+                                                {"cross_host_block", tier::cross_host}};
   for (const auto& [key, t] : tiers) {
     const std::string blocks = attr_text(rec, std::string("runtime_blocks_us_") + key);
     if (blocks.empty()) continue;
@@ -400,6 +419,12 @@ run_record calibration_run(const boost::mpi::communicator& comm, bench_options o
   measure_hops(comm, 0, "same_rank", rec);
   if (same_host > 0) measure_hops(comm, same_host, "same_host", rec);
   if (cross_host > 0) measure_hops(comm, cross_host, "cross_host", rec);
+  // The same hops with the ranks waiting blocking, as `--wait auto` has them when a host has
+  // more busy threads than cores: the simulator takes these for such runs (runtime_block_us).
+  if (same_host > 0)
+    measure_hops(comm, same_host, "same_host_block", rec, wait_policy::block, hop_idle_ms);
+  if (cross_host > 0)
+    measure_hops(comm, cross_host, "cross_host_block", rec, wait_policy::block, hop_idle_ms);
   // Last: run before the bench (rank 1 asleep in a barrier meanwhile), it made the same-host
   // ping-pong that followed take 4 ms per message (the scheduler's tick) instead of 0.4 us, on
   // every try on the 2-core VM under load. Nothing timed follows it here.
@@ -459,6 +484,11 @@ void print_runtime_calibration(std::ostream& out, const run_record& calibration)
         << " blocks +- half their range):\n";
     for (const char* t : {"same-rank", "same-host", "cross-host"})
       print_runtime_tier(out, calibration, t);
+    for (const char* t : {"same-host-block", "cross-host-block"})
+      if (!std::isnan(number_attr(
+              calibration,
+              std::string("runtime_us_") + (t[0] == 's' ? "same_host" : "cross_host") + "_block")))
+        print_runtime_tier(out, calibration, t);
   }
   const std::string scaling = attr_text(calibration, "compute_scaling");
   if (scaling.empty()) return;
@@ -554,6 +584,9 @@ std::string platform_yaml(const run_record& calibration, const std::string& name
     std::string out = ", runtime_us: " + num(std::get<double>(*v));
     if (sp != nullptr && std::holds_alternative<double>(*sp))
       out += ", runtime_us_spread: " + num(std::get<double>(*sp));
+    if (const auto* b = calibration.get("runtime_us_" + tier + "_block");
+        b != nullptr && std::holds_alternative<double>(*b))
+      out += ", runtime_block_us: " + num(std::get<double>(*b));
     return out;
   };
   std::ostringstream y;

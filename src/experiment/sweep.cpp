@@ -21,6 +21,7 @@
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/hdf5_output.hpp"
+#include "runtime/layout.hpp"
 #include "runtime/mpi_info.hpp"
 #include "runtime/util.hpp"
 #include "text/table.hpp"
@@ -97,6 +98,14 @@ std::string names_text(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+// Whether the run of a point will wait blocking, as the runtime resolves --wait for it: its hops
+// then cost the platform's runtime_block_us.
+bool waits_blocking(const run_options& run, const pipeline_spec& spec, const placement& where,
+                    const std::vector<std::string>& hosts, int host_cores) {
+  const std::vector<int> cores(hosts.size(), host_cores);
+  return resolve_wait(run.wait, spec, where, hosts, cores).first == wait_policy::block;
 }
 
 run_options options_for(const sweep_point& p, const sweep_options& o) {
@@ -431,7 +440,8 @@ std::vector<prepared> prepare_points(const pipeline_spec& spec, const sweep_opti
                               host_cores, true, o.serial_stages);
     if (o.predict_with)
       p.predicted = predict_item_ms(p.spec, p.where, *o.predict_with, hosts, emu, o.cores_per_rank,
-                                    host_cores, false, o.serial_stages);
+                                    host_cores, false, o.serial_stages,
+                                    waits_blocking(p.run, p.spec, p.where, hosts, host_cores));
     // Expected seconds of one run, for the ETA: the items plus ~0.1 s of clock sync and set-up.
     const double per_item_ms = std::isnan(p.predicted) ? p.ideal : p.predicted;
     p.weight = 0.1 + static_cast<double>(p.spec.items) * per_item_ms / 1e3 /
@@ -656,10 +666,12 @@ model_curves model_curves_of(const pipeline_spec& spec, const sweep_options& o,
     mc.mx.push_back(work_of(sa).first);
     const double ideal_b = predict_item_ms(sb, wb, free_platform, hosts, emu, o.cores_per_rank,
                                            host_cores, true, o.serial_stages);
-    const double la = predict_item_ms(sa, wa, *o.predict_with, hosts, emu, o.cores_per_rank,
-                                      host_cores, false, o.serial_stages);
-    const double lb = predict_item_ms(sb, wb, *o.predict_with, hosts, emu, o.cores_per_rank,
-                                      host_cores, false, o.serial_stages);
+    const double la =
+        predict_item_ms(sa, wa, *o.predict_with, hosts, emu, o.cores_per_rank, host_cores, false,
+                        o.serial_stages, waits_blocking(pa, sa, wa, hosts, host_cores));
+    const double lb =
+        predict_item_ms(sb, wb, *o.predict_with, hosts, emu, o.cores_per_rank, host_cores, false,
+                        o.serial_stages, waits_blocking(pb, sb, wb, hosts, host_cores));
     mc.m_ratio.push_back(lb / la);
     mc.m_eff.push_back(lb / ideal_b);
   }

@@ -22,8 +22,9 @@ std::vector<int> first_cores(const std::vector<std::string>& hosts, int k, int h
 double predict_item_ms(const pipeline_spec& spec, const placement& where, const platform& plat,
                        const std::vector<std::string>& hosts, const emulated_link& emulate,
                        int cores_per_rank, int host_cores, bool free_communication,
-                       bool serial_stages) {
+                       bool serial_stages, bool wait_block) {
   simulation_options o;
+  o.wait_block = wait_block;
   o.free_communication = free_communication;
   o.serial_stages = serial_stages;
   return simulate(spec, where, plat, hosts, pinned_cores(hosts, cores_per_rank, host_cores),

@@ -59,7 +59,8 @@ const std::vector<std::string> top_keys = {"name",
                                            "compute_scaling_spread"};
 const std::vector<std::string> tier_names = {"same-rank", "same-host", "cross-host"};
 const std::vector<std::string> link_keys = {"alpha_us",   "bandwidth_mb_s",    "ns_per_byte",
-                                            "runtime_us", "runtime_us_spread", "stand_in"};
+                                            "runtime_us", "runtime_us_spread", "runtime_block_us",
+                                            "stand_in"};
 const std::vector<std::string> codec_names = {"boost", "datatype", "raw"};
 const std::vector<std::string> codec_keys = {"serialize_us", "serialize_ns_per_byte",
                                              "deserialize_us", "deserialize_ns_per_byte"};
@@ -182,6 +183,8 @@ class parser {
       c.runtime_us = number(v, field + ".runtime_us", max_runtime_us);
     if (const YAML::Node v = n["runtime_us_spread"]; present(v))
       c.runtime_us_spread = number(v, field + ".runtime_us_spread", max_runtime_us);
+    if (const YAML::Node v = n["runtime_block_us"]; present(v))
+      c.runtime_block_us = number(v, field + ".runtime_block_us", max_runtime_us);
     if (const YAML::Node si = n["stand_in"]; present(si)) {
       c.stand_in = in_.string(si, field + ".stand_in");
       if (c.stand_in.empty())

@@ -303,7 +303,7 @@ class simulation {
           hosts_[static_cast<std::size_t>(p.rank)] == hosts_[static_cast<std::size_t>(in.rank)]
               ? tier::same_host
               : tier::cross_host;
-      at += (plat_.link(t).alpha_us + plat_.link(t).runtime_us) * 1e-3;
+      at += (plat_.link(t).alpha_us + runtime_us(t)) * 1e-3;
     }
     events_.push({at, seq_++, event_kind::credit, producer, item, e, k});
   }
@@ -341,7 +341,13 @@ class simulation {
       }
       at = std::max(at, leaves + emulate_.latency_ms);
     }
-    return at + plat_.link(t).runtime_us * 1e-3;
+    return at + runtime_us(t) * 1e-3;
+  }
+
+  // The runtime's own cost of a hop on tier t, for the ranks' wait policy.
+  double runtime_us(tier t) const {
+    const auto& l = plat_.link(t);
+    return o_.wait_block && l.runtime_block_us >= 0.0 ? l.runtime_block_us : l.runtime_us;
   }
 
   void handle(const event& ev) {

@@ -1339,6 +1339,7 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
     }
     simulation_options o;
     o.serial_stages = options.serial_stages;
+    o.wait_block = options.wait == wait_policy::block;
     predicted = simulate(spec, result.where, *options.predict_with, hosts,
                          bound_cores(hosts, lists, usable), link, o);
     platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
@@ -1653,8 +1654,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
                                     "rank 0, then ranks to their leader), at start and end; "
                                     "linear drift between"));
   rec.set("clock_error_max_ns", worst_clock_error);
-  set_stream(result, all.stream, hosts, cores, cpus, options);
-  set_efficiency(result, hosts, cpus, options);
+  set_stream(result, all.stream, hosts, cores, cpus, opts);  // opts: the wait policy resolved
+  set_efficiency(result, hosts, cpus, opts);
   rec.set("complete", true);
   return result;
 }

@@ -384,10 +384,10 @@ INSTANTIATE_TEST_SUITE_P(
                      "ns_per_byte"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, bandwidth_mb_s: 0}\n",
                      "field 'tiers.cross-host.bandwidth_mb_s': must be > 0"},
-        bad_platform{
-            "tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, latency_us: 3}\n",
-            "field 'tiers.cross-host.latency_us': unknown key 'latency_us' (allowed: "
-            "alpha_us, bandwidth_mb_s, ns_per_byte, runtime_us, runtime_us_spread, stand_in)"},
+        bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, latency_us: 3}\n",
+                     "field 'tiers.cross-host.latency_us': unknown key 'latency_us' (allowed: "
+                     "alpha_us, bandwidth_mb_s, ns_per_byte, runtime_us, runtime_us_spread, "
+                     "runtime_block_us, stand_in)"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, stand_in: ''}\n",
                      "bad.yaml:3: field 'tiers.cross-host.stand_in': give what stands in"},
         bad_platform{"tiers:\n" OK_HOST "  cross-host: {alpha_us: 1, stand_in: [a]}\n",

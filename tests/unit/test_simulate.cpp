@@ -102,6 +102,16 @@ TEST(Simulate, HopsCostTheirTierPlusTheRuntime) {
   EXPECT_NEAR(run(spec, "spread", 4, 1, 2, plat).mean_ms, 20.0 + 3 * 1.1, 1e-9);
   // Packed: three in-memory hand-offs at 10 us each.
   EXPECT_NEAR(run(spec, "pack", 1, 1, 2, plat).mean_ms, 20.03, 1e-9);
+  // Ranks waiting blocking pay the tier's runtime_block_us instead, where the platform has one.
+  plat.tiers[static_cast<std::size_t>(mpipe::tier::same_host)].runtime_block_us = 200;
+  const auto h = mpipe::block_hosts(4, 1);
+  mpipe::simulation_options block;
+  block.wait_block = true;
+  EXPECT_NEAR(mpipe::simulate(spec, mpipe::resolve_placement(spec, "spread", 4), plat, h,
+                              mpipe::shared_host_cores(h, {2, 2, 2, 2}), {}, block)
+                  .mean_ms,
+              20.0 + 3 * 1.2, 1e-9);
+  EXPECT_NEAR(run(spec, "spread", 4, 1, 2, plat).mean_ms, 20.0 + 3 * 1.1, 1e-9);  // spinning
   // An emulated 5 ms link holds every cross-rank hop 5 ms (more than its 1 ms), + the runtime.
   mpipe::emulated_link link;
   link.latency_ms = 5.0;
