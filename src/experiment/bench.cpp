@@ -548,12 +548,7 @@ std::vector<bench_row> run_bench(const boost::mpi::communicator& world,
   const int rank = comm.rank();
   std::vector<std::string> hosts;
   boost::mpi::all_gather(comm, host_name(), hosts);
-  int same_host = -1, cross_host = -1;
-  for (int r = 1; r < comm.size(); ++r) {
-    const bool same = hosts[static_cast<std::size_t>(r)] == hosts[0];
-    if (same && same_host < 0) same_host = r;
-    if (!same && cross_host < 0) cross_host = r;
-  }
+  const auto [same_host, cross_host] = bench_peers(hosts);
 
   const std::vector<std::uint64_t> sizes = sizes_of(options);
   progress_lines progress(rank == 0 && options.progress && !options.quick);

@@ -16,6 +16,7 @@
 #include "mpipe/kernels.hpp"
 #include "mpipe/runtime.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/mpi_info.hpp"
 #include "runtime/util.hpp"
 
 namespace mpipe {
@@ -379,13 +380,7 @@ void fit_runtime(run_record& rec) {
 std::pair<int, int> peers(const boost::mpi::communicator& comm) {
   std::vector<std::string> hosts;
   boost::mpi::all_gather(comm, host_name(), hosts);
-  int same_host = -1, cross_host = -1;
-  for (int r = 1; r < comm.size(); ++r) {
-    const bool same = hosts[static_cast<std::size_t>(r)] == hosts[0];
-    if (same && same_host < 0) same_host = r;
-    if (!same && cross_host < 0) cross_host = r;
-  }
-  return {same_host, cross_host};
+  return bench_peers(hosts);
 }
 
 // Rank 0 measures while the others sleep in a barrier: their cores must not be busy.

@@ -85,6 +85,16 @@ static std::string selected_pml() {
   return pml.empty() ? open_mpi_selected_pml() : pml;
 }
 
+std::pair<int, int> bench_peers(const std::vector<std::string>& hosts) {
+  int same_host = -1, cross_host = -1;
+  for (std::size_t r = 1; r < hosts.size(); ++r) {
+    const bool same = hosts[r] == hosts[0];
+    if (same && same_host < 0) same_host = static_cast<int>(r);
+    if (!same && cross_host < 0) cross_host = static_cast<int>(r);
+  }
+  return {same_host, cross_host};
+}
+
 std::string peer_transport(MPI_Comm comm, int peer) {
   char btl[128];
   if (mpipe_ompi_peer_btl(comm, peer, btl, sizeof btl) == 0) return "ob1/" + std::string(btl);

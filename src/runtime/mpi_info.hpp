@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mpipe/records.hpp"
@@ -20,6 +21,10 @@ std::string mpi_transport();
 // "ob1/vader", "ob1/tcp", "ob1/self" (the BTL of the peer's endpoint), "ucx" or "cm" (those PMLs
 // pick transports inside their own library), or "unknown" where the library does not say.
 std::string peer_transport(MPI_Comm comm, int peer);
+
+// Rank 0's peers for a benchmark, from every rank's host (in rank order): the first other rank
+// on its host and the first on another host, -1 where there is none.
+std::pair<int, int> bench_peers(const std::vector<std::string>& hosts);
 
 // What every stored run says about where it came from, pipeline or bench alike: command line,
 // mpipe version and commit, MPI library and transport, world size, distinct hosts in rank order,

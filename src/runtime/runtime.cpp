@@ -1303,6 +1303,17 @@ std::vector<rank_row> rank_rows(const std::vector<rank_facts>& facts,
   return out;
 }
 
+// The simulator's cores for this run: each rank's CPUs as the launcher bound it (recorded).
+core_layout as_bound(const std::vector<std::string>& hosts, const std::vector<rank_cpus>& cpus) {
+  std::vector<std::string> lists;
+  std::vector<int> usable;
+  for (const auto& c : cpus) {
+    lists.push_back(c.cpus);
+    usable.push_back(c.usable);
+  }
+  return bound_cores(hosts, lists, usable);
+}
+
 // The stream's numbers on rank 0: every item's latency, throughput over the steady state, the
 // bound it is measured against, and the model's prediction for this very run.
 void set_stream(run_result& result, const stream_stats& st, const std::vector<std::string>& hosts,
@@ -1330,18 +1341,11 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
   predicted.mean_ms = predicted.p95_ms = predicted.items_per_s = std::nan("");
   std::string platform_name;
   if (options.predict_with) {
-    // The simulator on the cores the launcher gave each rank, as they were recorded.
-    std::vector<std::string> lists;
-    std::vector<int> usable;
-    for (const auto& c : cpus) {
-      lists.push_back(c.cpus);
-      usable.push_back(c.usable);
-    }
     simulation_options o;
     o.serial_stages = options.serial_stages;
     o.wait_block = options.wait == wait_policy::block;
-    predicted = simulate(spec, result.where, *options.predict_with, hosts,
-                         bound_cores(hosts, lists, usable), link, o);
+    predicted =
+        simulate(spec, result.where, *options.predict_with, hosts, as_bound(hosts, cpus), link, o);
     platform_name = options.predict_with->name + " (" + options.predict_with->file + ")";
   }
   const double measured =
@@ -1362,17 +1366,11 @@ void set_stream(run_result& result, const stream_stats& st, const std::vector<st
 void set_efficiency(run_result& result, const std::vector<std::string>& hosts,
                     const std::vector<rank_cpus>& cpus, const run_options& options) {
   run_record& rec = result.record;
-  std::vector<std::string> lists;
-  std::vector<int> usable;
-  for (const auto& c : cpus) {
-    lists.push_back(c.cpus);
-    usable.push_back(c.usable);
-  }
   simulation_options o;
   o.free_communication = true;
   o.serial_stages = options.serial_stages;
-  const auto ideal = simulate(result.spec, result.where, platform{}, hosts,
-                              bound_cores(hosts, lists, usable), {}, o);
+  const auto ideal =
+      simulate(result.spec, result.where, platform{}, hosts, as_bound(hosts, cpus), {}, o);
   const double ideal_wall = ideal.items > 0
                                 ? ideal.makespan_ms * static_cast<double>(result.spec.items) /
                                       static_cast<double>(ideal.items)

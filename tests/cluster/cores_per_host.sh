@@ -36,57 +36,20 @@ spec=$repo/tests/cluster/fork_compute.yaml
 # The cross-host hops here are TCP over the bridge, ~11-15 us; tcp-loopback's costs are the
 # closest measured ones. With 64 B items and 60 ms stages they hardly matter.
 platform=$repo/jobs/platforms/tcp-loopback.yaml
-lockfile=/run/mpipe-virtual-cluster.lock
 pack=pack spread=A=0,B=1  # Main and J stay on rank 0
 margin=1.3                # required pack / spread, measured and predicted (ideal: 2)
 start=$SECONDS
 
 skip() { echo "SKIP: $* (the cores-per-host test needs root, network namespaces and 2 CPUs)"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "not root"
-for tool in ip unshare flock mpirun timeout taskset; do
-  command -v "$tool" >/dev/null || skip "no '$tool' command"
-done
+source "$repo/tests/cluster/lib.sh"
+vc_preflight taskset
 [ "$(nproc)" -ge 2 ] || skip "only $(nproc) CPU for 2 hosts of 1 core"
-probe=mpipe-vc-probe-$$
-err=$(ip netns add "$probe" 2>&1) || skip "'ip netns add' failed: $err"
-ip netns del "$probe"
-/usr/bin/python3 -c "import h5py" 2>/dev/null || { echo "FAIL: /usr/bin/python3 has no h5py"; exit 1; }
 
 rm -rf "$dir" && mkdir -p "$dir"
 dir=$(realpath "$dir")
 out=$dir/cores.h5
 
-exec 9>"$lockfile" || { echo "FAIL: cannot open the lock file $lockfile"; exit 1; }
-if ! flock -w 45 9; then
-  echo "FAIL: $lockfile held for 45 s (another virtual-cluster test or up/down running)"; exit 1
-fi
-export MPIPE_VC_LOCK_HELD=1 MPIPE_VC_OWNER="test:$$"
-
-owned=0 child=""
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-    echo "cleanup: stopping mpirun (pid $child)"
-    kill -TERM "$child" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$child" 2>/dev/null || true
-  fi
-  if ((owned)); then
-    "$vc" down 9>&- || rc=1
-    if ip netns list | grep -qE '^vnode[0-9]+'; then
-      echo "FAIL: namespaces left behind: $(ip netns list | tr '\n' ' ')"; rc=1
-    fi
-    if ip link show dev vcbr0 >/dev/null 2>&1; then echo "FAIL: bridge vcbr0 left behind"; rc=1; fi
-    [ $rc -ne 0 ] || echo "ok   cluster down: no vnode namespace, no vcbr0"
-  fi
-  echo "time: $((SECONDS - start)) s"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+vc_take_lock
 
 # A cluster already up: someone's own of exactly 2 hosts x 1 core (use it, leave it up); any
 # other, or one left by a killed test or a half-finished up: take it down and start afresh.

@@ -18,55 +18,17 @@ set -euo pipefail
 bin=$(realpath "$1") dir=$2
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 vc=$repo/jobs/virtual-cluster.sh
-lockfile=/run/mpipe-virtual-cluster.lock
 start=$SECONDS
 
 skip() { echo "SKIP: $* (the virtual-cluster test needs root and network namespaces)"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "not root"
-for tool in ip unshare flock mpirun timeout; do
-  command -v "$tool" >/dev/null || skip "no '$tool' command"
-done
-# Can this machine make namespaces at all? (A throwaway one, before touching anything shared.)
-probe=mpipe-vc-probe-$$
-err=$(ip netns add "$probe" 2>&1) || skip "'ip netns add' failed: $err"
-ip netns del "$probe"
-/usr/bin/python3 -c "import h5py" 2>/dev/null || { echo "FAIL: /usr/bin/python3 has no h5py"; exit 1; }
+source "$repo/tests/cluster/lib.sh"
+vc_preflight
 
 rm -rf "$dir" && mkdir -p "$dir"
 dir=$(realpath "$dir")
 out=$dir/cluster.h5
 
-exec 9>"$lockfile" || { echo "FAIL: cannot open the lock file $lockfile"; exit 1; }
-if ! flock -w 45 9; then
-  echo "FAIL: $lockfile held for 45 s (another virtual-cluster test or up/down running)"; exit 1
-fi
-export MPIPE_VC_LOCK_HELD=1 MPIPE_VC_OWNER="test:$$"
-
-owned=0 child=""
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-    echo "cleanup: stopping mpirun (pid $child)"
-    kill -TERM "$child" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$child" 2>/dev/null || true
-  fi
-  if ((owned)); then
-    "$vc" down 9>&- || rc=1
-    if ip netns list | grep -qE '^vnode[0-9]+'; then
-      echo "FAIL: namespaces left behind: $(ip netns list | tr '\n' ' ')"; rc=1
-    fi
-    if ip link show dev vcbr0 >/dev/null 2>&1; then echo "FAIL: bridge vcbr0 left behind"; rc=1; fi
-    [ $rc -ne 0 ] || echo "ok   cluster down: no vnode namespace, no vcbr0 (ip netns list: '$(ip netns list | tr '\n' ' ')')"
-  fi
-  echo "time: $((SECONDS - start)) s"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+vc_take_lock
 
 # A cluster already up: someone's own (use it, leave it up), or left by a killed run of this test
 # or a half-finished up (take it down and start afresh).
