@@ -86,19 +86,10 @@ grep -q "vnode2: .*CPUs 1 (1 core of its own)" <<<"$status" ||
   { echo "FAIL: status does not show vnode2 on CPU 1:"; echo "$status"; exit 1; }
 echo "ok   up: 2 virtual hosts of 1 CPU each, hostfile slots=1 ($((SECONDS - start)) s)"
 
-# Each run in the background with its own deadline, so a signal or a hang ends it well before
-# ctest's TIMEOUT (which would SIGKILL this script and skip the cleanup).
-run_mpi() {
+run_mpi() {  # LOG CMD...: vc_run on 2 ranks, 40 s at most
   local log=$1
   shift
-  timeout -k 5 40 "$vc" run -np 2 "$@" >"$log" 2>&1 9>&- &
-  child=$!
-  local rc=0
-  wait "$child" || rc=$?
-  child=""
-  if [ $rc -ne 0 ]; then
-    echo "FAIL: exit $rc$( ((rc == 124)) && echo ' (timed out after 40 s)'): $*"; cat "$log"; exit 1
-  fi
+  vc_run 2 40 "$log" "$@"
 }
 # Outside load: the virtual hosts' CPUs are theirs only among the cluster's processes; anything
 # else on the machine (a build, another benchmark) still runs on them, and the scheduler moves it

@@ -55,3 +55,19 @@ vc_cleanup() {
   echo "time: $((SECONDS - start)) s"
   exit $rc
 }
+
+# vc_run NP SECONDS LOG CMD...: mpirun over the virtual hosts in the background with its own
+# deadline, so a signal or a hang ends it well before ctest's TIMEOUT (which would SIGKILL the
+# test and skip the cleanup); fails with the log on a non-zero exit. `child` is its pid meanwhile.
+vc_run() {
+  local np=$1 limit=$2 log=$3
+  shift 3
+  timeout -k 5 "$limit" "$vc" run -np "$np" "$@" >"$log" 2>&1 9>&- &
+  child=$!
+  local rc=0
+  wait "$child" || rc=$?
+  child=""
+  if [ $rc -ne 0 ]; then
+    echo "FAIL: exit $rc$( ((rc == 124)) && echo " (timed out after $limit s)"): $*"; cat "$log"; exit 1
+  fi
+}

@@ -54,19 +54,10 @@ if ! "$vc" status >/dev/null 2>&1; then
 fi
 echo "ok   up: $(ip netns list | grep -cE '^vnode') virtual hosts ($(( SECONDS - start )) s)"
 
-# Each run in the background with its own deadline, so a signal or a hang ends it well before
-# ctest's TIMEOUT (which would SIGKILL this script and skip the cleanup).
-run_mpi() {
+run_mpi() {  # LOG CMD...: vc_run on 4 ranks, 60 s at most, then the log
   local log=$1
   shift
-  timeout -k 5 60 "$vc" run -np 4 "$@" >"$log" 2>&1 9>&- &
-  child=$!
-  local rc=0
-  wait "$child" || rc=$?
-  child=""
-  if [ $rc -ne 0 ]; then
-    echo "FAIL: exit $rc$( ((rc == 124)) && echo ' (timed out after 60 s)'): $*"; cat "$log"; exit 1
-  fi
+  vc_run 4 60 "$log" "$@"
   cat "$log"
 }
 run_mpi "$dir/run.log" "$bin" run --placement spread --time-scale 0.1 --items 2 --out "$out" --no-progress
