@@ -70,15 +70,7 @@ if ip netns list | grep -qE '^vnode[0-9]+' || ip link show dev vcbr0 >/dev/null 
     "$vc" down 9>&-
   fi
 fi
-if ! "$vc" status >/dev/null 2>&1; then
-  owned=1
-  set +e
-  "$vc" up --hosts 2 --cores-per-host 1 9>&-
-  rc=$?
-  set -e
-  [ $rc -eq 4 ] && skip "jobs/virtual-cluster.sh up could not create the namespaces (see above)"
-  [ $rc -eq 0 ] || { echo "FAIL: jobs/virtual-cluster.sh up --hosts 2 --cores-per-host 1 exited with $rc"; exit 1; }
-fi
+vc_up --hosts 2 --cores-per-host 1
 grep -q '^10.77.0.1 slots=1' "$repo/hostfiles/virtual-cluster" ||
   { echo "FAIL: the hostfile does not say slots=1:"; cat "$repo/hostfiles/virtual-cluster"; exit 1; }
 status=$("$vc" status 9>&-)

@@ -71,3 +71,14 @@ vc_run() {
     echo "FAIL: exit $rc$( ((rc == 124)) && echo " (timed out after $limit s)"): $*"; cat "$log"; exit 1
   fi
 }
+
+# vc_up ARGS...: brings the cluster up (`up ARGS`) unless one is up already, marking it this
+# test's (owned=1); skips where the namespaces cannot be made.
+vc_up() {
+  "$vc" status >/dev/null 2>&1 && return 0
+  owned=1
+  local rc=0
+  "$vc" up "$@" 9>&- || rc=$?
+  [ $rc -eq 4 ] && skip "jobs/virtual-cluster.sh up could not create the namespaces (see above)"
+  [ $rc -eq 0 ] || { echo "FAIL: jobs/virtual-cluster.sh up $* exited with $rc"; exit 1; }
+}

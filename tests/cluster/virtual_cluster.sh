@@ -43,15 +43,7 @@ if ip netns list | grep -qE '^vnode[0-9]+' || ip link show dev vcbr0 >/dev/null 
     "$vc" down 9>&-
   fi
 fi
-if ! "$vc" status >/dev/null 2>&1; then
-  owned=1
-  set +e
-  "$vc" up 2 9>&-
-  rc=$?
-  set -e
-  [ $rc -eq 4 ] && skip "jobs/virtual-cluster.sh up could not create the namespaces (see above)"
-  [ $rc -eq 0 ] || { echo "FAIL: jobs/virtual-cluster.sh up 2 exited with $rc"; exit 1; }
-fi
+vc_up 2
 echo "ok   up: $(ip netns list | grep -cE '^vnode') virtual hosts ($(( SECONDS - start )) s)"
 
 run_mpi() {  # LOG CMD...: vc_run on 4 ranks, 60 s at most, then the log
