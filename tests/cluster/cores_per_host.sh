@@ -120,12 +120,7 @@ grep -q "rank 0 may use CPUs 0 (1 core) but runs 2 CPU-bound stage threads" "$di
   { echo "FAIL: the packed run did not warn of rank 0 short of cores"; cat "$dir/run-1-pack.log"; exit 1; }
 echo "ok   the packed run warned: $(grep -m1 -o 'rank 0 may use CPUs 0 (1 core)[^:]*' "$dir/run-1-pack.log")"
 
-for ns in vnode1 vnode2; do
-  for _ in $(seq 30); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
-  left=$(ip netns pids "$ns" | tr '\n' ' ')
-  [ -z "$left" ] || { echo "FAIL: processes left in $ns: $left"; ps -o pid,args -p "${left// /,}"; exit 1; }
-done
-echo "ok   no process left in the namespaces"
+vc_no_leftovers
 
 # The prediction: the model shares each host's cores among its CPU-bound stages (processor
 # sharing), so pack is 2 x 60 ms on vnode1's one core and spread 60 ms plus two cross-host hops.

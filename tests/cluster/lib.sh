@@ -82,3 +82,14 @@ vc_up() {
   [ $rc -eq 4 ] && skip "jobs/virtual-cluster.sh up could not create the namespaces (see above)"
   [ $rc -eq 0 ] || { echo "FAIL: jobs/virtual-cluster.sh up $* exited with $rc"; exit 1; }
 }
+
+# Every daemon and rank ended with mpirun: fails if anything still runs inside vnode1 or vnode2.
+vc_no_leftovers() {
+  local ns left
+  for ns in vnode1 vnode2; do
+    for _ in $(seq 30); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
+    left=$(ip netns pids "$ns" | tr '\n' ' ')
+    [ -z "$left" ] || { echo "FAIL: processes left in $ns: $left"; ps -o pid,args -p "${left// /,}"; exit 1; }
+  done
+  echo "ok   no process left in the namespaces"
+}

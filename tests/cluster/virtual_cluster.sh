@@ -66,12 +66,7 @@ echo "ok   dry run: cross-host hops read ob1/tcp, none unknown"
 MPIPE_VC_YIELD=0 run_mpi "$dir/bench.log" "$bin" bench --quick --out "$out" --no-progress
 
 # Every daemon and rank ended with mpirun: nothing may still run inside the namespaces.
-for ns in vnode1 vnode2; do
-  for _ in $(seq 30); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
-  left=$(ip netns pids "$ns" | tr '\n' ' ')
-  [ -z "$left" ] || { echo "FAIL: processes left in $ns: $left"; ps -o pid,args -p "${left// /,}"; exit 1; }
-done
-echo "ok   no process left in the namespaces"
+vc_no_leftovers
 
 /usr/bin/python3 - "$out" <<'PY'
 import math, sys
