@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # vc, start, skip: set by the sourcing test (below)
 # Shared by the virtual-cluster tests (sourced): the checks that skip where namespaces cannot be
 # made, the flock on /run/mpipe-virtual-cluster.lock held for the whole test (namespace names are
 # global, so a second virtual-cluster test waits), and the cleanup that stops a running mpirun

@@ -22,6 +22,7 @@ start=$SECONDS
 
 skip() { echo "SKIP: $* (the virtual-cluster test needs root and network namespaces)"; exit 77; }
 source "$repo/tests/cluster/lib.sh"
+# shellcheck disable=SC2119  # no tools beyond the common ones
 vc_preflight
 
 rm -rf "$dir" && mkdir -p "$dir"
