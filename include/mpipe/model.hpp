@@ -64,10 +64,10 @@ throughput_bound compute_throughput_bound(const pipeline_spec& spec, const place
 // else alpha + bytes / bandwidth + serialize + deserialize of the edge's serialization, with
 // bytes = the producer's payload_bytes and the tier from the two ranks' hosts. Assumptions, as
 // the runtime works: every stage has its own thread, so stages sharing a rank are not serialized
-// against each other (nor against its MPI thread), and cores are not short (sleep kernels need
-// none; the throughput bound is where cores count); with replicas, each item meets one replica
-// whose service time is the stage's work, and an edge costs the worst over the producer/consumer
-// replica pairs (an upper bound where replicas sit in different tiers).
+// against each other (nor against its MPI thread), and cores are not short: this is the "free
+// cores" bound, and simulate.hpp is the model where CPU-bound stages share them; with replicas,
+// each item meets one replica whose service time is the stage's work, and an edge costs the worst
+// over the producer/consumer replica pairs (an upper bound where replicas sit in different tiers).
 
 // The article's rule of thumb on compute / communication, defined here once: ratio > 10
 // "distribution helps", < 5 "communication hurts", else "marginal". Every pipeline run stores
