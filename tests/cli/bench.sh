@@ -107,14 +107,21 @@ timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$bin" run --placement s
   --time-scale 0.05 --platform "$plat" --out "$dir/pred.h5" --no-progress >"$dir/pred-run.log" 2>&1 ||
   { echo "FAIL: run --platform"; cat "$dir/pred-run.log"; exit 1; }
 grep -q "^Predicted (platform calibrated-" "$dir/pred-run.log" || { echo "FAIL: no prediction line"; cat "$dir/pred-run.log"; exit 1; }
-/usr/bin/python3 - "$dir/pred.h5" <<'PY'
+/usr/bin/python3 - "$dir/pred.h5" "$plat" <<'PY'
 import math, sys
-import h5py
+import h5py, yaml
+with open(sys.argv[2]) as y:
+    host = yaml.safe_load(y)["tiers"]["same-host"]
+# The seed's critical path at time scale 0.05 is 35 ms. Each of its 6 hops adds the wire and the
+# runtime's own cost, which calibrate measured: at most runtime_us + runtime_block_us when every
+# hop finds its rank asleep. A loaded machine measures hundreds of us there, so the bound is the
+# calibrated one, not a constant.
+hop_us = host["alpha_us"] + host["runtime_us"] + host.get("runtime_block_us", 0.0)
+bound = 35.0 + 6 * hop_us / 1000.0 + 0.1
 with h5py.File(sys.argv[1], "r") as f:
     run = list(f["runs"].values())[-1]
     p = float(run.attrs["predicted_latency_ms"])
-    # The seed's critical path at time scale 0.05 is 35 ms; communication adds microseconds.
-    assert 35.0 <= p < 36.0, p
+    assert 35.0 <= p < bound, (p, bound)
     err = float(run.attrs["prediction_error_pct"])
     assert math.isfinite(err) and err > -1.0, err  # a run cannot beat its critical path
     assert run.attrs["prediction_platform"].startswith("calibrated-")
