@@ -9,7 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libhdf5-dev hdf5-tools libyaml-cpp-dev libcli11-dev libgtest-dev googletest
       python3 python3-h5py python3-numpy python3-pandas python3-pytest
       python3-matplotlib python3-nbformat python3-nbclient python3-ipykernel
-      python3-venv python3-setuptools python3-pip python3-wheel
+      python3-venv python3-setuptools python3-pip python3-wheel python3-yaml
       libotf2-trace-dev otf2-tools)
 missing=()
 for p in "${pkgs[@]}"; do
