@@ -31,6 +31,16 @@ __all__ = [
     "message_model",
     "compare",
     "Comparison",
+    "POP_GOOD",
+    "POP_FAIR",
+    "pop_class",
+    "pop_efficiencies",
+    "pop_useful",
+    "CommGraph",
+    "comm_graph",
+    "link_latency_ms",
+    "tolerance_curves",
+    "measured_tolerance",
 ]
 
 @dataclass(frozen=True)
@@ -273,6 +283,84 @@ def edge_costs(run: Run) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=cols)
+
+
+# --- latency tolerance (a sweep over --emulate-link) ---------------------------------------------
+
+TOLERANCE_LEVELS = (1.01, 1.10)  # slowdowns the model's latency tolerance is given for
+
+
+def link_latency_ms(text) -> float:
+    """The added latency of an ``--emulate-link`` text, in ms: ``latency=1ms,scope=cross-host``
+    -> 1.0, empty (no link) -> 0.0; NaN when the link limits anything else (``bandwidth=``) or
+    cannot be read (units ``us``, ``ms``, ``s``, as mpipe accepts them)."""
+    latency = 0.0
+    for part in _split(text):
+        key, _, value = part.partition("=")
+        if key == "scope":
+            continue
+        if key != "latency":
+            return math.nan
+        for suffix, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+            if value.endswith(suffix):
+                latency = _float(value[: -len(suffix)]) * factor
+                break
+        else:
+            return math.nan
+    return latency
+
+
+def tolerance_curves(points: pd.DataFrame, dims=()) -> pd.DataFrame:
+    """A sweep's ``sweep_points`` as latency-to-slowdown curves: per placement (and value of the
+    other varying ``dims``), each point's ``latency_ms`` (added link latency), median and CI,
+    and ``slowdown`` = median / the same curve's median without a link (1 = none), its CI
+    (``slowdown_low`` / ``slowdown_high``: the CI's ends over that median) and
+    ``predicted_slowdown`` (the model's, over its own value without a link; NaN without one).
+    Curves without a no-link point, and links that are not pure latency, are left out."""
+    if "emulated_link" not in points or points.empty:
+        return pd.DataFrame()
+    pts = points.assign(latency_ms=[link_latency_ms(t) for t in points.emulated_link])
+    pts = pts[pts.latency_ms.notna()]
+    keys = ["placement"] + [d for d in dims if d in pts and d != "emulated_link"]
+    frames = []
+    for key, g in pts.groupby(keys if len(keys) > 1 else keys[0], sort=False):
+        base = g[g.latency_ms == 0]
+        if base.empty:
+            continue
+        link = g.groupby("latency_ms").emulated_link.first()
+        g = g.groupby("latency_ms", as_index=False).median(numeric_only=True)
+        g = g.drop(columns=[k for k in keys if k in g]).sort_values("latency_ms")
+        g = g.assign(emulated_link=g.latency_ms.map(link).to_numpy(),
+                     **dict(zip(keys, key if isinstance(key, tuple) else (key,))))
+        frames.append(_slowdowns(g, base))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _slowdowns(g: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    ref = float(base.latency_median_ms.median())
+    pred = g.get("predicted_latency_ms", pd.Series(math.nan, index=g.index))
+    pref = float(base.predicted_latency_ms.median()) if "predicted_latency_ms" in base else math.nan
+    return g.assign(
+        slowdown=g.latency_median_ms / ref,
+        slowdown_low=g.get("latency_ci_low_ms", g.latency_median_ms) / ref,
+        slowdown_high=g.get("latency_ci_high_ms", g.latency_median_ms) / ref,
+        predicted_slowdown=pred / pref if pref and not math.isnan(pref) else math.nan)
+
+
+def measured_tolerance(curve: pd.DataFrame, level: float, column: str = "slowdown") -> float:
+    """The largest added latency (ms) before ``curve`` (one placement's rows of
+    :func:`tolerance_curves`) first exceeds ``level``, interpolated linearly between the two
+    points around the crossing; +inf when it never does within the sweep, NaN without data."""
+    c = curve.sort_values("latency_ms")
+    x, y = c.latency_ms.to_numpy(float), c[column].to_numpy(float)
+    if len(x) == 0 or np.isnan(y).all():
+        return math.nan
+    for i in range(1, len(x)):
+        if y[i] > level:
+            if y[i - 1] > level:
+                return float(x[i - 1])
+            return float(x[i - 1] + (level - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
+    return math.inf
 
 
 # --- Amdahl ------------------------------------------------------------------------------------
@@ -598,3 +686,181 @@ def _median_remote_ratio(run: Run) -> float:
     c = edge_costs(run)
     c = c[c.remote > 0]
     return float(np.nanmedian(c.ratio)) if not c.empty and c.ratio.notna().any() else math.nan
+
+
+# --- POP efficiencies ----------------------------------------------------------------------------
+
+# POP's colour scale for its efficiency tables: >= 0.8 good, 0.6 to 0.8 fair, below 0.6 poor.
+POP_GOOD = 0.8
+POP_FAIR = 0.6
+
+# (attribute, metric, depth in POP's tree, what it says); docs/running.md gives the formulas.
+POP_METRICS = (
+    ("pop_parallel_efficiency", "parallel efficiency", 0,
+     "load balance x communication: how much of the ranks' time did work"),
+    ("pop_load_balance", "load balance", 1, "mean / max of the ranks' busy shares"),
+    ("pop_communication_efficiency", "communication efficiency", 1,
+     "serialization x transfer: the busiest rank's busy share"),
+    ("pop_serialization_efficiency", "serialization efficiency", 2,
+     "busiest rank's busy time / ideal wall: waiting on dependencies"),
+    ("pop_transfer_efficiency", "transfer efficiency", 2,
+     "ideal wall / wall: what the network and the runtime's hops cost"),
+)
+
+
+def pop_class(value) -> str:
+    """POP's colour class of an efficiency: ``good`` (>= 0.8), ``fair`` (0.6 to 0.8), ``poor``
+    (< 0.6), ``na`` (NaN or not a number)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "na"
+    if math.isnan(v):
+        return "na"
+    return "good" if v >= POP_GOOD else "fair" if v >= POP_FAIR else "poor"
+
+
+def pop_efficiencies(run) -> pd.DataFrame:
+    """The run's POP efficiencies (``pop_*`` attributes): one row per metric with ``metric``,
+    ``depth`` (0 parallel, 1 its factors, 2 communication's factors), ``value`` (NaN when not
+    stored) and ``says``; empty for runs without them (older files, benchmarks)."""
+    a = getattr(run, "attrs", {}) or {}
+    rows = [dict(metric=m, depth=d, value=_float(a.get(k)), says=s)
+            for k, m, d, s in POP_METRICS]
+    if all(math.isnan(r["value"]) for r in rows):
+        return pd.DataFrame(columns=["metric", "depth", "value", "says"])
+    return pd.DataFrame(rows)
+
+
+def pop_useful(run) -> pd.DataFrame:
+    """Useful-compute efficiency (busy / wall) per rank and per host, from ``pop_rank_useful``
+    (``0.37,0.62``) and ``pop_host_useful`` (``vm=0.48,b=0.5``): columns ``scope`` (``rank`` or
+    ``host``), ``name`` and ``value``."""
+    a = getattr(run, "attrs", {}) or {}
+    rows = [dict(scope="rank", name=str(i), value=_float(v))
+            for i, v in enumerate(_split(a.get("pop_rank_useful", "")))]
+    for part in _split(a.get("pop_host_useful", "")):
+        host, _, v = part.rpartition("=")
+        rows.append(dict(scope="host", name=host, value=_float(v)))
+    return pd.DataFrame(rows, columns=["scope", "name", "value"])
+
+
+def _split(text) -> list:
+    return [p.strip() for p in str(text or "").split(",") if p.strip()]
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# --- communication graph -------------------------------------------------------------------------
+
+
+@dataclass
+class CommGraph:
+    """Where a run's stages ran and what went between them (:func:`comm_graph`).
+
+    ``nodes``: one row per stage instance (stage x replica): ``node`` (``"F#1"``, the stage's
+    name for a stage without replicas), ``stage_id``, ``stage``, ``replica``, ``rank``, ``host``,
+    ``source`` (the pipeline's source). ``edges``: one row per instance pair that carried items
+    (``edge_instances``): ``edge`` (id), ``name`` (``"A->B"``), ``src`` and ``dst`` (node names),
+    ``src_rank``, ``dst_rank``, ``tier``, ``items`` (over every item), ``hops`` (detailed hops
+    measured), ``remote`` (crossed ranks), ``bytes`` (B over the measured hops: on the wire for
+    messages, the producer's payload in memory), ``bytes_per_hop``, ``overhead_us`` (mean,
+    producer done to input available) and ``wire_us`` (mean one-way transfer; NaN in memory).
+    ``hosts``: host -> its ranks, in rank order."""
+
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+    hosts: dict
+
+
+def _replica_ranks(stage) -> list:
+    text = str(stage.get("ranks", "") or "")
+    got = [int(x) for x in text.split(",") if x.strip().lstrip("-").isdigit()]
+    return got or [int(stage.get("rank", 0))] * int(stage.get("replicas", 1) or 1)
+
+
+def _graph_nodes(run) -> pd.DataFrame:
+    host_of = dict(zip(run.ranks["rank"], run.ranks["host"])) if not run.ranks.empty else {}
+    src, rows = run.source, []
+    for s in run.stages.to_dict("records"):
+        ranks = _replica_ranks(s)
+        for rep, rank in enumerate(ranks):
+            rows.append(dict(node=s["name"] + (f"#{rep}" if len(ranks) > 1 else ""),
+                             stage_id=int(s["id"]), stage=s["name"], replica=rep, rank=rank,
+                             host=str(host_of.get(rank, "?")), source=int(s["id"]) == src))
+    return pd.DataFrame(rows, columns=["node", "stage_id", "stage", "replica", "rank", "host",
+                                       "source"])
+
+
+def _hop_replicas(run) -> pd.DataFrame:
+    """:func:`hop_times` with the producer's and consumer's replica of every hop."""
+    hops, ev, edges = hop_times(run), run.events, run.edges.set_index("id")
+    if hops.empty:
+        return hops.assign(src_replica=[], dst_replica=[])
+    rep = ev.set_index(["item", "stage"]).replica
+    frm = [(i, int(edges.at[e, "from"])) for i, e in zip(hops.item, hops.edge)]
+    to = [(i, int(edges.at[e, "to"])) for i, e in zip(hops.item, hops.edge)]
+    return hops.assign(src_replica=rep.reindex(frm).fillna(0).astype(int).to_numpy(),
+                       dst_replica=rep.reindex(to).fillna(0).astype(int).to_numpy())
+
+
+def _graph_pairs(run) -> pd.DataFrame:
+    """The instance pairs: ``edge_instances``, else one pair per edge (older files)."""
+    inst = run.edge_instances
+    if not inst.empty:
+        return inst[inst["items"] > 0] if "items" in inst else inst
+    e = run.edges
+    return pd.DataFrame({"edge": e.id, "src_replica": 0, "dst_replica": 0,
+                         "from_rank": e.from_rank, "to_rank": e.to_rank, "tier": e.tier,
+                         "items": run.attr("items", 0)})
+
+
+def _graph_edges(run, nodes) -> pd.DataFrame:
+    edges = run.edges.set_index("id")
+    name_of = nodes.set_index(["stage_id", "replica"]).node
+    hops = _hop_replicas(run)
+    stats = {}
+    if not hops.empty:
+        hops = hops[hops.available_ns.notna()]
+        payload = hops.edge.map(edges.payload_bytes).astype(float)
+        hops = hops.assign(wire_b=hops.bytes.where(hops.remote, payload),
+                           wire_us=hops.transfer_ns / 1e3, over_us=hops.overhead_ns / 1e3)
+        stats = {k: g for k, g in hops.groupby(["edge", "src_replica", "dst_replica"])}
+    rows = []
+    for p in _graph_pairs(run).to_dict("records"):
+        e, sr, dr = int(p["edge"]), int(p["src_replica"]), int(p["dst_replica"])
+        g = stats.get((e, sr, dr))
+        n = 0 if g is None else len(g)
+        total = float(g.wire_b.sum()) if n else 0.0
+        rows.append(dict(
+            edge=e, name=edges.at[e, "name"],
+            src=name_of[(int(edges.at[e, "from"]), sr)], dst=name_of[(int(edges.at[e, "to"]), dr)],
+            src_rank=int(p["from_rank"]), dst_rank=int(p["to_rank"]), tier=str(p["tier"]),
+            items=int(p.get("items", 0)), hops=n, remote=int(p["from_rank"]) != int(p["to_rank"]),
+            bytes=total, bytes_per_hop=total / n if n else math.nan,
+            overhead_us=float(g.over_us.mean()) if n else math.nan,
+            wire_us=float(g.wire_us.mean()) if n and g.wire_us.notna().any() else math.nan))
+    return pd.DataFrame(rows, columns=GRAPH_EDGE_COLUMNS)
+
+
+GRAPH_EDGE_COLUMNS = ["edge", "name", "src", "dst", "src_rank", "dst_rank", "tier", "items",
+                      "hops", "remote", "bytes", "bytes_per_hop", "overhead_us", "wire_us"]
+
+
+def comm_graph(run) -> CommGraph:
+    """The run's communication graph: stage instances grouped by rank and host, and the instance
+    pairs between them weighted by bytes and by the mean cost of a hop (see :class:`CommGraph`)."""
+    if run.stages.empty:
+        return CommGraph(_graph_nodes(run), pd.DataFrame(columns=GRAPH_EDGE_COLUMNS), {})
+    nodes = _graph_nodes(run)
+    hosts = {}
+    for rank, host in sorted(set(zip(nodes["rank"], nodes["host"]))):
+        hosts.setdefault(host, []).append(rank)
+    edges = (_graph_edges(run, nodes) if not run.edges.empty
+             else pd.DataFrame(columns=GRAPH_EDGE_COLUMNS))
+    return CommGraph(nodes, edges, hosts)
