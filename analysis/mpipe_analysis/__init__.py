@@ -17,7 +17,9 @@ rows). The older names stay: ``load`` is ``read_results``, ``sweep.read(run)`` r
 :class:`Run`.
 
 Modules: load (loading, selection), metrics (edge costs, ratios, verdicts, Amdahl, alpha-beta),
-plots (matplotlib figures), sweep (sweep runs), report (`python3 -m mpipe_analysis.report FILE`),
+plots (matplotlib figures), sweep (sweep runs), compare (runs of many files grouped by
+placement, transport, serialization or scenario, with a permutation test: ``compare(files, by=)``
+and `python3 -m mpipe_analysis.compare FILE...`), report (`python3 -m mpipe_analysis.report FILE`),
 export (`python3 -m mpipe_analysis.export --format chrome-trace FILE`). Needs numpy, pandas,
 h5py and matplotlib (Debian's python3-* packages).
 
@@ -45,12 +47,24 @@ __all__ = [
     "select",
     "default_results",
     "load",
+    "compare",
     "__version__",
 ]
 
 # analysis/mpipe_analysis -> the repository root, when this copy is the source tree's
 _PACKAGE = _os.path.dirname(_os.path.abspath(__file__))
 _REPO = _os.path.dirname(_os.path.dirname(_PACKAGE))
+
+
+def __getattr__(name: str):
+    """``compare`` on first use (PEP 562): the submodule, callable as
+    ``compare(files, by="placement", ...)`` (mpipe_analysis/compare.py). Imported lazily so that
+    ``python -m mpipe_analysis.compare`` does not find it imported already (runpy warns)."""
+    if name == "compare":  # not `from . import`: its hasattr would call this again
+        import importlib
+
+        return importlib.import_module(".compare", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_results(path: str | _os.PathLike) -> Results:
