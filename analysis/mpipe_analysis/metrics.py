@@ -347,20 +347,25 @@ def _slowdowns(g: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
         predicted_slowdown=pred / pref if pref and not math.isnan(pref) else math.nan)
 
 
-def measured_tolerance(curve: pd.DataFrame, level: float, column: str = "slowdown") -> float:
-    """The largest added latency (ms) before ``curve`` (one placement's rows of
-    :func:`tolerance_curves`) first exceeds ``level``, interpolated linearly between the two
-    points around the crossing; +inf when it never does within the sweep, NaN without data."""
-    c = curve.sort_values("latency_ms")
+def measured_tolerance(curve: pd.DataFrame, level: float, column: str = "slowdown") -> tuple:
+    """Where ``curve`` (one placement's rows of :func:`tolerance_curves`) first rises above the
+    slowdown ``level``, as mpipe sweep's ``latency_tolerance`` measures it: ``(ms, status)``,
+    linearly between the two link latencies tried around the crossing (the no-link point is the
+    base, not a point of the line: a link shorter than a hop's own cost holds nothing);
+    ``found``, ``above range`` (never: ms = the largest tried), ``below range`` (already at the
+    smallest tried: ms = that) or ``no data``."""
+    c = curve[curve.latency_ms > 0].sort_values("latency_ms")
+    c = c[c[column].notna()]
     x, y = c.latency_ms.to_numpy(float), c[column].to_numpy(float)
-    if len(x) == 0 or np.isnan(y).all():
-        return math.nan
+    if len(x) == 0:
+        return math.nan, "no data"
+    if y[0] > level:
+        return float(x[0]), "below range"
     for i in range(1, len(x)):
         if y[i] > level:
-            if y[i - 1] > level:
-                return float(x[i - 1])
-            return float(x[i - 1] + (level - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
-    return math.inf
+            return float(x[i - 1] + (level - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1])), \
+                "found"
+    return float(x[-1]), "above range"
 
 
 # --- Amdahl ------------------------------------------------------------------------------------
