@@ -16,6 +16,10 @@ categories differ by hatch, marker and line style, not by color alone.
 - :func:`farm` - throughput against replicas for a farm, with its bound and ideal scaling.
 - :func:`break_even` - `mpipe sweep --break-even`: local and distributed against the swept
   parameter and where they cross (see :mod:`mpipe_analysis.sweep` for the layout it reads).
+- :func:`comm_graph` - stage instances in rank boxes in host columns, arrows between them as
+  wide as the bytes they carried, coloured and labelled by the mean hop overhead.
+- :func:`latency_tolerance` - a sweep over ``--emulate-link latency=``: slowdown against the
+  added link latency per placement, measured and predicted, with 1 % and 10 % guides.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ __all__ = [
     "amdahl",
     "farm",
     "break_even",
+    "comm_graph",
+    "graph_layout",
+    "latency_tolerance",
+    "tolerance_attrs",
     "STYLE",
 ]
 
@@ -638,4 +646,203 @@ def break_even(run: Run) -> Figure:
         a2.legend(fontsize=7)
     split = f"\none curve per {' x '.join(dims)} (other grid dimensions)" if dims else ""
     a1.set_title(f"Break-even: {run.attr('spec_name', '')} (sweep run {run.id}){split}")
+    return fig
+
+
+# --- communication graph -------------------------------------------------------------------------
+
+GRAPH_PER_ROW = 4  # stage circles per row inside a rank's box
+
+
+def _us(v: float) -> str:
+    """µs as a short label: ``26.5 µs``, ``18.8 ms`` from 1,000 µs."""
+    return f"{v / 1e3:.3g} ms" if abs(v) >= 1e3 else f"{v:.3g} µs"
+
+
+def graph_layout(graph) -> dict:
+    """A deterministic layout of :func:`mpipe_analysis.metrics.comm_graph`: hosts as columns (in
+    rank order), each host's ranks as boxes stacked in it, each rank's stage instances as a grid
+    of up to :data:`GRAPH_PER_ROW` per row. Returns ``nodes`` (node -> (x, y)), ``ranks`` (rank
+    -> (x, y, w, h)) and ``hosts`` (host -> (x, y, w, h)), in data units, y growing downwards."""
+    nodes, pos, rank_box, host_box = graph.nodes, {}, {}, {}
+    x = 0.0
+    for host, ranks in graph.hosts.items():
+        width = max(min(max((nodes["rank"] == r).sum(), 1), GRAPH_PER_ROW) for r in ranks)
+        y = 0.6
+        for r in ranks:
+            inst = nodes[nodes["rank"] == r].sort_values(["stage_id", "replica"])
+            rows = max(math.ceil(len(inst) / GRAPH_PER_ROW), 1)
+            for k, name in enumerate(inst.node):
+                pos[name] = (x + 0.7 + k % GRAPH_PER_ROW * 1.2, y + 0.9 + k // GRAPH_PER_ROW * 1.2)
+            rank_box[r] = (x + 0.15, y + 0.2, width * 1.2 + 0.1, rows * 1.2 + 0.4)
+            y += rows * 1.2 + 0.8
+        host_box[host] = (x, 0.0, width * 1.2 + 0.4, y)
+        x += width * 1.2 + 1.0
+    return dict(nodes=pos, ranks=rank_box, hosts=host_box)
+
+
+def _graph_boxes(ax, graph, lay):
+    from matplotlib.patches import Rectangle
+
+    for host, (x, y, w, h) in lay["hosts"].items():
+        ax.add_patch(Rectangle((x, y), w, h, facecolor="#f7f7f7", edgecolor="black", lw=1.8,
+                               gid=f"host:{host}"))
+        ax.text(x + 0.1, y + 0.35, f"host {host}", fontsize=9, fontweight="bold", va="center")
+    for rank, (x, y, w, h) in lay["ranks"].items():
+        ax.add_patch(Rectangle((x, y), w, h, facecolor="white", edgecolor="#555555", lw=0.9,
+                               linestyle="--", gid=f"rank:{rank}"))
+        ax.text(x + 0.08, y + 0.22, f"rank {rank}", fontsize=7.5, va="center", color="#333333",
+                zorder=6, bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
+
+
+def _graph_nodes(ax, graph, lay):
+    from matplotlib.patches import Circle
+
+    for n in graph.nodes.itertuples():
+        x, y = lay["nodes"][n.node]
+        ax.add_patch(Circle((x, y), 0.38, facecolor="#e69f00" if n.source else "#56b4e9",
+                            edgecolor="black", lw=1.0, zorder=4, gid=f"node:{n.node}",
+                            hatch="////" if n.source else ""))
+        ax.text(x, y, n.node, ha="center", va="center", fontsize=7, zorder=5,
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5))
+
+
+def _graph_edges(ax, graph, lay):
+    """Arrows between instances: width by bytes (sqrt-scaled to the largest), colour by the mean
+    hop overhead (cividis, log), dashed in memory; labelled with µs per message. Returns the
+    colour mapping (None without a timed edge)."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import FancyArrowPatch
+    import matplotlib.cm as cm
+
+    e = graph.edges
+    over = e.overhead_us.to_numpy(float)
+    ok = np.isfinite(over) & (over > 0)
+    norm = LogNorm(vmin=over[ok].min(), vmax=max(over[ok].max(), over[ok].min() * 1.01)) \
+        if ok.any() else None
+    top = max(float(e.bytes.max()), 1.0) if len(e) else 1.0
+    for k, row in enumerate(e.itertuples()):
+        a, b = lay["nodes"][row.src], lay["nodes"][row.dst]
+        color = cm.cividis(norm(over[k])) if norm is not None and ok[k] else "#999999"
+        width = 0.6 + 4.4 * math.sqrt(max(row.bytes, 0.0) / top)
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=8 + 3 * width, lw=width,
+                                     color=color, shrinkA=11, shrinkB=11, zorder=3,
+                                     connectionstyle="arc3,rad=0.25", gid=f"edge:{k}",
+                                     linestyle="-" if row.remote else "--"))
+        if np.isfinite(row.overhead_us):
+            mx, my = (a[0] + b[0]) / 2 + 0.25 * (b[1] - a[1]) / 2, (a[1] + b[1]) / 2 - 0.25 * (b[0] - a[0]) / 2
+            ax.text(mx, my, _us(row.overhead_us), fontsize=6, ha="center", va="center",
+                    zorder=6, bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=0.3))
+    return norm
+
+
+def comm_graph(run: Run, graph=None) -> Figure:
+    """The run's communication graph (:func:`mpipe_analysis.metrics.comm_graph`, laid out by
+    :func:`graph_layout`): a box per host (thick), ranks as dashed boxes inside, stage instances
+    as circles (the source hatched); an arrow per producer/consumer instance pair that carried
+    items, as wide as the bytes it carried (wire bytes across ranks, payload in memory: dashed),
+    coloured and labelled by the mean hop overhead per message (producer done to input
+    available, µs)."""
+    graph = graph if graph is not None else metrics.comm_graph(run)
+    lay = graph_layout(graph)
+    xs = [x + w for x, _, w, _ in lay["hosts"].values()] or [1.0]
+    ys = [y + h for _, y, _, h in lay["hosts"].values()] or [1.0]
+    fig = Figure(figsize=(min(max(2.8 + 1.05 * max(xs), 6.0), 16), 1.6 + 0.8 * max(ys)),
+                 dpi=110, layout="constrained")
+    ax = fig.subplots()
+    if graph.nodes.empty:
+        _empty(ax, f"run {run.id}: no stages")
+        return fig
+    _graph_boxes(ax, graph, lay)
+    _graph_nodes(ax, graph, lay)
+    norm = _graph_edges(ax, graph, lay)
+    if norm is not None:
+        import matplotlib.cm as cm
+
+        fig.colorbar(cm.ScalarMappable(norm=norm, cmap="cividis"), ax=ax, shrink=0.8,
+                     label="mean hop overhead per message (µs, log)")
+    ax.set_xlim(-0.2, max(xs) + 0.2)
+    ax.set_ylim(max(ys) + 0.2, -0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    total = graph.edges.bytes[graph.edges.remote].sum() if len(graph.edges) else 0
+    ax.set_title(f"Communication graph - {run.scenario}, {run.label}\n(run {run.id}; "
+                 f"{_bytes(int(total))} across ranks over the measured items)\nwidth: bytes; "
+                 "dashed: in memory; label: mean overhead per message", fontsize=9)
+    return fig
+
+
+# --- latency tolerance ---------------------------------------------------------------------------
+
+
+def tolerance_attrs(run: Run) -> dict:
+    """A sweep run's ``tolerance_*`` attributes (the model's predicted latency tolerance, when
+    the sweep stored it), name -> value; empty when it has none."""
+    return {k: v for k, v in sorted(run.attrs.items()) if str(k).startswith("tolerance_")}
+
+
+def _tolerance_marks(ax, run: Run, colors: dict):
+    """The sweep's own predicted tolerance (its ``latency_tolerance`` rows, newer mpipe), as a
+    cross on the 1 % / 10 % guide at the predicted latency, in its placement's colour."""
+    t = run.table("latency_tolerance")
+    need = {"placement", "slowdown_pct", "predicted_ms"}
+    if t.empty or not need <= set(t.columns):
+        return
+    shown = False
+    for r in t.itertuples():
+        if np.isfinite(r.predicted_ms) and r.predicted_ms > 0 and str(r.placement) in colors:
+            ax.plot(r.predicted_ms, 1 + r.slowdown_pct / 100, marker="X", markersize=9,
+                    color=colors[str(r.placement)], markeredgecolor="black", linestyle="",
+                    label=None if shown else "model's tolerance (the sweep's latency_tolerance)")
+            shown = True
+
+
+def latency_tolerance(run: Run) -> Figure:
+    """A sweep over ``--emulate-link latency=``: per placement (and value of another varying grid
+    dimension) the median item latency as a slowdown over the same placement without a link
+    (1 = none; band: the median's bootstrap CI over that median) against the added link latency
+    (ms), the model's predicted slowdown (dotted, where stored), and guides at 1.01 and 1.10 (the
+    1 % and 10 % the latency tolerance is given for). Numeric ``tolerance_*_ms`` attributes, when
+    the sweep has them, are marked as vertical lines."""
+    from . import sweep
+
+    data = sweep.read(run)
+    fig, ax = _fig(8.5, 4.8)
+    curves = (metrics.tolerance_curves(data.points, sweep.other_dimensions(data.points))
+              if data is not None else pd.DataFrame())
+    if curves.empty:
+        _empty(ax, f"run {run.id}: no sweep over --emulate-link latency with a no-link point")
+        return fig
+    keys = [c for c in curves.columns if c == "placement" or (
+        c in sweep.GRID_DIMENSIONS and c != "emulated_link" and curves[c].nunique() > 1)]
+    palette = ["#d55e00", "#0072b2", "#009e73", "#cc79a7", "#e69f00", "#000000"]
+    colors = {}
+    for k, (key, g) in enumerate(curves.groupby(keys if len(keys) > 1 else keys[0], sort=False)):
+        key = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(f"{d}={v}" if d != "placement" else str(v) for d, v in zip(keys, key))
+        st = dict(color=palette[k % len(palette)], marker="osD^v"[k % 5])
+        colors.setdefault(str(key[0]), st["color"])
+        ax.plot(g.latency_ms, g.slowdown, linewidth=1.6, label=f"{name}: measured median", **st)
+        ax.fill_between(g.latency_ms, g.slowdown_low, g.slowdown_high, facecolor=st["color"],
+                        alpha=0.15, linewidth=0)
+        if g.predicted_slowdown.notna().any():
+            ax.plot(g.latency_ms, g.predicted_slowdown, color=st["color"], linestyle=(0, (1, 2)),
+                    linewidth=1.2, label=f"{name}: model")
+    for level, style in zip(metrics.TOLERANCE_LEVELS, ("--", "-.")):
+        ax.axhline(level, color="#444444", linestyle=style, linewidth=1.0,
+                   label=f"{(level - 1) * 100:.0f} % slower")
+    _tolerance_marks(ax, run, colors)
+    for name, v in tolerance_attrs(run).items():
+        if str(name).endswith("_ms") and sweep.finite(v) and float(v) > 0:
+            ax.axvline(float(v), color="#7a7a7a", linestyle=":", linewidth=1.0)
+            ax.annotate(name, (float(v), 0.98), xycoords=("data", "axes fraction"), rotation=90,
+                        fontsize=6.5, va="top", ha="right", color="#555555")
+    lat = curves.latency_ms[curves.latency_ms > 0]
+    if len(lat) and lat.max() / lat.min() > 20:
+        ax.set_xscale("symlog", linthresh=float(lat.min()))
+    ax.set_xlabel("added link latency per hop (ms, --emulate-link latency=)")
+    ax.set_ylabel("slowdown: median latency / without a link")
+    ax.set_title(f"Latency tolerance: {run.attr('spec_name', '')} (sweep run {run.id})")
+    ax.grid(True, color="#dddddd", linewidth=0.5)
+    ax.legend(fontsize=7, loc="upper left")
     return fig

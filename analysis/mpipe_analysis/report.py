@@ -134,6 +134,10 @@ figure{margin:1em 0} figure img{max-width:100%;border:1px solid #ccc}
 figcaption{font-size:.85em;color:#333;max-width:1100px} .files{color:#777}
 .note{font-size:.9em;background:#fff8e0;border-left:4px solid #c90;padding:.3em .7em}
 details{margin:.6em 0} summary{cursor:pointer;font-weight:bold}
+.pop-good{background:#a6dba0} .pop-fair{background:#fdd89b} .pop-poor{background:#f4a3a3}
+.pop-na{background:#eeeeee;color:#777} .pop-key{padding:0 .4em;border:1px solid #999}
+td.pop-good::after{content:" ✔"} td.pop-fair::after{content:" ~"} td.pop-poor::after{content:" ✘"}
+td.depth-1{padding-left:1.6em} td.depth-2{padding-left:3em}
 """
 
 RULE = ("The article's rule of thumb: a hop's <b>compute/communication ratio</b> (the work of the "
@@ -214,6 +218,131 @@ def _stage_table(run) -> str:
                 "docs/stages.md): its time is measured; work_ms is only the model's estimate, "
                 "and --time-scale, work_scale and --kernel do not change it.</p>")
     return f"<div class='wide'><table>{head}{''.join(rows)}</table></div>{note}"
+
+
+POP_LEGEND = (
+    "<p class='rule' id='pop-legend'>POP efficiencies (1 = ideal; formulas in "
+    "docs/running.md, <i>Where the time went</i>) on POP's "
+    "colour scale: <span class='pop-key pop-good'>&ge; 0.8 good ✔</span> "
+    "<span class='pop-key pop-fair'>0.6 – 0.8 fair ~</span> "
+    "<span class='pop-key pop-poor'>&lt; 0.6 poor ✘</span>. Parallel = load balance × "
+    "communication; communication = serialization × transfer. Useful = a rank's busy time over "
+    "the wall (a host: its ranks' mean). Serialization above 1: the busiest rank was busier than "
+    "the model thinks its work takes. A pipeline with one item in flight is inefficient by "
+    "design: each stage waits for the item to reach it.</p>")
+
+
+def _pop_cell(value, extra: str = "") -> str:
+    from . import metrics
+
+    text = "–" if metrics.pop_class(value) == "na" else f"{float(value):.2f}"
+    return f"<td class='pop-{metrics.pop_class(value)}{extra}'>{text}</td>"
+
+
+def _pop_table(pop, useful) -> str:
+    """POP's table of one run: ``pop`` (:func:`metrics.pop_efficiencies`: metric, depth, value,
+    says) indented as POP's tree, then ``useful`` (:func:`metrics.pop_useful`) per rank and per
+    host; every value's cell coloured by POP's scale (classes ``pop-good``, ``pop-fair``,
+    ``pop-poor``, ``pop-na``)."""
+    if pop.empty:
+        return ""
+    rows = [f"<tr><td class='depth-{int(r.depth)}'>{_e(r.metric)}</td>{_pop_cell(r.value)}"
+            f"<td>{_e(r.says)}</td></tr>" for r in pop.itertuples()]
+    for r in useful.itertuples():
+        rows.append(f"<tr><td>useful, {_e(r.scope)} {_e(r.name)}</td>{_pop_cell(r.value)}"
+                    "<td>busy / wall</td></tr>")
+    return ("<div class='wide'><table class='pop'><tr><th>POP efficiency</th><th>value</th>"
+            f"<th>says</th></tr>{''.join(rows)}</table></div>")
+
+
+def _pop_overview(runs) -> str:
+    """One row per pipeline run with POP efficiencies: parallel, its factors, wall and ideal wall."""
+    from . import metrics
+
+    rows = []
+    for r in runs:
+        pop = metrics.pop_efficiencies(r)
+        if pop.empty:
+            continue
+        cells = "".join(_pop_cell(v) for v in pop.value)
+        rows.append(f"<tr><td>{_e(r.id)}</td><td>{_e(r.scenario)}</td><td>{_e(r.label)}</td>"
+                    f"{cells}<td>{_num(r.number('pop_wall_ms'))}</td>"
+                    f"<td>{_num(r.number('pop_ideal_wall_ms'))}</td></tr>")
+    if not rows:
+        return ("<p class='note'>No run stores POP efficiencies (pop_* attributes: files from "
+                "mpipe before they were added).</p>")
+    head = "".join(f"<th>{_e(m)}</th>" for _, m, _, _ in metrics.POP_METRICS)
+    return (f"{POP_LEGEND}<div class='wide'><table class='pop'><tr><th>run</th><th>pipeline</th>"
+            f"<th>setting</th>{head}<th>wall ms</th><th>ideal wall ms</th></tr>{''.join(rows)}"
+            "</table></div>")
+
+
+def _tolerance_text(found) -> str:
+    ms, status = found
+    return {"found": _num(ms), "above range": f"&gt; {_num(ms)}",
+            "below range": f"&lt; {_num(ms)}"}.get(status, "–")
+
+
+def _tolerance_table(curves, run) -> str:
+    """Per curve, the largest added latency measured (and, from the model's slowdowns at the
+    points, predicted) within 1 % and 10 %; then the sweep's own ``latency_tolerance`` rows and
+    ``tolerance_*`` attributes when it stored them."""
+    from . import metrics
+
+    levels = metrics.TOLERANCE_LEVELS
+    head = "".join(f"<th>within {(v - 1) * 100:.0f} %, measured ms</th>"
+                   f"<th>within {(v - 1) * 100:.0f} %, model at the points ms</th>" for v in levels)
+    rows = []
+    for placement, g in curves.groupby("placement", sort=False):
+        cells = "".join(
+            f"<td>{_tolerance_text(metrics.measured_tolerance(g, v))}</td>"
+            f"<td>{_tolerance_text(metrics.measured_tolerance(g, v, 'predicted_slowdown'))}</td>"
+            for v in levels)
+        rows.append(f"<tr><td>{_e(placement)}</td>{cells}</tr>")
+    return (f"<div class='wide'><table><tr><th>placement</th>{head}</tr>{''.join(rows)}"
+            "</table></div><p class='meta'>Interpolated between the link latencies tried (the "
+            "point without a link is the base, not a point of the line); &gt; x: never that "
+            "slow up to x ms, &lt; x: already at x ms.</p>" + _sweep_tolerance(run))
+
+
+def _sweep_tolerance(run) -> str:
+    """The sweep's own tolerance, when it stored one: its ``latency_tolerance`` rows (newer
+    mpipe) and any ``tolerance_*`` attributes; '' without either."""
+    from . import plots
+
+    out = ""
+    table = run.table("latency_tolerance")
+    if not table.empty:
+        cols = {c: c for c in table.columns}
+        out += ("<p class='meta' id='tolerance-table'>The sweep's latency tolerance "
+                "(mpipe sweep, <code>latency_tolerance</code>):</p>" + _table(table, cols))
+    attrs = plots.tolerance_attrs(run)
+    if attrs:
+        out += ("<p class='meta' id='tolerance-attrs'>The sweep's predicted tolerance: "
+                + "; ".join(f"<code>{_e(k)}</code> = {_num(v) if isinstance(v, float) else _e(v)}"
+                            for k, v in attrs.items()) + "</p>")
+    return out
+
+
+def _tolerance_section(s, w) -> str:
+    """The latency-to-slowdown curve of a sweep whose points vary --emulate-link, or ''."""
+    from . import metrics, plots, sweep
+
+    pts = sweep.read(s).points
+    if "emulated_link" not in sweep.other_dimensions(pts):
+        return ""
+    curves = metrics.tolerance_curves(pts, sweep.other_dimensions(pts))
+    if curves.empty:
+        return (f"<p class='note'>Sweep run {_e(s.id)} varies --emulate-link, but no placement "
+                "has both a point without a link and points that only add latency: no "
+                "latency-to-slowdown curve.</p>")
+    name = f"tolerance-{_slug(s.id)}"
+    b64 = w.save(plots.latency_tolerance(s), name)
+    return _figure(b64, name, "Latency tolerance: per placement, the median item latency over "
+                   "the same placement's without a link (1.0 = no slowdown; band: the median's "
+                   "bootstrap CI) against the latency --emulate-link added to every hop, with the "
+                   "model's prediction (dotted); dashed guides at 1 % and 10 % slower.") \
+        + _tolerance_table(curves, s)
 
 
 def _sweep_points_table(s) -> str:
@@ -334,6 +463,8 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
             + "</ul><p>They stay in every table and comparison. Their mean latency and "
             "throughput cover every item; their timelines, edge tables, hop costs and "
             "compute/communication ratios are computed from the sampled items only.</p></div>")
+    parts.append("<h3>Where the time went (POP efficiencies)</h3>")
+    parts.append(_pop_overview(pipeline))
     csv = os.path.join(out, "runs.csv")
     summ.to_csv(csv, index=False)
     w.files.append(csv)
@@ -381,6 +512,7 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
                          f"<code>{_e(r.attr('command_line', ''))}</code></p>")
             parts.append(_stage_table(r))
             parts.append(_edge_table(r))
+            parts.append(_pop_table(metrics.pop_efficiencies(r), metrics.pop_useful(r)))
             b64 = w.save(plots.timeline(r), f"timeline-{rid}")
             parts.append(_figure(b64, f"timeline-{rid}",
                                  "Gantt chart of the first items, one row per stage thread and "
@@ -392,6 +524,15 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
                                  "Mean cost per item of each hop, split into hand-off, "
                                  "serialize, wire, deserialize and the queue at the consumer "
                                  "(µs), with the hop's compute/communication ratio and verdict."))
+            b64 = w.save(plots.comm_graph(r), f"graph-{rid}")
+            parts.append(_figure(b64, f"graph-{rid}",
+                                 "Communication graph: hosts as columns (thick boxes), ranks "
+                                 "inside (dashed), stage instances as circles (hatched: the "
+                                 "source). An arrow per producer-consumer pair that carried "
+                                 "items, as wide as the bytes it carried (on the wire between "
+                                 "ranks; the payload in memory, dashed), coloured and labelled "
+                                 "by the mean hop overhead per message (producer done to input "
+                                 "available at the consumer)."))
     hidden = [r for r in pipeline if r.id not in shown]
     if hidden:
         parts.append(f"<p class='note'>Timelines and edge tables are drawn for the newest "
@@ -449,6 +590,7 @@ def write_report(results: str, out: str, max_runs: int = 12, formats=("png", "sv
                          "run, so the work axis (work_scale, --time-scale) does not apply to "
                          "them.</p>")
         parts.append(_sweep_points_table(s))
+        parts.append(_tolerance_section(s, w))
         if sweep.read(s).points.work_per_stage_ms.nunique() < 2:
             parts.append(f"<p class='note'>Sweep run {_e(s.id)} varied no work (one work per "
                          "stage for every point), so it has no break-even curve; its points are "
