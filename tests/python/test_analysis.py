@@ -477,3 +477,185 @@ def test_chrome_trace_pairs_every_message(results, scratch, mpipe):
     assert chrome_trace(spread)["otherData"]["messages"] == len(msgs)
     again = mpipe("export", results, "--run", spread.id, "-o", out)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+# --- POP table, communication graph, latency tolerance (issue 19) ------------------------------
+
+
+def _pop_cells(html: str) -> list:
+    return re.findall(r"<td class='pop-(\w+)'>([^<]*)</td>", html)
+
+
+def test_pop_scale_and_table_colour_known_values():
+    """POP's scale: >= 0.8 good, 0.6 to 0.8 fair, < 0.6 poor; each value's cell carries it."""
+    import pandas as pd
+    from mpipe_analysis.report import _pop_table
+
+    assert [metrics.pop_class(v) for v in (0.8, 0.7999, 0.6, 0.5999, 1.7, float("nan"), "x")] == [
+        "good", "fair", "fair", "poor", "good", "na", "na"]
+    pop = pd.DataFrame({"metric": ["parallel efficiency", "load balance", "communication efficiency"],
+                        "depth": [0, 1, 1], "value": [0.9, 0.7, 0.5], "says": ["", "", ""]})
+    useful = pd.DataFrame({"scope": ["rank", "host"], "name": ["0", "vm"],
+                           "value": [0.55, float("nan")]})
+    html = _pop_table(pop, useful)
+    assert _pop_cells(html) == [("good", "0.90"), ("fair", "0.70"), ("poor", "0.50"),
+                                ("poor", "0.55"), ("na", "–")]
+    assert "useful, rank 0" in html and "useful, host vm" in html
+    assert _pop_table(pop.iloc[0:0], useful) == ""
+
+
+def test_pop_values_come_from_the_runs_attributes():
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(attrs={
+        "pop_parallel_efficiency": 0.48, "pop_load_balance": 0.71,
+        "pop_communication_efficiency": 0.68, "pop_serialization_efficiency": 0.68,
+        "pop_transfer_efficiency": 0.99, "pop_rank_useful": "0.37,0.62,0.68,0.26",
+        "pop_host_useful": "a=0.495,b=0.47"})
+    pop = metrics.pop_efficiencies(run)
+    assert list(pop.value) == [0.48, 0.71, 0.68, 0.68, 0.99] and list(pop.depth) == [0, 1, 1, 2, 2]
+    useful = metrics.pop_useful(run)
+    assert list(zip(useful.scope, useful.name, useful.value)) == [
+        ("rank", "0", 0.37), ("rank", "1", 0.62), ("rank", "2", 0.68), ("rank", "3", 0.26),
+        ("host", "a", 0.495), ("host", "b", 0.47)]
+    assert metrics.pop_efficiencies(SimpleNamespace(attrs={})).empty
+
+
+def test_report_shows_each_runs_pop_table_with_the_legend(res, report):
+    page = report.read_text(encoding="utf-8")
+    css = page[page.index("<style>"):page.index("</style>")]
+    for level in ("good", "fair", "poor"):
+        assert re.search(rf"\.pop-{level}\{{background:#[0-9a-f]{{6}}\}}", css), level
+    legend = page[page.index("id='pop-legend'"):]
+    legend = legend[:legend.index("</p>")]
+    assert "&ge; 0.8 good" in legend and "0.6 – 0.8" in legend and "&lt; 0.6" in legend
+    with_pop = [r for r in res.pipeline_runs() if "pop_parallel_efficiency" in r.attrs]
+    assert with_pop, "the fixture's runs store no pop_* attributes"
+    tables = page.split("<table class='pop'><tr><th>POP efficiency</th>")[1:]
+    assert len(tables) == len(with_pop)
+    for r, table in zip(with_pop, tables):
+        cells = _pop_cells(table[:table.index("</table>")])
+        want = metrics.pop_class(r.attrs["pop_parallel_efficiency"])
+        assert cells[0] == (want, f"{r.attrs['pop_parallel_efficiency']:.2f}"), (r.id, cells[0])
+        ranks = len(str(r.attrs["pop_rank_useful"]).split(","))
+        assert len(cells) == 5 + ranks + len(set(r.host_list)), (r.id, cells)
+
+
+def test_comm_graph_data_of_a_farm_across_two_ranks(res):
+    """farm-rr: Main and F#0 on rank 0, F#1 on rank 1 (one host): 3 nodes, 4 instance pairs,
+    the two across ranks weighted by their messages' wire bytes, the two in memory by the
+    payload (256 B per item)."""
+    (run,) = res.select(scenario="farm-rr")
+    g = metrics.comm_graph(run)
+    assert list(zip(g.nodes.node, g.nodes["rank"])) == [("Main", 0), ("F#0", 0), ("F#1", 1)]
+    assert g.hosts == {run.ranks.host.iloc[0]: [0, 1]}
+    assert list(g.nodes.source) == [True, False, False]
+    pairs = {(e.src, e.dst): e for e in g.edges.itertuples()}
+    assert set(pairs) == {("Main", "F#0"), ("Main", "F#1"), ("F#0", "Main"), ("F#1", "Main")}
+    m = run.messages
+    for (src, dst), (er, sr, dr) in {("Main", "F#1"): (0, 0, 1), ("F#1", "Main"): (1, 1, 0)}.items():
+        e = pairs[(src, dst)]
+        mine = m[(m.edge == er) & (m.src_replica == sr) & (m.dst_replica == dr)]
+        assert e.remote and e.hops == len(mine) > 0
+        assert e.bytes == mine.bytes.sum() and e.wire_us == pytest.approx(mine.wire_us.mean())
+    for key in (("Main", "F#0"), ("F#0", "Main")):
+        e = pairs[key]
+        assert not e.remote and e.hops > 0 and e.bytes == 256 * e.hops and np.isnan(e.wire_us)
+    assert g.edges["items"].sum() == 2 * run.attr("items")
+
+
+def test_comm_graph_figure_of_the_spread_seed(res):
+    """seed on 3 ranks: 9 stage circles in 3 rank boxes in 1 host box, 12 arrows, each circle
+    inside its rank's box; the bytes across ranks are every message's."""
+    run = res.select(scenario="seed", placement="spread")[0]
+    g = metrics.comm_graph(run)
+    assert len(g.nodes) == len(run.stages) == 9 and len(g.edges) == len(run.edges) == 12
+    assert g.edges.bytes[g.edges.remote].sum() == run.messages.bytes.sum()
+    assert (g.edges.overhead_us > 0).all()
+    lay = plots.graph_layout(g)
+    for n in g.nodes.itertuples():
+        x, y = lay["nodes"][n.node]
+        bx, by, bw, bh = lay["ranks"][n.rank]
+        assert bx < x < bx + bw and by < y < by + bh, n.node
+    fig = plots.comm_graph(run)
+    gids = [p.get_gid() or "" for p in fig.axes[0].patches]
+    count = {kind: sum(x.startswith(kind + ":") for x in gids) for kind in ("host", "rank", "node", "edge")}
+    assert count == {"host": 1, "rank": 3, "node": 9, "edge": 12}, count
+
+
+def test_report_draws_a_comm_graph_per_run(res, report):
+    names = {p.name for p in report.parent.iterdir()}
+    shown = res.pipeline_runs()[-12:]
+    for r in shown:
+        assert f"graph-{r.id}.png" in names, r.id
+    assert report.read_text(encoding="utf-8").count("Communication graph: hosts as columns") == len(shown)
+
+
+def test_tolerance_curves_on_known_numbers():
+    import pandas as pd
+
+    assert [metrics.link_latency_ms(t) for t in
+            ("", "latency=500us,scope=cross-host", "latency=2s", "latency=1ms,bandwidth=1Gbit/s")
+            ][:3] == [0.0, 0.5, 2000.0]
+    assert np.isnan(metrics.link_latency_ms("latency=1ms,bandwidth=1Gbit/s"))
+    pts = pd.DataFrame({
+        "placement": ["pack"] * 3 + ["spread"] * 3,
+        "emulated_link": ["", "latency=1ms", "latency=2ms"] * 2,
+        "latency_median_ms": [10.0, 10.0, 10.0, 10.0, 10.05, 12.0],
+        "latency_ci_low_ms": [9.5, 9.5, 9.5, 9.9, 10.0, 11.9],
+        "latency_ci_high_ms": [10.5, 10.5, 10.5, 10.1, 10.1, 12.1],
+        "predicted_latency_ms": [8.0, 8.0, 8.0, 8.0, 8.0, 10.0]})
+    c = metrics.tolerance_curves(pts)
+    spread = c[c.placement == "spread"]
+    assert list(spread.slowdown) == pytest.approx([1.0, 1.005, 1.2])
+    assert list(spread.slowdown_high) == pytest.approx([1.01, 1.01, 1.21])
+    assert list(spread.predicted_slowdown) == pytest.approx([1.0, 1.0, 1.25])
+    ms, status = metrics.measured_tolerance(spread, 1.01)
+    assert status == "found" and ms == pytest.approx(1 + 0.005 / 0.195)
+    assert metrics.measured_tolerance(spread, 1.10)[0] == pytest.approx(1 + 0.095 / 0.195)
+    assert metrics.measured_tolerance(c[c.placement == "pack"], 1.01) == (2.0, "above range")
+    assert metrics.measured_tolerance(spread, 1.001) == (1.0, "below range")
+
+
+@pytest.fixture(scope="session")
+def link_sweep(mpipe_bin, scratch) -> Path:
+    """A real `mpipe sweep` over --emulate-link (none, 2 ms, 20 ms) x pack, spread on 2 ranks
+    (2 items, 2 repeats, time scale 0.01: a few seconds). 20 ms on each of the spread's hops
+    between ranks is far above their own cost even on a loaded machine."""
+    out = scratch / "link_sweep.h5"
+    for p in (out, Path(str(out) + ".lock")):
+        if p.exists():
+            p.unlink()
+    analysis_fixture._run(analysis_fixture.mpirun(2) + [
+        mpipe_bin, "sweep", "--emulate-link", "none", "latency=2ms", "latency=20ms",
+        "--placement", "pack", "spread", "--items", "2", "--repeat", "2", "--time-scale", "0.01",
+        "--no-progress", "--out", str(out)])
+    return out
+
+
+def test_report_draws_the_latency_tolerance_curve_of_a_link_sweep(link_sweep, results, scratch):
+    (run,) = [r for r in load(link_sweep) if sweep.is_sweep(r)]
+    pts = sweep.read(run).points
+    assert "emulated_link" in sweep.other_dimensions(pts)
+    fig = plots.latency_tolerance(run)
+    ax = fig.axes[0]
+    measured = [ln for ln in ax.lines if ln.get_label().endswith("measured median")]
+    assert sorted(ln.get_label().split(":")[0] for ln in measured) == ["pack", "spread"]
+    for ln in measured:
+        assert list(ln.get_xdata()) == [0.0, 2.0, 20.0] and ln.get_ydata()[0] == 1.0
+    guides = sorted(round(float(ln.get_ydata()[0]), 2) for ln in ax.lines
+                    if "slower" in ln.get_label())
+    assert guides == [1.01, 1.1]
+    spread = [ln for ln in measured if ln.get_label().startswith("spread")][0]
+    assert spread.get_ydata()[-1] > 1.5  # 20 ms on every hop between ranks is felt
+    out = scratch / "report-link-sweep"
+    page = Path(write_report(str(link_sweep), str(out), formats=("png",))).read_text("utf-8")
+    assert (out / f"tolerance-{run.id}.png").is_file()
+    assert "Latency tolerance: per placement" in page and "within 10 %, measured ms" in page
+    # A sweep that does not vary the link (the fixture's break-even sweep) draws no such curve.
+    real = results.parent / "sweep.h5"
+    if real.is_file():
+        (be,) = [r for r in load(real) if sweep.is_sweep(r)]
+        from mpipe_analysis.report import _tolerance_section
+
+        assert _tolerance_section(be, None) == ""
