@@ -825,26 +825,36 @@ def _graph_pairs(run) -> pd.DataFrame:
                          "items": run.attr("items", 0)})
 
 
+def _pair_stats(run, edges) -> dict:
+    """(edge, producer replica, consumer replica) -> its measured hops (``wire_b``: bytes on the
+    wire, or the payload in memory; ``wire_us``, ``over_us``)."""
+    hops = _hop_replicas(run)
+    if hops.empty:
+        return {}
+    hops = hops[hops.available_ns.notna()]
+    payload = hops.edge.map(edges.payload_bytes).astype(float)
+    hops = hops.assign(wire_b=hops.bytes.where(hops.remote, payload),
+                       wire_us=hops.transfer_ns / 1e3, over_us=hops.overhead_ns / 1e3)
+    return {k: g for k, g in hops.groupby(["edge", "src_replica", "dst_replica"])}
+
+
 def _graph_edges(run, nodes) -> pd.DataFrame:
     edges = run.edges.set_index("id")
-    name_of = nodes.set_index(["stage_id", "replica"]).node
-    hops = _hop_replicas(run)
-    stats = {}
-    if not hops.empty:
-        hops = hops[hops.available_ns.notna()]
-        payload = hops.edge.map(edges.payload_bytes).astype(float)
-        hops = hops.assign(wire_b=hops.bytes.where(hops.remote, payload),
-                           wire_us=hops.transfer_ns / 1e3, over_us=hops.overhead_ns / 1e3)
-        stats = {k: g for k, g in hops.groupby(["edge", "src_replica", "dst_replica"])}
+    name_of = dict(zip(zip(nodes.stage_id, nodes.replica), nodes.node))
+    stats = _pair_stats(run, edges)
     rows = []
     for p in _graph_pairs(run).to_dict("records"):
         e, sr, dr = int(p["edge"]), int(p["src_replica"]), int(p["dst_replica"])
+        src = name_of.get((int(edges.at[e, "from"]), sr))
+        dst = name_of.get((int(edges.at[e, "to"]), dr))
+        if src is None or dst is None:  # a replica the stages table does not place
+            continue
         g = stats.get((e, sr, dr))
         n = 0 if g is None else len(g)
         total = float(g.wire_b.sum()) if n else 0.0
         rows.append(dict(
             edge=e, name=edges.at[e, "name"],
-            src=name_of[(int(edges.at[e, "from"]), sr)], dst=name_of[(int(edges.at[e, "to"]), dr)],
+            src=src, dst=dst,
             src_rank=int(p["from_rank"]), dst_rank=int(p["to_rank"]), tier=str(p["tier"]),
             items=int(p.get("items", 0)), hops=n, remote=int(p["from_rank"]) != int(p["to_rank"]),
             bytes=total, bytes_per_hop=total / n if n else math.nan,
