@@ -22,11 +22,28 @@ struct latency_tolerance {
   double latency_ms = std::numeric_limits<double>::infinity();
 };
 
-// Bisection over the link latency (to 1 us or 0.1 %), each step one simulation.
+// Bisection over the link latency (to 1 us or 0.1 %), each step one simulation. model: how the
+// points are simulated (a sweep's serial stages, blocking waits); its items are capped at 200.
 latency_tolerance tolerate_latency(const pipeline_spec& spec, const placement& where,
                                    const platform& plat, const std::vector<std::string>& hosts,
-                                   const core_layout& layout, bool cross_host_only,
-                                   double slowdown);
+                                   const core_layout& layout, bool cross_host_only, double slowdown,
+                                   const simulation_options& model = {});
+
+// The same tolerance measured: a sweep's median item latency at each link latency tried, read
+// as where it first rises above base_ms x (1 + slowdown), linearly between the points tried.
+enum class tolerance_status {
+  found,        // between two points tried
+  above_range,  // never crossed: more than the largest latency tried
+  below_range,  // crossed already at the smallest latency tried
+};
+struct measured_tolerance {
+  tolerance_status status = tolerance_status::above_range;
+  double latency_ms = 0.0;  // the crossing; the largest (smallest) tried when above (below)
+};
+// Points in any order (sorted here by latency); throws error when empty or of unequal length.
+measured_tolerance measure_tolerance(std::vector<double> latency_ms, std::vector<double> median_ms,
+                                     double base_ms, double slowdown);
+const char* to_string(tolerance_status s);
 
 // Per edge between ranks: the bandwidth below which its transfer alone (bytes / bandwidth)
 // costs more than the work it serves (edge_prediction::work_ms), in bytes/s; 0 when it carries

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "mpipe/error.hpp"
 #include "mpipe/placement.hpp"
 #include "mpipe/spec.hpp"
 #include "mpipe/tolerance.hpp"
@@ -48,4 +49,37 @@ TEST(Tolerance, BandwidthWhereTransferOutweighsWork) {
   EXPECT_NEAR(mpipe::dominating_bandwidth(e), 3200.0, 1e-9);  // 64 B in 20 ms
   e.work_ms = 0;
   EXPECT_EQ(mpipe::dominating_bandwidth(e), 0.0);
+}
+
+// The measured side, on hand-made points: median item latency per link latency tried.
+TEST(MeasuredTolerance, InterpolatesLinearlyBetweenTheTwoPointsAroundTheLimit) {
+  // Base 100 ms: 1 % is 101 ms, met halfway between 1 ms (100.5) and 2 ms (101.5).
+  const auto one = mpipe::measure_tolerance({0, 1, 2, 5}, {100, 100.5, 101.5, 106}, 100, 0.01);
+  EXPECT_EQ(one.status, mpipe::tolerance_status::found);
+  EXPECT_NEAR(one.latency_ms, 1.5, 1e-12);
+  // 10 % is 110 ms: never reached by 5 ms.
+  const auto ten = mpipe::measure_tolerance({0, 1, 2, 5}, {100, 100.5, 101.5, 106}, 100, 0.10);
+  EXPECT_EQ(ten.status, mpipe::tolerance_status::above_range);
+  EXPECT_EQ(ten.latency_ms, 5.0);
+  EXPECT_STREQ(mpipe::to_string(ten.status), "above range");
+}
+
+TEST(MeasuredTolerance, OrderOfPointsDoesNotMatterAndTheFirstCrossingCounts) {
+  // Given out of order; above the limit at 2 ms, back under it at 3 ms (noise): the first
+  // crossing, between 1 and 2 ms, is the tolerance. 101 = 100 + 0.25 * (104 - 100).
+  const auto c = mpipe::measure_tolerance({3, 0, 2, 1}, {100.9, 100, 104, 100}, 100, 0.01);
+  EXPECT_EQ(c.status, mpipe::tolerance_status::found);
+  EXPECT_NEAR(c.latency_ms, 1.25, 1e-12);
+}
+
+TEST(MeasuredTolerance, AlreadyCrossedAtTheSmallestLatencyTried) {
+  // No point without a link: at the smallest latency tried it is already 5 % slower.
+  const auto c = mpipe::measure_tolerance({0.5, 1}, {105, 110}, 100, 0.01);
+  EXPECT_EQ(c.status, mpipe::tolerance_status::below_range);
+  EXPECT_EQ(c.latency_ms, 0.5);
+  // Exactly at the limit is within it.
+  EXPECT_EQ(mpipe::measure_tolerance({0, 1}, {100, 101}, 100, 0.01).status,
+            mpipe::tolerance_status::above_range);
+  EXPECT_THROW(mpipe::measure_tolerance({}, {}, 100, 0.01), mpipe::error);
+  EXPECT_THROW(mpipe::measure_tolerance({1}, {1, 2}, 100, 0.01), mpipe::error);
 }
