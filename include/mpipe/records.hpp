@@ -243,6 +243,23 @@ struct break_even_row {
   double predicted_work_per_item_ms = 0.0;
 };
 
+// `mpipe sweep` over `--emulate-link` latencies: per placement (and the other settings) and
+// link scope, the latency tolerance the model predicts (tolerance.hpp) against the one measured.
+struct latency_tolerance_row {
+  std::string settings;       // the grid's other settings, e.g. "work_scale=1"; "" when none vary
+  std::string placement;      // as sweep_points.placement
+  std::string scope;          // cross-rank or cross-host: the hops the links held
+  double slowdown_pct = 0.0;  // 1 or 10: item latency within this % of base_ms
+  double base_ms = 0.0;       // measured median without an emulated link
+  double predicted_base_ms = 0.0;  // the simulator's, without a link; NaN without a platform
+  double predicted_ms = 0.0;       // the largest latency within it: +inf no such hop, NaN none
+  std::string status;              // found, above range, below range, no base
+  double measured_ms = 0.0;        // the crossing; the largest (smallest) tried if above (below)
+  double min_tried_ms = 0.0;       // smallest latency > 0 the sweep ran
+  double max_tried_ms = 0.0;       // largest
+  double error_pct = 0.0;          // (predicted - measured) / measured, NaN unless both found
+};
+
 // Attributes of a run group. bool is stored as HDF5's h5py-style boolean enum.
 using attribute_value = std::variant<std::string, std::int64_t, double, bool>;
 using attribute = std::pair<std::string, attribute_value>;
@@ -263,6 +280,8 @@ struct run_record {
   std::vector<sweep_point_row> sweep_points;    // `mpipe sweep` runs only
   std::vector<sweep_repeat_row> sweep_repeats;  // `mpipe sweep` runs only
   std::vector<break_even_row> break_even;       // `mpipe sweep --break-even` runs only
+  // `mpipe sweep` over --emulate-link latencies only
+  std::vector<latency_tolerance_row> latency_tolerance;
 
   // Replaces an attribute of that name or adds it.
   void set(const std::string& name, attribute_value value);

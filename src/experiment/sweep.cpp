@@ -21,6 +21,8 @@
 #include "mpipe/error.hpp"
 #include "mpipe/graph.hpp"
 #include "mpipe/hdf5_output.hpp"
+#include "mpipe/simulate.hpp"
+#include "mpipe/tolerance.hpp"
 #include "runtime/layout.hpp"
 #include "runtime/mpi_info.hpp"
 #include "runtime/util.hpp"
@@ -733,6 +735,144 @@ void add_break_even(run_record& rec, const sweep_options& o, const curves& c,
   }
 }
 
+// --- Latency tolerance: a sweep over --emulate-link latencies checks tolerate_latency -----------
+
+// A point's emulated link as a tolerance series reads it: the base (no link, or latency 0 without
+// a bandwidth), a latency of one scope, or neither (a bandwidth is not a latency).
+struct link_role {
+  bool base = false, latency = false, cross_host = false;
+  double ms = 0.0;
+};
+
+link_role role_of(const std::string& text) {
+  link_role r;
+  if (text.empty()) {
+    r.base = true;
+    return r;
+  }
+  const emulated_link l = parse_emulated_link(text);
+  if (l.bandwidth_bytes_per_s > 0.0) return r;
+  r.base = l.latency_ms == 0.0;
+  r.latency = !r.base;
+  r.cross_host = l.cross_host_only;
+  r.ms = l.latency_ms;
+  return r;
+}
+
+// Whether the grid varies the link over latencies: then the sweep prints the tolerance table.
+bool varies_latency(const sweep_grid& g) {
+  if (g.emulate_link.size() < 2) return false;
+  return std::any_of(g.emulate_link.begin(), g.emulate_link.end(),
+                     [](const std::string& t) { return role_of(t).latency; });
+}
+
+// A label with the named settings taken out ("work_scale=1 placement=pack link=..." -> ...).
+std::string label_without(const std::string& label, const std::vector<std::string>& keys) {
+  if (label == "(one point)") return "";
+  std::istringstream in(label);
+  std::string word, out;
+  while (in >> word) {
+    const bool drop = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
+      return word.compare(0, k.size() + 1, k + "=") == 0;
+    });
+    if (!drop) out += (out.empty() ? "" : " ") + word;
+  }
+  return out;
+}
+
+// The points (indices into todo) that differ only in their link, in grid order.
+std::vector<std::vector<std::size_t>> link_series(const sweep_result& res,
+                                                  const std::vector<std::size_t>& todo) {
+  std::vector<std::string> keys;
+  std::vector<std::vector<std::size_t>> out;
+  for (std::size_t k = 0; k < todo.size(); ++k) {
+    const auto& p = res.points[todo[k]];
+    const std::string key = p.transport + "|" + number_text(p.work_scale) + "|" +
+                            std::to_string(p.payload_bytes) + "|" + p.placement + "|" +
+                            p.serialization + "|" + p.replicas + "|" + std::to_string(p.threads);
+    const auto at = std::find(keys.begin(), keys.end(), key);
+    if (at == keys.end()) {
+      keys.push_back(key);
+      out.push_back({k});
+    } else {
+      out[static_cast<std::size_t>(at - keys.begin())].push_back(k);
+    }
+  }
+  return out;
+}
+
+// What the model and the measurement of one series and scope are made of.
+struct tolerance_inputs {
+  std::vector<double> latency, median;  // the points with a link of this scope
+  double base_ms = nan_v;               // the point without one; NaN when the grid has none
+  std::size_t model_at = 0;             // the point whose spec and placement the model takes
+};
+
+// One row per slowdown (1 %, 10 %): predicted (tolerate_latency on the point's spec, placement,
+// cores and waits) against measured (measure_tolerance over the latencies tried).
+void add_tolerance_rows(run_record& rec, const sweep_options& o, const sweep_point& pt,
+                        const prepared& p, bool cross_host, const tolerance_inputs& in,
+                        const std::vector<std::string>& hosts, int host_cores) {
+  simulation_options model;
+  model.serial_stages = o.serial_stages;
+  model.wait_block = waits_blocking(p.run, p.spec, p.where, hosts, host_cores);
+  const auto layout = pinned_cores(hosts, o.cores_per_rank, host_cores);
+  for (const double slowdown : {0.01, 0.10}) {
+    latency_tolerance_row row;
+    row.settings = label_without(pt.label, {"placement", "link"});
+    row.placement = pt.placement.empty() ? p.where.mode : pt.placement;
+    row.scope = cross_host ? "cross-host" : "cross-rank";
+    row.slowdown_pct = 100.0 * slowdown;
+    row.base_ms = in.base_ms;
+    row.predicted_base_ms = row.predicted_ms = nan_v;
+    if (o.predict_with) {
+      const auto t = tolerate_latency(p.spec, p.where, *o.predict_with, hosts, layout, cross_host,
+                                      slowdown, model);
+      row.predicted_base_ms = t.base_ms;
+      row.predicted_ms = t.latency_ms;
+    }
+    row.min_tried_ms = *std::min_element(in.latency.begin(), in.latency.end());
+    row.max_tried_ms = *std::max_element(in.latency.begin(), in.latency.end());
+    row.status = "no base";
+    row.measured_ms = row.error_pct = nan_v;
+    if (!std::isnan(in.base_ms)) {
+      const auto m = measure_tolerance(in.latency, in.median, in.base_ms, slowdown);
+      row.status = to_string(m.status);
+      row.measured_ms = m.latency_ms;
+      if (m.status == tolerance_status::found && std::isfinite(row.predicted_ms) &&
+          m.latency_ms > 0.0)
+        row.error_pct = 100.0 * (row.predicted_ms - m.latency_ms) / m.latency_ms;
+    }
+    rec.latency_tolerance.push_back(row);
+  }
+}
+
+// Per series of points that differ only in their link, per scope its latencies have.
+void add_tolerance(sweep_result& res, const sweep_options& o, const std::vector<std::size_t>& todo,
+                   const std::vector<prepared>& prep, const std::vector<std::string>& hosts,
+                   int host_cores) {
+  for (const auto& series : link_series(res, todo)) {
+    double base_ms = nan_v;
+    for (std::size_t k : series)
+      if (role_of(res.points[todo[k]].emulate_link).base && std::isnan(base_ms))
+        base_ms = res.record.sweep_points[k].latency_median_ms;
+    for (const bool cross_host : {false, true}) {
+      tolerance_inputs in;
+      in.base_ms = base_ms;
+      in.model_at = series.front();
+      for (std::size_t k : series) {
+        const auto r = role_of(res.points[todo[k]].emulate_link);
+        if (!r.latency || r.cross_host != cross_host) continue;
+        in.latency.push_back(r.ms);
+        in.median.push_back(res.record.sweep_points[k].latency_median_ms);
+      }
+      if (in.latency.empty()) continue;
+      add_tolerance_rows(res.record, o, res.points[todo[in.model_at]], prep[in.model_at],
+                         cross_host, in, hosts, host_cores);
+    }
+  }
+}
+
 // The grid as one line, e.g. "transport=shm; work_scale=0.1|1; ...".
 std::string grid_line(const sweep_grid& g) {
   std::ostringstream grid;
@@ -853,6 +993,9 @@ sweep_result run_sweep(const boost::mpi::communicator& world, const pipeline_spe
                            c.scales, hosts, host_cores, comm.size());
     add_break_even(rec, o, c, mc);
   }
+
+  // Link latencies tried against a link-free point: the measured tolerance beside the model's.
+  if (varies_latency(g)) add_tolerance(res, o, todo, prep, hosts, host_cores);
 
   store_attributes(res, spec, o, hosts, utc_start, todo.size(), m.schedule.size(), latency);
   return res;
@@ -978,6 +1121,38 @@ void print_break_even(std::ostream& out, const run_record& rec, const sweep_opti
       << "measured reaches 1/2, Task Bench's METG)\n";
 }
 
+// The tolerance rows, two per line (1 %, 10 %), when the sweep varied the link's latency.
+void print_tolerance(std::ostream& out, const run_record& rec, const sweep_options& o) {
+  if (rec.latency_tolerance.empty()) return;
+  out << "\nLatency tolerance: the largest emulated link latency with the median item latency "
+         "within 1 % / 10 % of its value without a link (base); predicted by the simulator on "
+      << (o.predict_with ? o.platform_note : std::string("no platform"))
+      << " (as mpipe predict), measured where the medians cross, linearly between the "
+         "latencies tried; error = predicted / measured - 1\n";
+  const auto predicted_text = [](double v) {
+    if (std::isnan(v)) return std::string("no platform");
+    return std::isinf(v) ? std::string("unbounded (no such hop)") : fixed_text(v, 3);
+  };
+  const auto measured_text = [](const latency_tolerance_row& r) {
+    if (r.status == "found") return fixed_text(r.measured_ms, 3);
+    if (r.status == "above range") return "> " + fixed_text(r.max_tried_ms, 3) + " (max tried)";
+    if (r.status == "below range") return "< " + fixed_text(r.min_tried_ms, 3) + " (min tried)";
+    return std::string("no base (add none)");
+  };
+  text_table t({"settings", "placement", "scope", "base ms", "model base ms", "1 % model ms",
+                "1 % measured ms", "error %", "10 % model ms", "10 % measured ms", "error %"},
+               {true, true, true});
+  const auto& rows = rec.latency_tolerance;
+  for (std::size_t k = 0; k + 1 < rows.size(); k += 2) {
+    const auto &a = rows[k], &b = rows[k + 1];
+    t.add({a.settings.empty() ? "-" : a.settings, a.placement, a.scope, sig3(a.base_ms),
+           sig3(a.predicted_base_ms), predicted_text(a.predicted_ms), measured_text(a),
+           fixed_text(a.error_pct, 1), predicted_text(b.predicted_ms), measured_text(b),
+           fixed_text(b.error_pct, 1)});
+  }
+  t.print(out);
+}
+
 // The points left to a job of another transport, and how to run them.
 void print_other_transports(std::ostream& out, const sweep_result& r) {
   if (r.other_transports.empty()) return;
@@ -997,6 +1172,7 @@ void print_sweep(std::ostream& out, const sweep_result& r, const sweep_options& 
   const auto per_point = print_points(out, r, o, pct);
   print_versus(out, r, o, per_point, pct);
   print_break_even(out, r.record, o, pct);
+  print_tolerance(out, r.record, o);
   print_other_transports(out, r);
 }
 

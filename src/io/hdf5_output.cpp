@@ -274,6 +274,21 @@ const column<break_even_row> break_even_columns[] = {
     {"predicted_work_per_item_ms", &break_even_row::predicted_work_per_item_ms},
 };
 
+const column<latency_tolerance_row> latency_tolerance_columns[] = {
+    {"settings", &latency_tolerance_row::settings},
+    {"placement", &latency_tolerance_row::placement},
+    {"scope", &latency_tolerance_row::scope},
+    {"slowdown_pct", &latency_tolerance_row::slowdown_pct},
+    {"base_ms", &latency_tolerance_row::base_ms},
+    {"predicted_base_ms", &latency_tolerance_row::predicted_base_ms},
+    {"predicted_ms", &latency_tolerance_row::predicted_ms},
+    {"status", &latency_tolerance_row::status},
+    {"measured_ms", &latency_tolerance_row::measured_ms},
+    {"min_tried_ms", &latency_tolerance_row::min_tried_ms},
+    {"max_tried_ms", &latency_tolerance_row::max_tried_ms},
+    {"error_pct", &latency_tolerance_row::error_pct},
+};
+
 const column<bench_row> bench_columns[] = {
     {"tier", &bench_row::tier},
     {"method", &bench_row::method},
@@ -809,6 +824,8 @@ void write_run(hid_t runs, const std::string& id, const run_record& run) {
   write_table<sweep_point_row>(group, "sweep_points", run.sweep_points, sweep_point_columns);
   write_table<sweep_repeat_row>(group, "sweep_repeats", run.sweep_repeats, sweep_repeat_columns);
   write_table<break_even_row>(group, "break_even", run.break_even, break_even_columns);
+  write_table<latency_tolerance_row>(group, "latency_tolerance", run.latency_tolerance,
+                                     latency_tolerance_columns);
 }
 
 h5::handle create_results(const std::string& path) {
@@ -971,6 +988,11 @@ run_record read_run(const std::string& path, const std::string& run_id, run_part
           read_table<sweep_repeat_row>(group, "sweep_repeats", sweep_repeat_columns);
       run.break_even = read_table<break_even_row>(group, "break_even", break_even_columns);
     }
+    // Runs written before the sweep checked latency tolerance: read them as empty.
+    if (h5::check_tri(H5Lexists(group, "latency_tolerance", H5P_DEFAULT),
+                      "look up 'latency_tolerance'"))
+      run.latency_tolerance =
+          read_table<latency_tolerance_row>(group, "latency_tolerance", latency_tolerance_columns);
     return run;
   } catch (const io_error& e) {
     throw io_error(context + e.what());

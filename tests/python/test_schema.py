@@ -57,6 +57,7 @@ STRUCT_OF = {
     "sweep_points": "sweep_point_row",
     "sweep_repeats": "sweep_repeat_row",
     "break_even": "break_even_row",
+    "latency_tolerance": "latency_tolerance_row",
 }
 
 
