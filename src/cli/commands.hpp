@@ -27,3 +27,5 @@ CLI::App* add_sweep_command(CLI::App& app, mpipe::cli::command_action& action);
 CLI::App* add_report_command(CLI::App& app, mpipe::cli::command_action& action);
 // report.cpp: a run's timeline as Chrome trace JSON for Perfetto (runs the Python package).
 CLI::App* add_export_command(CLI::App& app, mpipe::cli::command_action& action);
+// compare.cpp: runs of many results files by placement/transport/..., with a permutation test.
+CLI::App* add_compare_command(CLI::App& app, mpipe::cli::command_action& action);

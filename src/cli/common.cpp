@@ -1,6 +1,8 @@
 // Shared command-line helpers (common.hpp).
 #include "common.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/mpi/collectives.hpp>
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <iostream>
 #include <ostream>
 #include <sstream>
 #include <variant>
@@ -19,6 +22,10 @@
 #include "mpipe/hdf5_output.hpp"
 #include "mpipe/spec.hpp"
 #include "spec/yaml.hpp"
+
+#ifndef MPIPE_ANALYSIS_DIR
+#define MPIPE_ANALYSIS_DIR ""
+#endif
 
 namespace mpipe::cli {
 
@@ -235,6 +242,83 @@ std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** arg
   if (boost::mpi::communicator().rank() == 0)
     std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
   return nullptr;
+}
+
+// The environment variable's value, or `fallback` when it is unset or empty.
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+namespace {
+
+// "a, b or c" and "python3-a python3-b python3-c": the words of the messages below.
+std::string or_list(const std::vector<std::string>& names) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return s;
+}
+
+std::string debian_packages(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "python3-" : " python3-") + n;
+  return s;
+}
+
+// One interpreter: it checks the packages the module needs where it imports them anyway
+// (saying plainly what is missing instead of a traceback), then runs the module as -m would.
+std::string bootstrap(const std::string& module, const std::vector<std::string>& imports) {
+  std::string joined_imports;
+  for (const auto& n : imports) joined_imports += (joined_imports.empty() ? "" : ", ") + n;
+  return "import sys\n"
+         "try:\n"
+         "    import " +
+         joined_imports +
+         "\n"
+         "except ImportError as e:\n"
+         "    sys.stderr.write('mpipe: error: ' + sys.executable + ' cannot import " +
+         or_list(imports) + " (' + str(e) + '): apt-get install " + debian_packages(imports) +
+         " (or run scripts/setup.sh)\\n')\n"
+         "    sys.exit(2)\n"
+         "import runpy\n"
+         "runpy.run_module('" +
+         module + "', run_name='__main__', alter_sys=True)\n";
+}
+
+}  // namespace
+
+int run_python(const std::string& module, const std::vector<std::string>& args,
+               const std::vector<std::string>& imports) {
+  const std::string python = env_or("MPIPE_PYTHON", "/usr/bin/python3");
+  const std::string dir = env_or("MPIPE_ANALYSIS_DIR", MPIPE_ANALYSIS_DIR);
+  if (::access(python.c_str(), X_OK) != 0) {
+    std::cerr << "mpipe: error: " << python
+              << " not found or not executable: the analysis needs Debian's python3 with "
+              << debian_packages(imports) << " (apt-get install python3 "
+              << debian_packages(imports)
+              << ", or scripts/setup.sh); MPIPE_PYTHON names another interpreter\n";
+    return 2;
+  }
+  if (dir.empty() ||
+      !std::filesystem::exists(std::filesystem::path(dir) / "mpipe_analysis" / "__init__.py")) {
+    std::cerr << "mpipe: error: the analysis package (mpipe_analysis) is not in '" << dir
+              << "': set MPIPE_ANALYSIS_DIR to the folder that holds mpipe_analysis/ (the "
+                 "source tree's analysis/)\n";
+    return 2;
+  }
+  const std::string old = env_or("PYTHONPATH", "");
+  const std::string path = old.empty() ? dir : dir + ":" + old;
+  ::setenv("PYTHONPATH", path.c_str(), 1);
+  ::setenv("MPLBACKEND", "Agg", 1);
+  std::vector<std::string> argv_s{python, "-c", bootstrap(module, imports)};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  ::execv(python.c_str(), argv.data());
+  std::cerr << "mpipe: error: cannot run " << python << ": " << std::strerror(errno) << "\n";
+  return 2;
 }
 
 }  // namespace mpipe::cli

@@ -93,4 +93,17 @@ using mpipe::text_table;
 // when the library cannot give that thread level (the caller then exits 2).
 std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv);
 
+// The environment variable's value, or `fallback` when it is unset or empty.
+std::string env_or(const char* name, const std::string& fallback);
+
+// For the subcommands whose work is the Python package analysis/mpipe_analysis (report, export,
+// compare), so users need one command: runs `python -m module args...` in place of this process
+// (execv: its exit status and output are the command's). The interpreter is /usr/bin/python3 or
+// MPIPE_PYTHON; the package is at the source tree's analysis/ (compiled in) or MPIPE_ANALYSIS_DIR,
+// put first on PYTHONPATH. `imports` are checked before the module runs, so a missing one is
+// named with its Debian package rather than shown as a traceback. Returns only on failure:
+// status 2, with a message saying what is missing and how to get it.
+int run_python(const std::string& module, const std::vector<std::string>& args,
+               const std::vector<std::string>& imports = {"matplotlib", "h5py", "pandas"});
+
 }  // namespace mpipe::cli

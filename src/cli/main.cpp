@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
 
   // The order here is the order --help lists them in.
   command_action run_action, validate_action, scenarios_action, bench_action, calibrate_action,
-      predict_action, advise_action, sweep_action, report_action, export_action;
+      predict_action, advise_action, sweep_action, report_action, export_action, compare_action;
   auto* run = add_run_command(app, run_action);
   add_validate_command(app, validate_action);
   auto* scenarios = add_scenarios_command(app, scenarios_action);
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   auto* sweep = add_sweep_command(app, sweep_action);
   auto* report = add_report_command(app, report_action);
   auto* export_cmd = add_export_command(app, export_action);
+  auto* compare = add_compare_command(app, compare_action);
 
   try {
     app.parse(argc, argv);
@@ -52,14 +53,15 @@ int main(int argc, char** argv) {
   }
 
   // run, bench, calibrate and sweep start MPI and report their own errors (once, all ranks
-  // leaving together); report and export hand over to Python. The rest need no MPI: a bad input
-  // is one mpipe::error, reported here.
+  // leaving together); report, export and compare hand over to Python. The rest need no MPI: a bad
+  // input is one mpipe::error, reported here.
   if (run->parsed()) return run_action(argc, argv);
   if (bench->parsed()) return bench_action(argc, argv);
   if (calibrate->parsed()) return calibrate_action(argc, argv);
   if (sweep->parsed()) return sweep_action(argc, argv);
   if (report->parsed()) return report_action(argc, argv);
   if (export_cmd->parsed()) return export_action(argc, argv);
+  if (compare->parsed()) return compare_action(argc, argv);
   try {
     if (scenarios->parsed()) return scenarios_action(argc, argv);
     if (predict->parsed()) return predict_action(argc, argv);

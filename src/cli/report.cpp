@@ -1,17 +1,9 @@
 // `mpipe report` and `mpipe export`: the analysis lives in the Python package
 // analysis/mpipe_analysis (matplotlib, pandas, h5py from Debian); these subcommands run it with
-// /usr/bin/python3 so users need one command. The package is found at the source tree's
-// analysis/ (compiled in as MPIPE_ANALYSIS_DIR) or where the environment variable
-// MPIPE_ANALYSIS_DIR points; the interpreter is /usr/bin/python3 or MPIPE_PYTHON. The process
-// is replaced by Python (execv), so its exit status and output are the command's.
+// /usr/bin/python3 so users need one command (run_python, common.hpp: the package and the
+// interpreter it finds, and why the process is replaced by Python).
 // `mpipe export --format otf2` is the exception: C++ with OTF2 (src/io/otf2_export.cpp).
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -19,10 +11,6 @@
 #include "common.hpp"
 #include "io/otf2_export.hpp"
 #include "mpipe/error.hpp"
-
-#ifndef MPIPE_ANALYSIS_DIR
-#define MPIPE_ANALYSIS_DIR ""
-#endif
 
 namespace {
 
@@ -41,59 +29,6 @@ struct export_args {
   std::string out;
   bool force = false;
 };
-
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
-
-// Runs `python -m module args...` in place of this process; returns only on failure (status 2,
-// with a message saying what is missing and how to get it).
-int run_python(const std::string& module, const std::vector<std::string>& args) {
-  const std::string python = env_or("MPIPE_PYTHON", "/usr/bin/python3");
-  const std::string dir = env_or("MPIPE_ANALYSIS_DIR", MPIPE_ANALYSIS_DIR);
-  if (::access(python.c_str(), X_OK) != 0) {
-    std::cerr << "mpipe: error: " << python
-              << " not found or not executable: the analysis needs Debian's python3 with "
-                 "python3-h5py, python3-pandas and python3-matplotlib (apt-get install python3 "
-                 "python3-h5py python3-pandas python3-matplotlib, or scripts/setup.sh); "
-                 "MPIPE_PYTHON names another interpreter\n";
-    return 2;
-  }
-  if (dir.empty() ||
-      !std::filesystem::exists(std::filesystem::path(dir) / "mpipe_analysis" / "__init__.py")) {
-    std::cerr << "mpipe: error: the analysis package (mpipe_analysis) is not in '" << dir
-              << "': set MPIPE_ANALYSIS_DIR to the folder that holds mpipe_analysis/ (the "
-                 "source tree's analysis/)\n";
-    return 2;
-  }
-  const std::string old = env_or("PYTHONPATH", "");
-  const std::string path = old.empty() ? dir : dir + ":" + old;
-  ::setenv("PYTHONPATH", path.c_str(), 1);
-  ::setenv("MPLBACKEND", "Agg", 1);
-  // One interpreter: it checks the packages the analysis needs where it imports them anyway
-  // (saying plainly what is missing instead of a traceback), then runs the module as -m would.
-  const std::string bootstrap =
-      "import sys\n"
-      "try:\n"
-      "    import matplotlib, h5py, pandas\n"
-      "except ImportError as e:\n"
-      "    sys.stderr.write('mpipe: error: ' + sys.executable + ' cannot import matplotlib, h5py "
-      "or pandas (' + str(e) + '): apt-get install python3-matplotlib python3-h5py "
-      "python3-pandas (or run scripts/setup.sh)\\n')\n"
-      "    sys.exit(2)\n"
-      "import runpy\n"
-      "runpy.run_module('" +
-      module + "', run_name='__main__', alter_sys=True)\n";
-  std::vector<std::string> argv_s{python, "-c", bootstrap};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_s) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  ::execv(python.c_str(), argv.data());
-  std::cerr << "mpipe: error: cannot run " << python << ": " << std::strerror(errno) << "\n";
-  return 2;
-}
 
 // --format otf2 is written here, in C++ (src/io/otf2_export.cpp), not by the Python package.
 int export_otf2(const export_args& a) {
@@ -141,7 +76,7 @@ CLI::App* add_report_command(CLI::App& app, mpipe::cli::command_action& action) 
     if (a->force) args.emplace_back("--force");
     if (a->no_svg) args.emplace_back("--no-svg");
     args.insert(args.end(), {"--", a->results});  // a file named like an option stays a file
-    return run_python("mpipe_analysis.report", args);
+    return mpipe::cli::run_python("mpipe_analysis.report", args);
   };
   return cmd;
 }
@@ -172,7 +107,7 @@ CLI::App* add_export_command(CLI::App& app, mpipe::cli::command_action& action) 
     if (!a->out.empty()) args.insert(args.end(), {"-o", a->out});
     if (a->force) args.emplace_back("--force");
     args.insert(args.end(), {"--", a->results});
-    return run_python("mpipe_analysis.export", args);
+    return mpipe::cli::run_python("mpipe_analysis.export", args);
   };
   return cmd;
 }
