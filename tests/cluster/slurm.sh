@@ -10,7 +10,8 @@
 #   2. jobs/cluster-array.sbatch --array=0,3 (pack/auto and spread/tcp-only), srun --mpi=pmix,
 #      --overcommit (2 ranks on 1 allocated core: the job's oversubscribed path, no binding):
 #      two distinct files <arrayjobid>_0.h5 and <arrayjobid>_3.h5, each with its array ids,
-#      placement and (task 3) TCP-only btl;
+#      placement and (task 3) TCP-only btl; `mpipe compare` on the two files: pack and spread
+#      with 1 run each (no clear difference: 1 run against 1), and by transport in-memory / tcp;
 #   3. two slurmd "nodes" n1, n2 on this machine (--nodes 2), cluster.sbatch with -N2
 #      --ntasks-per-node=1 through srun --mpi=pmix: one rank on each node.
 # Jobs are waited for by polling squeue (not sbatch --wait, which polls slowly), each with a
@@ -258,6 +259,20 @@ check_h5 "$dir/h5/${aid}_0.h5" world_size=2 slurm_array_job_id="$aid" slurm_arra
          slurm_job_id=nonempty slurm_job_nodelist=nonempty placement_mode=pack
 check_h5 "$dir/h5/${aid}_3.h5" world_size=2 slurm_array_job_id="$aid" slurm_array_task_id=3 \
          slurm_job_id=nonempty slurm_job_nodelist=nonempty placement_mode=spread transport="~btl='self,tcp'"
+# mpipe compare on the array's two files, as docs/analysis.md shows for an array's outputs: one
+# run per group, so the permutation test cannot tell (p = 1 with 1 run against 1), and says so.
+"$bin" compare "$dir/h5/${aid}_0.h5" "$dir/h5/${aid}_3.h5" >"$dir/compare.txt" 2>&1 ||
+  { cat "$dir/compare.txt"; fail "mpipe compare on the array's files"; }
+if ! grep -Eq '^pack +1 ' "$dir/compare.txt" || ! grep -Eq '^spread +1 ' "$dir/compare.txt" ||
+   ! grep -q 'no clear difference (permutation test on the difference of medians, p=1.000).*only more runs can tell' "$dir/compare.txt"; then
+  cat "$dir/compare.txt"
+  fail "mpipe compare: want pack and spread with 1 run each and no clear difference"
+fi
+"$bin" compare --by transport --format csv "$dir/h5/${aid}_0.h5" "$dir/h5/${aid}_3.h5" >"$dir/compare.csv" ||
+  fail "mpipe compare --by transport"
+by_transport=$(tail -n +2 "$dir/compare.csv" | cut -d, -f1 | tr '\n' ' ')
+[[ "$by_transport" == "in-memory "*tcp* ]] || { cat "$dir/compare.csv"; fail "mpipe compare --by transport: groups '$by_transport', want in-memory and tcp"; }
+echo "ok   mpipe compare on the array's files: pack vs spread, 1 run each, no clear difference; by transport: $by_transport"
 
 # --- 3. two slurmd nodes on this machine, one rank each, srun --mpi=pmix -------------------
 down 1
