@@ -201,31 +201,52 @@ std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& wh
   return rows;
 }
 
+bool runs_inline(const pipeline_spec& spec, int stage) {
+  const auto& st = spec.stages[static_cast<std::size_t>(stage)];
+  if (!is_synthetic(st.kernel) || st.threads != 1 || st.payload_bytes > inline_payload_bytes)
+    return false;
+  if (st.kernel == kernel_kind::sleep ? st.work_ms > 0.0 : st.work_ms > inline_work_ms)
+    return false;
+  for (const auto& e : spec.edges) {
+    if (e.from != st.name) continue;
+    const auto& to = spec.stages[static_cast<std::size_t>(spec.stage_index(e.to))];
+    if (to.replicas > 1 && to.dispatch == dispatch_kind::on_demand) return false;
+  }
+  return true;
+}
+
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,
                                                  const std::vector<int>& cores) {
   if (asked != wait_policy::automatic) return {asked, to_string(asked)};
   std::map<std::string, int> demand, have;
-  for (std::size_t r = 0; r < hosts.size(); ++r) {
-    // The rank's main thread, which would spin, plus one for its stages' own work besides their
-    // kernels (filling payloads, hand-overs, driving rendezvous): measured at 2 ranks on 2
-    // cores with 1 MiB payloads, spinning main threads made each hop 3-5x slower than block.
-    demand[hosts[r]] += 2;
-    have[hosts[r]] = cores[r];
-  }
+  std::vector<bool> threaded(hosts.size(), false);  // the rank hosts a stage with its own thread
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     const auto& st = spec.stages[s];
-    if (st.kernel == kernel_kind::sleep || st.work_ms <= 0.0) continue;
-    for (int rank : where.replica_ranks[s])
-      demand[hosts[static_cast<std::size_t>(rank)]] += st.threads;
+    if (runs_inline(spec, static_cast<int>(s))) continue;  // on the engine thread
+    for (int rank : where.replica_ranks[s]) {
+      threaded[static_cast<std::size_t>(rank)] = true;
+      if (st.kernel != kernel_kind::sleep && st.work_ms > 0.0)
+        demand[hosts[static_cast<std::size_t>(rank)]] += st.threads;
+    }
+  }
+  for (std::size_t r = 0; r < hosts.size(); ++r) {
+    // The rank's engine thread, which would spin, plus (when stages have threads of their own)
+    // one for their work besides their kernels (filling payloads, hand-overs, driving
+    // rendezvous): measured at 2 ranks on 2 cores with 1 MiB payloads, spinning main threads
+    // made each hop 3-5x slower than block.
+    demand[hosts[r]] += threaded[r] ? 2 : 1;
+    have[hosts[r]] = cores[r];
   }
   for (const auto& [host, need] : demand) {
     if (need > have[host])
       return {wait_policy::block, "block (auto: " + host + " needs " + std::to_string(need) +
                                       " busy threads on " + std::to_string(have[host]) + " cores)"};
   }
-  return {wait_policy::spin, "spin (auto: 2 cores per rank plus one per busy stage thread)"};
+  return {wait_policy::spin,
+          "spin (auto: a core per rank, one more where stages have threads, one per busy stage "
+          "thread)"};
 }
 
 std::string cpu_list(const std::vector<int>& cpus) {

@@ -28,6 +28,7 @@
 #include "../io/item_files.hpp"
 #include "bindings.hpp"
 #include "clock.hpp"
+#include "doorbell.hpp"
 #include "gather.hpp"
 #include "layout.hpp"
 #include "mpi_info.hpp"
@@ -213,6 +214,7 @@ struct stage_state {
   std::size_t slot = 0;  // in the stall watchdog
   std::size_t input_count = 0;
   bool ordered = false;
+  bool on_engine = false;  // runs_inline: the engine thread runs its items, it has no thread
   std::uint64_t next_in_order = 0;
   std::map<std::uint64_t, ready_item> early;
   std::mutex m;
@@ -291,6 +293,7 @@ class rank_runtime {
         hosts_(std::move(hosts)),
         alarm_(comm) {
     rank_ = comm.rank();
+    bell_ = std::make_unique<doorbell>(comm_, hosts_);  // collective: before anything can throw
     source_rank_ = where_.rank_of[static_cast<std::size_t>(graph_.source())];
     for (const auto& e : spec_.edges) {
       edge_tags_.push_back(e.from + "->" + e.to);
@@ -307,6 +310,9 @@ class rank_runtime {
       st->input_count = graph_.inputs(inst.stage).size();
       st->ordered = spec_.stages[static_cast<std::size_t>(inst.stage)].ordered;
       st->work = std::make_unique<stage_work>(spec_, graph_, b_, inst.stage, inst.replica, rank_);
+      st->on_engine = on_engine(inst.stage);
+      if (st->on_engine && inst.stage != graph_.source()) engine_stages_.push_back(st.get());
+      if (st->on_engine && inst.stage == graph_.source()) source_on_engine_ = true;
       // Credits: one per consumer replica for each on-demand edge this instance produces on.
       for (int e : graph_.outputs(inst.stage))
         if (on_demand(consumer_of_[static_cast<std::size_t>(e)]))
@@ -345,13 +351,17 @@ class rank_runtime {
   void run(std::int64_t t0_local) {
     t0_local_ = t0_local;
     utc_start_ = utc_now_iso();
+    engine_thread_ = std::this_thread::get_id();
     std::vector<std::thread> threads;
     for (auto& [key, st] : local_) {
+      if (st->on_engine) continue;
       if (key.first == graph_.source())
         threads.emplace_back([this] { guarded([this] { source_loop(); }); });
       else
         threads.emplace_back([this, s = st.get()] { guarded([this, s] { stage_loop(*s); }); });
     }
+    threads_ = threads.size();
+    if (source_on_engine()) start_source();
     try {
       comm_loop();
     } catch (...) {
@@ -435,12 +445,16 @@ class rank_runtime {
     }
   }
 
-  void wake_comm() {
-    std::lock_guard lk(out_m_);
-    out_cv_.notify_one();
-  }
+  void wake_comm() { bell_->ring_self(); }
 
   bool detailed(std::uint64_t item) const { return item % stride_ == 0; }
+  // runs_inline (layout.hpp), unless faults are injected (a stalled stage must not stall the
+  // engine that watches it) or the source reads item files (that is I/O).
+  bool on_engine(int stage) const {
+    if (!options_.faults.empty() || !runs_inline(spec_, stage)) return false;
+    return stage != graph_.source() || b_.input_files.empty();
+  }
+  bool source_on_engine() const { return source_on_engine_; }
   int replicas(int stage) const { return spec_.stages[static_cast<std::size_t>(stage)].replicas; }
   bool on_demand(int stage) const {
     return replicas(stage) > 1 &&
@@ -538,7 +552,10 @@ class rank_runtime {
       }
     }
     lk.unlock();  // wake the consumer after unlocking, or it wakes only to block on the mutex
-    st.cv.notify_one();
+    if (!st.on_engine)
+      st.cv.notify_one();
+    else if (std::this_thread::get_id() != engine_thread_)
+      wake_comm();
   }
 
   // Hands an instance's output to each consumer: in memory when the chosen replica lives here,
@@ -577,7 +594,6 @@ class rank_runtime {
   }
 
   void stage_loop(stage_state& st) {
-    const stage_spec& spec = spec_.stages[static_cast<std::size_t>(st.id)];
     while (true) {
       ready_item r;
       {
@@ -587,36 +603,59 @@ class rank_runtime {
         r = std::move(st.ready.front());
         st.ready.pop_front();
       }
-      watchdog_->busy(st.slot, r.item, now_ns());
-      give_credit_back(r.credit, st.replica);
-      if (!options_.faults.empty())
-        inject_fault(options_.faults, spec.name, st.replica, r.item, aborted_);
-      event_row ev;
-      ev.item = r.item;
-      ev.stage = st.id;
-      ev.replica = st.replica;
-      ev.rank = rank_;
-      ev.received_ns = r.received_ns;
-      std::unique_lock<std::mutex> worker;  // serial_stages: one stage's work at a time here
-      if (options_.serial_stages) worker = std::unique_lock(serial_m_);
-      ev.started_ns = now_ns();
-      value out = st.work->run(r.item, r.inputs, ev.finished_ns);
-      if (worker.owns_lock()) worker.unlock();
-      emit(st.id, st.replica, r.item, std::move(out));
-      ev.sent_ns = now_ns();
-      watchdog_->idle(st.slot);
-      if (!detailed(r.item)) continue;
-      std::lock_guard lk(rec_m_);
-      events.push_back(ev);
+      invoke(st, r);
     }
+  }
+
+  // The engine thread's share of the stages: the items its stages have ready, at most a few per
+  // stage before it looks at MPI again. Returns whether it ran any.
+  bool run_engine_stages() {
+    bool did = false;
+    for (stage_state* st : engine_stages_) {
+      for (int n = 0; n < 16; ++n) {
+        ready_item r;
+        {
+          std::lock_guard lk(st->m);
+          if (st->ready.empty()) break;
+          r = std::move(st->ready.front());
+          st->ready.pop_front();
+        }
+        invoke(*st, r);
+        did = true;
+      }
+    }
+    return did;
+  }
+
+  // One item through one stage instance, on whichever thread runs it.
+  void invoke(stage_state& st, ready_item& r) {
+    watchdog_->busy(st.slot, r.item, now_ns());
+    give_credit_back(r.credit, st.replica);
+    if (!options_.faults.empty())
+      inject_fault(options_.faults, spec_.stages[static_cast<std::size_t>(st.id)].name, st.replica,
+                   r.item, aborted_);
+    event_row ev;
+    ev.item = r.item;
+    ev.stage = st.id;
+    ev.replica = st.replica;
+    ev.rank = rank_;
+    ev.received_ns = r.received_ns;
+    std::unique_lock<std::mutex> worker;  // serial_stages: one stage's work at a time here
+    if (options_.serial_stages) worker = std::unique_lock(serial_m_);
+    ev.started_ns = now_ns();
+    value out = st.work->run(r.item, r.inputs, ev.finished_ns);
+    if (worker.owns_lock()) worker.unlock();
+    emit(st.id, st.replica, r.item, std::move(out));
+    ev.sent_ns = now_ns();
+    watchdog_->idle(st.slot);
+    if (!detailed(r.item)) return;
+    std::lock_guard lk(rec_m_);
+    events.push_back(ev);
   }
 
   // The source emits items (at most `inflight` at a time) and completes them in deliver().
   void source_loop() {
-    const int s = graph_.source();
-    stage_work& work = *local_.at({s, 0})->work;
-    start_ns_ = now_ns();
-    watchdog_->progress(start_ns_);
+    start_source();
     for (std::uint64_t item = 0; item < spec_.items; ++item) {
       {
         std::unique_lock lk(src_m_);
@@ -624,23 +663,49 @@ class rank_runtime {
         if (aborted_.load()) return;
         ++inflight_;
       }
-      event_row ev;
-      ev.item = item;
-      ev.stage = s;
-      ev.rank = rank_;
-      ev.started_ns = now_ns();
-      value out = work.emit(item, ev.finished_ns);
+      emit_item(item);
+    }
+  }
+
+  void start_source() {
+    start_ns_ = now_ns();
+    watchdog_->progress(start_ns_);
+  }
+
+  // The source on the engine thread: the items the in-flight window allows now.
+  bool run_engine_source() {
+    if (!source_on_engine()) return false;
+    bool did = false;
+    while (next_item_ < spec_.items) {
       {
         std::lock_guard lk(src_m_);
-        source_events_[item] = {ev, false, false};
+        if (inflight_ >= spec_.inflight) break;
+        ++inflight_;
       }
-      emit(s, 0, item, std::move(out));
-      std::lock_guard lk(src_m_);
-      auto& pending = source_events_.at(item);
-      pending.row.sent_ns = now_ns();
-      pending.sent = true;
-      finish_source_row(item);
+      emit_item(next_item_++);
+      did = true;
     }
+    return did;
+  }
+
+  void emit_item(std::uint64_t item) {
+    const int s = graph_.source();
+    event_row ev;
+    ev.item = item;
+    ev.stage = s;
+    ev.rank = rank_;
+    ev.started_ns = now_ns();
+    value out = local_.at({s, 0})->work->emit(item, ev.finished_ns);
+    {
+      std::lock_guard lk(src_m_);
+      source_events_[item] = {ev, false, false};
+    }
+    emit(s, 0, item, std::move(out));
+    std::lock_guard lk(src_m_);
+    auto& pending = source_events_.at(item);
+    pending.row.sent_ns = now_ns();
+    pending.sent = true;
+    finish_source_row(item);
   }
 
   // A source row is final once the item is both sent and complete -- in either order: an item
@@ -675,6 +740,7 @@ class rank_runtime {
     watchdog_->progress(now_ns());
     report_progress(done);
     src_cv_.notify_all();
+    if (source_on_engine() && std::this_thread::get_id() != engine_thread_) wake_comm();
     if (completed_ == spec_.items) {
       stop_.store(true);  // every stage of every rank has seen every item
       wake_stages();
@@ -699,7 +765,7 @@ class rank_runtime {
   // stop message came), its stage threads ended, nothing waits to be sent, and every credit it
   // gave out has come back (so no credit message can still be on its way here).
   bool local_work_done() {
-    if (!stop_.load() || workers_done_.load() < local_.size()) return false;
+    if (!stop_.load() || workers_done_.load() < threads_) return false;
     if (rank_ == source_rank_ && !stop_sent_) return false;
     {
       std::lock_guard lk(credit_m_);
@@ -713,6 +779,7 @@ class rank_runtime {
   void comm_loop() {
     int idle = 0;
     while (true) {
+      const std::uint32_t ticket = bell_->ticket();  // before looking: see doorbell::sleep
       if (aborted_.load()) {
         // An error on this rank: under the CLI (save_partial), rank 0 stores the partial run
         // with the error as its reason and the job ends here; elsewhere run() rethrows it.
@@ -752,6 +819,7 @@ class rank_runtime {
           m.checksum ^= 1;  // an injected corrupt fault (faults.hpp)
         transport_.post(o.dest, type ? serialization_kind::raw : e.serialization, std::move(m), row,
                         t0_local_);
+        bell_->ring(o.dest);
         row.serialize_ns += object_ns;
         if (detailed(o.item))
           sends.push_back({o.item, o.edge, rank_, o.dest, o.src_replica, o.dst_replica, row.bytes,
@@ -759,15 +827,23 @@ class rank_runtime {
                            o.credit_granted_ns});
         did = true;
       }
-      for (const auto& [dest, c] : controls) transport_.post_control(dest, c);
+      for (const auto& [dest, c] : controls) {
+        transport_.post_control(dest, c);
+        bell_->ring(dest);
+      }
       did |= !controls.empty();
       if (rank_ == source_rank_ && stop_.load() && !stop_sent_) {
         for (int r = 0; r < comm_.size(); ++r)
-          if (r != rank_) transport_.post_control(r, control_message{control_kind::stop});
+          if (r != rank_) {
+            transport_.post_control(r, control_message{control_kind::stop});
+            bell_->ring(r);
+          }
         stop_sent_ = true;
         did = true;
       }
-      did |= transport_.progress_sends();
+      sent_to_.clear();
+      did |= transport_.progress_sends(&sent_to_);
+      for (int dest : sent_to_) bell_->ring(dest);
       while (auto r = transport_.try_receive()) {
         did = true;
         check_payload(*r);
@@ -794,9 +870,11 @@ class rank_runtime {
         accept(std::move(h.message), h.due + t0_local_);
         did = true;
       }
+      did |= run_engine_source();
+      did |= run_engine_stages();
       if (held_.empty() && local_work_done() && !transport_.sends_pending()) return;
       idle = did ? 0 : idle + 1;
-      wait_a_little(idle);
+      wait_a_little(idle, ticket);
     }
   }
 
@@ -996,9 +1074,11 @@ class rank_runtime {
   }
 
   // Measured on 2 cores: two ranks busy-polling one core exchange a message only at the
-  // scheduler tick (~4 ms). So after a short spin we yield, then sleep in 100 us slices that a
-  // local send cuts short; incoming MPI messages are seen at the next slice.
-  void wait_a_little(int idle) {
+  // scheduler tick (~4 ms). So after a short spin we yield, then sleep on the doorbell, which a
+  // same-host peer's message or a local thread's work rings (doorbell.hpp). Messages from other
+  // hosts cannot ring: with such peers the sleep lasts at most cross_host_poll, else at most
+  // 1 ms (the watchdog's pace); never past an emulated link's next release.
+  void wait_a_little(int& idle, std::uint32_t ticket) {
     if (idle == 0 || options_.wait == wait_policy::spin) return;
     if (idle < 64) return;
     // A large send in flight is pushed fragment by fragment by our MPI calls (the shared-memory
@@ -1007,9 +1087,16 @@ class rank_runtime {
       std::this_thread::yield();
       return;
     }
-    std::unique_lock lk(out_m_);
-    out_cv_.wait_for(lk, std::chrono::microseconds(100),
-                     [&] { return !outbox_.empty() || !control_out_.empty() || aborted_.load(); });
+    using std::chrono::nanoseconds;
+    constexpr nanoseconds cross_host_poll = std::chrono::microseconds(50);
+    nanoseconds bound = bell_->all_peers_ring() ? std::chrono::milliseconds(1) : cross_host_poll;
+    if (!held_.empty())
+      bound = std::min(
+          bound, nanoseconds(std::max<std::int64_t>(0, held_.top().due - (now_ns() - t0_local_))));
+    // Rung: what rang may not be visible to MPI yet (an eager message still being copied), so
+    // spin and yield again before the next sleep rather than sleep through it (measured: 1 in
+    // 50 items then waited out the whole bound).
+    if (bound.count() > 0 && bell_->sleep(ticket, bound)) idle = 0;
   }
 
   boost::mpi::communicator comm_;
@@ -1041,7 +1128,8 @@ class rank_runtime {
   std::unique_ptr<std::atomic<std::uint64_t>[]> pair_items_;
 
   std::mutex out_m_;
-  std::condition_variable out_cv_;
+  std::vector<int> sent_to_;        // the engine loop's: destinations of the sends just completed
+  std::unique_ptr<doorbell> bell_;  // the engine thread sleeps on it (wait_a_little)
   std::deque<outgoing> outbox_;
   std::deque<std::pair<int, control_message>> control_out_;  // (destination rank, message)
 
@@ -1071,6 +1159,11 @@ class rank_runtime {
   std::mutex rec_m_;
   std::mutex serial_m_;  // run_options::serial_stages
   std::atomic<std::size_t> workers_done_{0};
+  std::size_t threads_ = 0;                  // stage and source threads started
+  std::thread::id engine_thread_;            // the main thread: MPI and the stages on it
+  std::vector<stage_state*> engine_stages_;  // on_engine, the source excepted, in stage order
+  bool source_on_engine_ = false;
+  std::uint64_t next_item_ = 0;  // the source on the engine: the next item to emit
   std::atomic<bool> aborted_{false};
   std::mutex error_m_;
   std::exception_ptr error_;

@@ -309,6 +309,7 @@ void transport::post(int dest, serialization_kind how, wire_message msg, message
   pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 0, encode(how, msg, comm_)};
   const std::int64_t t1 = now_ns();
   p.count = isend_encoded(*p.message, dest, comm_, p.requests);
+  p.dest = dest;
   row.bytes = p.message->bytes;
   row.serialize_ns = t1 - t0;
   row.posted_ns = t1;
@@ -316,7 +317,8 @@ void transport::post(int dest, serialization_kind how, wire_message msg, message
 }
 
 void transport::post_control(int dest, const control_message& c) {
-  pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 1, std::make_unique<encoded_message>()};
+  pending_send p{
+      {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 1, std::make_unique<encoded_message>(), dest};
   auto& e = *p.message;
   e.header.resize(4 * sizeof(std::int32_t));
   const std::int32_t words[4] = {static_cast<std::int32_t>(c.kind), c.edge, c.src_replica,
@@ -333,12 +335,13 @@ std::deque<control_message> transport::take_controls() {
   return out;
 }
 
-bool transport::progress_sends() {
+bool transport::progress_sends(std::vector<int>* done_to) {
   bool any = false;
   for (auto it = pending_.begin(); it != pending_.end();) {
     int done = 0;
     MPIPE_MPI_CHECK(MPI_Testall(it->count, it->requests, &done, MPI_STATUSES_IGNORE));
     if (done) {
+      if (done_to) done_to->push_back(it->dest);
       it = pending_.erase(it);
       any = true;
     } else {

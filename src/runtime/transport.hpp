@@ -156,8 +156,9 @@ class transport {
   // local clock). `to_timeline` maps a local stamp onto rank 0's timeline for msg.sent_ns.
   void post(int dest, serialization_kind how, wire_message msg, message_row& row,
             std::int64_t to_timeline);
-  // Completes finished sends; true if any did.
-  bool progress_sends();
+  // Completes finished sends; true if any did. done_to (if given) gets each one's destination:
+  // an eager message may reach its receiver only now, so that is when to ring its doorbell.
+  bool progress_sends(std::vector<int>* done_to = nullptr);
   bool sends_pending() const { return !pending_.empty(); }
   // A message if one has arrived (never blocks). Control messages that arrive meanwhile are
   // received and kept for take_controls().
@@ -171,6 +172,7 @@ class transport {
     MPI_Request requests[2];
     int count;
     std::unique_ptr<encoded_message> message;  // must outlive the send
+    int dest = 0;
   };
   boost::mpi::communicator comm_;
   std::deque<pending_send> pending_;
