@@ -66,6 +66,56 @@ YAML
 timeout 120 "${mpirun[@]}" -np 2 "$bin" sweep --grid "$dir/long.yaml" --out "$dir/long.h5" \
   --no-progress >"$dir/long.log" 2>&1 || { cat "$dir/long.log"; echo "FAIL: sweep long.yaml"; exit 1; }
 check_columns "$dir/long.log" "^ +# +settings +work/stage" "sweep Points table, labels of 36 characters"
+# A sweep over link latencies checks the model's latency tolerance: the table is printed, one
+# line per placement, and stored, two rows each (1 %, 10 %). spread holds 2 hops per item (Main
+# -> S -> Main), so the model tolerates ~0.1 ms (1 % of 20 ms over 2 hops) and ~1 ms (10 %);
+# pack has no hop between ranks: unbounded. Only the model's numbers are checked closely.
+cat >"$dir/tolerance.yaml" <<'YAML'
+spec: call.yaml
+items: 2
+repeat: 3
+warmup: 1
+seed: 9
+grid:
+  work_scale: [20]
+  placement: [pack, spread]
+  emulate_link: [none, "latency=0.2ms", "latency=1ms", "latency=3ms"]
+YAML
+timeout 120 "${mpirun[@]}" -np 2 "$bin" sweep --grid "$dir/tolerance.yaml" --out "$dir/tol.h5" \
+  --platform "$(dirname "${BASH_SOURCE[0]}")/../../jobs/platforms/laptop-shm.yaml" \
+  --no-progress >"$dir/tol.log" 2>&1 || { cat "$dir/tol.log"; echo "FAIL: tolerance sweep"; exit 1; }
+grep -q "^Latency tolerance: " "$dir/tol.log" || { cat "$dir/tol.log"; echo "FAIL: no tolerance table"; exit 1; }
+check_columns "$dir/tol.log" "^  settings +placement +scope +base ms" "sweep Latency tolerance table"
+grep -Eq "^  - +pack +cross-rank .*unbounded \(no such hop\)" "$dir/tol.log" ||
+  { cat "$dir/tol.log"; echo "FAIL: pack's tolerance is not unbounded"; exit 1; }
+/usr/bin/python3 - "$dir/tol.h5" <<'PY'
+import math
+import sys
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    (run,) = f["runs"].values()
+    rows = run["latency_tolerance"][()]
+    assert len(rows) == 4, rows
+    got = [(r["placement"].decode(), r["scope"].decode(), float(r["slowdown_pct"])) for r in rows]
+    assert got == [("pack", "cross-rank", 1.0), ("pack", "cross-rank", 10.0),
+                   ("spread", "cross-rank", 1.0), ("spread", "cross-rank", 10.0)], got
+    for r in rows:
+        status = r["status"].decode()
+        assert status in ("found", "above range", "below range"), status
+        assert r["min_tried_ms"] == 0.2 and r["max_tried_ms"] == 3.0, r
+        assert r["base_ms"] >= 20 * 0.98, r
+        if status == "found":
+            assert 0.2 <= r["measured_ms"] <= 3.0, r
+            want = 100 * (r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"]
+            assert math.isclose(r["error_pct"], want, rel_tol=1e-9), r
+        else:
+            assert math.isnan(r["error_pct"]), r
+    assert math.isinf(rows[0]["predicted_ms"]) and math.isinf(rows[1]["predicted_ms"]), rows
+    # The model: 2 hops share the slack of 1 % / 10 % of ~20 ms.
+    assert 0.05 <= rows[2]["predicted_ms"] <= 0.2, rows[2]
+    assert 0.7 <= rows[3]["predicted_ms"] <= 1.3, rows[3]
+    print("ok  ", len(rows), "latency tolerance rows in", sys.argv[1])
+PY
 echo "ok   sweep of 4 points x (3 + 1) runs in $(( $(date +%s) - start )) s"
 /usr/bin/python3 - "$out" <<'PY'
 import sys
