@@ -652,6 +652,12 @@ def test_report_draws_the_latency_tolerance_curve_of_a_link_sweep(link_sweep, re
     page = Path(write_report(str(link_sweep), str(out), formats=("png",))).read_text("utf-8")
     assert (out / f"tolerance-{run.id}.png").is_file()
     assert "Latency tolerance: per placement" in page and "within 10 %, measured ms" in page
+    # The sweep's own latency_tolerance rows (newer mpipe), listed beside the curve and marked on
+    # its guides; optional: older binaries store none.
+    own = run.table("latency_tolerance")
+    assert ("id='tolerance-table'" in page) == (not own.empty)
+    if not own.empty and (own.predicted_ms.replace(np.inf, np.nan) > 0).any():
+        assert any("latency_tolerance" in ln.get_label() for ln in ax.lines)
     # A sweep that does not vary the link (the fixture's break-even sweep) draws no such curve.
     real = results.parent / "sweep.h5"
     if real.is_file():
