@@ -521,6 +521,7 @@ class rank_runtime {
     stage_state& st = *local_.at({stage, replica});
     if (stage == graph_.source()) {
       if (outputs_[static_cast<std::size_t>(edge)].enabled()) write_output(edge, item, data);
+      if (st.input_count == 1) return complete_item(item, arrived);  // no join to wait for
       std::unique_lock lk(st.m);
       auto& j = st.joins[item];
       j.last_arrival = std::max(j.last_arrival, arrived);
@@ -532,30 +533,42 @@ class rank_runtime {
       return;
     }
     std::unique_lock lk(st.m);
-    auto& j = st.joins[item];
-    j.last_arrival = std::max(j.last_arrival, arrived);
-    if (j.inputs.empty()) j.inputs.resize(st.input_count);
-    j.inputs[static_cast<std::size_t>(b_.input_slot[static_cast<std::size_t>(edge)])] =
-        std::move(data);
-    if (credit.rank >= 0) j.credit = credit;
-    if (++j.have < st.input_count) return;
-    ready_item r{item, j.last_arrival, std::move(j.inputs), j.credit};
-    st.joins.erase(item);
-    if (!st.ordered) {
-      st.ready.push_back(std::move(r));
+    ready_item r{item, arrived, {}, credit};
+    if (st.input_count == 1) {  // the item is ready: no join table entry to make and erase
+      r.inputs.push_back(std::move(data));
     } else {
-      st.early.emplace(item, std::move(r));
-      while (!st.early.empty() && st.early.begin()->first == st.next_in_order) {
-        st.ready.push_back(std::move(st.early.begin()->second));
-        st.early.erase(st.early.begin());
-        ++st.next_in_order;
-      }
+      auto& j = st.joins[item];
+      j.last_arrival = std::max(j.last_arrival, arrived);
+      if (j.inputs.empty()) j.inputs.resize(st.input_count);
+      j.inputs[static_cast<std::size_t>(b_.input_slot[static_cast<std::size_t>(edge)])] =
+          std::move(data);
+      if (credit.rank >= 0) j.credit = credit;
+      if (++j.have < st.input_count) return;
+      r = ready_item{item, j.last_arrival, std::move(j.inputs), j.credit};
+      st.joins.erase(item);
     }
+    enqueue(st, std::move(r));
     lk.unlock();  // wake the consumer after unlocking, or it wakes only to block on the mutex
     if (!st.on_engine)
       st.cv.notify_one();
     else if (std::this_thread::get_id() != engine_thread_)
       wake_comm();
+  }
+
+  // A ready item into its instance's queue (caller holds st.m); an ordered stage holds early
+  // items until every earlier one has been queued.
+  static void enqueue(stage_state& st, ready_item r) {
+    if (!st.ordered) {
+      st.ready.push_back(std::move(r));
+      return;
+    }
+    const std::uint64_t item = r.item;
+    st.early.emplace(item, std::move(r));
+    while (!st.early.empty() && st.early.begin()->first == st.next_in_order) {
+      st.ready.push_back(std::move(st.early.begin()->second));
+      st.early.erase(st.early.begin());
+      ++st.next_in_order;
+    }
   }
 
   // Hands an instance's output to each consumer: in memory when the chosen replica lives here,
