@@ -205,8 +205,7 @@ bool runs_inline(const pipeline_spec& spec, int stage) {
   const auto& st = spec.stages[static_cast<std::size_t>(stage)];
   if (!is_synthetic(st.kernel) || st.threads != 1 || st.payload_bytes > inline_payload_bytes)
     return false;
-  if (st.kernel == kernel_kind::sleep ? st.work_ms > 0.0 : st.work_ms > inline_work_ms)
-    return false;
+  if (st.kernel != kernel_kind::sleep && st.work_ms > inline_work_ms) return false;
   for (const auto& e : spec.edges) {
     if (e.from != st.name) continue;
     const auto& to = spec.stages[static_cast<std::size_t>(spec.stage_index(e.to))];

@@ -66,9 +66,10 @@ std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& wh
 // Whether a stage's invocations run on its rank's engine (main) thread, between MPI polls,
 // instead of on a thread of their own: a hand-off between threads costs 5-20 us on a busy box,
 // more than a fine-grained stage's work (docs/architecture.md, "The engine"). Only what is short
-// and cannot block: a synthetic kernel with one thread, sleep of 0 ms or spin/compute of at most
-// inline_work_ms, a payload of at most inline_payload_bytes, and no out-edge into an on-demand
-// farm (its producer may wait for a credit that only the engine thread can bring back).
+// or cannot block: a synthetic kernel with one thread, sleep (of any length: the engine keeps it
+// as a deadline, holding no thread) or spin/compute of at most inline_work_ms, a payload of at
+// most inline_payload_bytes, and no out-edge into an on-demand farm (its producer may wait for
+// a credit that only the engine thread can bring back).
 inline constexpr double inline_work_ms = 0.05;
 inline constexpr std::uint64_t inline_payload_bytes = 64 * 1024;
 bool runs_inline(const pipeline_spec& spec, int stage);

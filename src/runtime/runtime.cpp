@@ -16,6 +16,7 @@
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <queue>
@@ -215,6 +216,11 @@ struct stage_state {
   std::size_t input_count = 0;
   bool ordered = false;
   bool on_engine = false;  // runs_inline: the engine thread runs its items, it has no thread
+  // A sleep stage on the engine: its item in service and when its sleep ends (no thread sleeps).
+  bool timer = false, in_service = false;
+  std::int64_t due_ns = 0;
+  ready_item serving;
+  event_row serving_row;
   std::uint64_t next_in_order = 0;
   std::map<std::uint64_t, ready_item> early;
   std::mutex m;
@@ -311,6 +317,8 @@ class rank_runtime {
       st->ordered = spec_.stages[static_cast<std::size_t>(inst.stage)].ordered;
       st->work = std::make_unique<stage_work>(spec_, graph_, b_, inst.stage, inst.replica, rank_);
       st->on_engine = on_engine(inst.stage);
+      const auto& ss = spec_.stages[static_cast<std::size_t>(inst.stage)];
+      st->timer = st->on_engine && ss.kernel == kernel_kind::sleep && ss.work_ms > 0.0;
       if (st->on_engine && inst.stage != graph_.source()) engine_stages_.push_back(st.get());
       if (st->on_engine && inst.stage == graph_.source()) source_on_engine_ = true;
       // Credits: one per consumer replica for each on-demand edge this instance produces on.
@@ -336,11 +344,28 @@ class rank_runtime {
     // Per-item rows for at most detail_items items, evenly spaced; the rest only in aggregates.
     const std::uint64_t cap = std::max<std::uint64_t>(1, options_.detail_items);
     stride_ = std::max<std::uint64_t>(1, (spec_.items + cap - 1) / cap);
+    reserve_rows();
     // Steady state: leave out the first and last 10 % (at least the in-flight window, so the
     // pipeline is full), never more than a third at each end.
     const std::uint64_t n = spec_.items;
     stats_.warmup = std::min(std::max(spec_.inflight, n / 10), n / 3);
     stats_.drain = stats_.warmup;
+  }
+
+  // Room for every detailed item's rows before the run: a vector that grows on the hot path
+  // copies all the rows it holds.
+  void reserve_rows() {
+    const std::size_t detailed = static_cast<std::size_t>((spec_.items + stride_ - 1) / stride_);
+    std::size_t outs = 0, ins = 0;
+    for (const auto& [key, st] : local_) {
+      outs += graph_.outputs(key.first).size();
+      ins += graph_.inputs(key.first).size();
+    }
+    events.reserve(detailed * local_.size());
+    handoffs.reserve(detailed * outs);
+    sends.reserve(detailed * outs);
+    recvs.reserve(detailed * ins);
+    if (rank_ == source_rank_) items.reserve(detailed);
   }
 
   // The run's core_warnings attribute, for a partial record too.
@@ -452,7 +477,11 @@ class rank_runtime {
   // engine that watches it) or the source reads item files (that is I/O).
   bool on_engine(int stage) const {
     if (!options_.faults.empty() || !runs_inline(spec_, stage)) return false;
-    return stage != graph_.source() || b_.input_files.empty();
+    const auto& st = spec_.stages[static_cast<std::size_t>(stage)];
+    const bool sleeps = st.kernel == kernel_kind::sleep && st.work_ms > 0.0;
+    // serial_stages: one stage's work at a time, so sleeps may not overlap as timers would.
+    if (sleeps && options_.serial_stages) return false;
+    return stage != graph_.source() || (b_.input_files.empty() && !sleeps);
   }
   bool source_on_engine() const { return source_on_engine_; }
   int replicas(int stage) const { return spec_.stages[static_cast<std::size_t>(stage)].replicas; }
@@ -625,6 +654,10 @@ class rank_runtime {
   bool run_engine_stages() {
     bool did = false;
     for (stage_state* st : engine_stages_) {
+      if (st->timer) {
+        did |= run_timer(*st);
+        continue;
+      }
       for (int n = 0; n < 16; ++n) {
         ready_item r;
         {
@@ -640,8 +673,51 @@ class rank_runtime {
     return did;
   }
 
+  // A sleep stage on the engine: its sleep is a deadline the engine keeps, so no thread sleeps
+  // and no hand-off wakes one; one item at a time, as a thread would serve them.
+  bool run_timer(stage_state& st) {
+    bool finished = false;
+    if (st.in_service) {
+      if (now_ns() < st.due_ns) return false;
+      st.serving.inputs.clear();
+      st.serving_row.finished_ns = now_ns();
+      end_item(st, st.serving_row, st.work->synthetic_output(st.serving.item));
+      st.in_service = false;
+      finished = true;
+    }
+    {
+      std::lock_guard lk(st.m);
+      if (st.ready.empty()) return finished;
+      st.serving = std::move(st.ready.front());
+      st.ready.pop_front();
+    }
+    st.serving_row = begin_item(st, st.serving);
+    const double ms = spec_.stages[static_cast<std::size_t>(st.id)].work_ms;
+    st.due_ns = st.serving_row.started_ns + static_cast<std::int64_t>(ms * 1e6);
+    st.in_service = true;
+    return true;
+  }
+
+  // The engine's next deadline: the earliest sleep stage in service (INT64_MAX: none).
+  std::int64_t next_due_ns() const {
+    std::int64_t due = std::numeric_limits<std::int64_t>::max();
+    for (const stage_state* st : engine_stages_)
+      if (st->in_service) due = std::min(due, st->due_ns);
+    return due;
+  }
+
   // One item through one stage instance, on whichever thread runs it.
   void invoke(stage_state& st, ready_item& r) {
+    event_row ev = begin_item(st, r);
+    std::unique_lock<std::mutex> worker;  // serial_stages: one stage's work at a time here
+    if (options_.serial_stages) worker = std::unique_lock(serial_m_);
+    ev.started_ns = now_ns();
+    value out = st.work->run(r.item, r.inputs, ev.finished_ns);
+    if (worker.owns_lock()) worker.unlock();
+    end_item(st, ev, std::move(out));
+  }
+
+  event_row begin_item(stage_state& st, const ready_item& r) {
     watchdog_->busy(st.slot, r.item, now_ns());
     give_credit_back(r.credit, st.replica);
     if (!options_.faults.empty())
@@ -653,15 +729,15 @@ class rank_runtime {
     ev.replica = st.replica;
     ev.rank = rank_;
     ev.received_ns = r.received_ns;
-    std::unique_lock<std::mutex> worker;  // serial_stages: one stage's work at a time here
-    if (options_.serial_stages) worker = std::unique_lock(serial_m_);
     ev.started_ns = now_ns();
-    value out = st.work->run(r.item, r.inputs, ev.finished_ns);
-    if (worker.owns_lock()) worker.unlock();
-    emit(st.id, st.replica, r.item, std::move(out));
+    return ev;
+  }
+
+  void end_item(stage_state& st, event_row& ev, value out) {
+    emit(st.id, st.replica, ev.item, std::move(out));
     ev.sent_ns = now_ns();
     watchdog_->idle(st.slot);
-    if (!detailed(r.item)) return;
+    if (!detailed(ev.item)) return;
     std::lock_guard lk(rec_m_);
     events.push_back(ev);
   }
@@ -1106,6 +1182,8 @@ class rank_runtime {
     if (!held_.empty())
       bound = std::min(
           bound, nanoseconds(std::max<std::int64_t>(0, held_.top().due - (now_ns() - t0_local_))));
+    if (const std::int64_t due = next_due_ns(); due != std::numeric_limits<std::int64_t>::max())
+      bound = std::min(bound, nanoseconds(std::max<std::int64_t>(0, due - now_ns())));
     // Rung: what rang may not be visible to MPI yet (an eager message still being copied), so
     // spin and yield again before the next sleep rather than sleep through it (measured: 1 in
     // 50 items then waited out the whole bound).

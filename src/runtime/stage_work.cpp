@@ -127,6 +127,10 @@ value stage_work::run(std::uint64_t item, std::vector<value>& inputs, std::int64
   }
 }
 
+value stage_work::synthetic_output(std::uint64_t item) const {
+  return {make_payload(st_.payload_bytes, item, stage_), nullptr};
+}
+
 value stage_work::call_function(std::vector<value>& inputs, std::int64_t& finished_ns) {
   const stage_function& f = *b_.functions[static_cast<std::size_t>(stage_)];
   std::vector<std::shared_ptr<void>> args(inputs.size());

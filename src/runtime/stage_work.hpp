@@ -37,6 +37,9 @@ class stage_work {
   // A stage's item: its inputs by slot (consumed), its result for every out-edge. finished_ns:
   // when the work itself ended (before a synthetic payload is filled: that is hand-over work).
   value run(std::uint64_t item, std::vector<value>& inputs, std::int64_t& finished_ns);
+  // A synthetic stage's output without its kernel: for a sleep stage whose sleep the engine
+  // keeps as a deadline (runtime.cpp).
+  value synthetic_output(std::uint64_t item) const;
   // The source's item: a file's bytes or a synthetic payload, through the source's kernel.
   value emit(std::uint64_t item, std::int64_t& finished_ns);
   // exec: ends a call blocked on the worker (stall watchdog, abort); from any thread.
