@@ -201,10 +201,13 @@ std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& wh
   return rows;
 }
 
-bool runs_inline(const pipeline_spec& spec, int stage) {
+bool runs_inline(const pipeline_spec& spec, int stage, const run_options& options) {
   const auto& st = spec.stages[static_cast<std::size_t>(stage)];
-  if (!is_synthetic(st.kernel) || st.threads != 1 || st.payload_bytes > inline_payload_bytes)
+  if (!options.faults.empty() || !is_synthetic(st.kernel) || st.threads != 1 ||
+      st.payload_bytes > inline_payload_bytes)
     return false;
+  const bool sleeps = st.kernel == kernel_kind::sleep && st.work_ms > 0.0;
+  if (sleeps && (options.serial_stages || st.name == spec.source)) return false;
   if (st.kernel != kernel_kind::sleep && st.work_ms > inline_work_ms) return false;
   for (const auto& e : spec.edges) {
     if (e.from != st.name) continue;
@@ -217,13 +220,14 @@ bool runs_inline(const pipeline_spec& spec, int stage) {
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,
-                                                 const std::vector<int>& cores) {
+                                                 const std::vector<int>& cores,
+                                                 const run_options& options) {
   if (asked != wait_policy::automatic) return {asked, to_string(asked)};
   std::map<std::string, int> demand, have;
   std::vector<bool> threaded(hosts.size(), false);  // the rank hosts a stage with its own thread
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     const auto& st = spec.stages[s];
-    if (runs_inline(spec, static_cast<int>(s))) continue;  // on the engine thread
+    if (runs_inline(spec, static_cast<int>(s), options)) continue;  // on the engine thread
     for (int rank : where.replica_ranks[s]) {
       threaded[static_cast<std::size_t>(rank)] = true;
       if (st.kernel != kernel_kind::sleep && st.work_ms > 0.0)

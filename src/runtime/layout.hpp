@@ -69,10 +69,12 @@ std::vector<stage_row> stage_rows(const pipeline_spec& spec, const placement& wh
 // or cannot block: a synthetic kernel with one thread, sleep (of any length: the engine keeps it
 // as a deadline, holding no thread) or spin/compute of at most inline_work_ms, a payload of at
 // most inline_payload_bytes, and no out-edge into an on-demand farm (its producer may wait for
-// a credit that only the engine thread can bring back).
+// a credit that only the engine thread can bring back). Never when the run injects faults (a
+// stalled stage must not stall the engine that watches it); no sleep under serial_stages (one
+// stage's work at a time: timers would overlap); no sleeping source.
 inline constexpr double inline_work_ms = 0.05;
 inline constexpr std::uint64_t inline_payload_bytes = 64 * 1024;
-bool runs_inline(const pipeline_spec& spec, int stage);
+bool runs_inline(const pipeline_spec& spec, int stage, const run_options& options);
 
 // --wait auto: spin only if no host would then have more busy threads than cores (every replica
 // of a farm counts on its own rank's host). Every rank evaluates the same inputs, so all reach
@@ -80,7 +82,8 @@ bool runs_inline(const pipeline_spec& spec, int stage);
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,
-                                                 const std::vector<int>& cores);
+                                                 const std::vector<int>& cores,
+                                                 const run_options& options);
 
 // What one rank may run on, as the launcher bound it: its affinity mask (sched_getaffinity),
 // its OpenMP places and its host's hardware threads.

@@ -473,15 +473,10 @@ class rank_runtime {
   void wake_comm() { bell_->ring_self(); }
 
   bool detailed(std::uint64_t item) const { return item % stride_ == 0; }
-  // runs_inline (layout.hpp), unless faults are injected (a stalled stage must not stall the
-  // engine that watches it) or the source reads item files (that is I/O).
+  // runs_inline (layout.hpp), unless it is the source and reads item files (that is I/O).
   bool on_engine(int stage) const {
-    if (!options_.faults.empty() || !runs_inline(spec_, stage)) return false;
-    const auto& st = spec_.stages[static_cast<std::size_t>(stage)];
-    const bool sleeps = st.kernel == kernel_kind::sleep && st.work_ms > 0.0;
-    // serial_stages: one stage's work at a time, so sleeps may not overlap as timers would.
-    if (sleeps && options_.serial_stages) return false;
-    return stage != graph_.source() || (b_.input_files.empty() && !sleeps);
+    if (!runs_inline(spec_, stage, options_)) return false;
+    return stage != graph_.source() || b_.input_files.empty();
   }
   bool source_on_engine() const { return source_on_engine_; }
   int replicas(int stage) const { return spec_.stages[static_cast<std::size_t>(stage)].replicas; }
@@ -1739,7 +1734,8 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
                 : ", " + std::string(to_string(e.serialization)) + ", " + p.transport)
         << ")\n";
   }
-  out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
+  out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores, options).second
+      << "\n";
   out << "  throughput "
       << compute_throughput_bound(spec, where, hosts, cores,
                                   options.emulate.value_or(emulated_link{}))
@@ -1780,7 +1776,8 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   boost::mpi::all_gather(comm, static_cast<int>(std::thread::hardware_concurrency()), cores);
   run_options opts = options;
   std::string wait_text;
-  std::tie(opts.wait, wait_text) = resolve_wait(options.wait, spec, result.where, hosts, cores);
+  std::tie(opts.wait, wait_text) =
+      resolve_wait(options.wait, spec, result.where, hosts, cores, options);
   const auto cpus = gather_cpus(comm);
   const std::string core_text = warn_of_cores(comm, spec, result.where, cpus, options);
   const std::string utc_start = utc_now_iso();

@@ -73,12 +73,12 @@ TEST(Layout, WaitAutoCountsEveryReplica) {
   const auto spec = spin_farm();
   const auto where = mpipe::resolve_placement(spec, "Main=0,W#0=0,W#1=1", 2);
   const auto [policy, why] =
-      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"h", "h"}, {5, 5});
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"h", "h"}, {5, 5}, {});
   EXPECT_EQ(policy, mpipe::wait_policy::block) << why;
   EXPECT_NE(why.find("needs 6 busy threads on 5 cores"), std::string::npos) << why;
   // Replicas on two hosts count where each runs: 3 busy threads on each 3-core host fit.
   const auto [split, why2] =
-      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"a", "b"}, {3, 3});
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"a", "b"}, {3, 3}, {});
   EXPECT_EQ(split, mpipe::wait_policy::spin) << why2;
 }
 
@@ -191,3 +191,33 @@ TEST(Layout, OneItemInFlightCountsOnlyStagesThatRunAtOnce) {
 }
 
 }  // namespace
+
+// Which stages the engine thread runs itself (issue 18): short or sleeping synthetic stages,
+// not one that feeds an on-demand farm, not a sleep under serial_stages, nothing under faults.
+TEST(Layout, ShortAndSleepingStagesRunOnTheEngine) {
+  const auto spec = mpipe::parse_spec(
+      "name: chain\nsource: Main\nitems: 4\ndefaults: {payload_bytes: 64}\n"
+      "stages:\n  - {name: Main, work_ms: 0}\n  - {name: S, kernel: sleep, work_ms: 3}\n"
+      "  - {name: Q, kernel: spin, work_ms: 0.01}\n  - {name: L, kernel: spin, work_ms: 1}\n"
+      "  - {name: T, kernel: spin, work_ms: 0.01, threads: 2}\n"
+      "edges:\n  - Main -> S\n  - S -> Q\n  - Q -> L\n  - L -> T\n  - T -> Main\n",
+      "<chain>");
+  const mpipe::run_options plain;
+  const auto on = [&](const char* name, const mpipe::run_options& o) {
+    return mpipe::runs_inline(spec, spec.stage_index(name), o);
+  };
+  EXPECT_TRUE(on("Main", plain));
+  EXPECT_TRUE(on("S", plain));   // a timer, however long
+  EXPECT_TRUE(on("Q", plain));   // 10 us of spin: less than a thread hand-off
+  EXPECT_FALSE(on("L", plain));  // 1 ms of CPU: its own thread, to overlap with others
+  EXPECT_FALSE(on("T", plain));  // OpenMP threads
+  mpipe::run_options serial;
+  serial.serial_stages = true;
+  EXPECT_FALSE(on("S", serial));
+  EXPECT_TRUE(on("Q", serial));
+  mpipe::run_options faulty;
+  faulty.faults.push_back({});
+  EXPECT_FALSE(on("Q", faulty));
+  // Into an on-demand farm: the producer may wait for a credit only the engine brings back.
+  EXPECT_FALSE(mpipe::runs_inline(spin_farm(), 0, plain));
+}
