@@ -107,7 +107,7 @@ std::string names_text(const std::vector<std::string>& names) {
 bool waits_blocking(const run_options& run, const pipeline_spec& spec, const placement& where,
                     const std::vector<std::string>& hosts, int host_cores) {
   const std::vector<int> cores(hosts.size(), host_cores);
-  return resolve_wait(run.wait, spec, where, hosts, cores, run).first == wait_policy::block;
+  return resolve_wait(run.wait, spec, where, hosts, cores).first == wait_policy::block;
 }
 
 run_options options_for(const sweep_point& p, const sweep_options& o) {

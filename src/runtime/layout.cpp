@@ -220,36 +220,31 @@ bool runs_inline(const pipeline_spec& spec, int stage, const run_options& option
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,
-                                                 const std::vector<int>& cores,
-                                                 const run_options& options) {
+                                                 const std::vector<int>& cores) {
   if (asked != wait_policy::automatic) return {asked, to_string(asked)};
   std::map<std::string, int> demand, have;
-  std::vector<bool> threaded(hosts.size(), false);  // the rank hosts a stage with its own thread
+  for (std::size_t r = 0; r < hosts.size(); ++r) {
+    // The rank's engine thread, which would spin, plus one for its stages' own work besides
+    // their kernels (filling payloads, hand-overs, driving rendezvous): measured at 2 ranks on 2
+    // cores with 1 MiB payloads, spinning main threads made each hop 3-5x slower than block.
+    // Also when every stage runs on the engine: hosts that share their cores (the virtual
+    // cluster's) would otherwise spin 4 ranks on 2 cores, and with the doorbell block costs
+    // little under a steady stream (the engine spins and yields before it sleeps).
+    demand[hosts[r]] += 2;
+    have[hosts[r]] = cores[r];
+  }
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
     const auto& st = spec.stages[s];
-    if (runs_inline(spec, static_cast<int>(s), options)) continue;  // on the engine thread
-    for (int rank : where.replica_ranks[s]) {
-      threaded[static_cast<std::size_t>(rank)] = true;
-      if (st.kernel != kernel_kind::sleep && st.work_ms > 0.0)
-        demand[hosts[static_cast<std::size_t>(rank)]] += st.threads;
-    }
-  }
-  for (std::size_t r = 0; r < hosts.size(); ++r) {
-    // The rank's engine thread, which would spin, plus (when stages have threads of their own)
-    // one for their work besides their kernels (filling payloads, hand-overs, driving
-    // rendezvous): measured at 2 ranks on 2 cores with 1 MiB payloads, spinning main threads
-    // made each hop 3-5x slower than block.
-    demand[hosts[r]] += threaded[r] ? 2 : 1;
-    have[hosts[r]] = cores[r];
+    if (st.kernel == kernel_kind::sleep || st.work_ms <= 0.0) continue;
+    for (int rank : where.replica_ranks[s])
+      demand[hosts[static_cast<std::size_t>(rank)]] += st.threads;
   }
   for (const auto& [host, need] : demand) {
     if (need > have[host])
       return {wait_policy::block, "block (auto: " + host + " needs " + std::to_string(need) +
                                       " busy threads on " + std::to_string(have[host]) + " cores)"};
   }
-  return {wait_policy::spin,
-          "spin (auto: a core per rank, one more where stages have threads, one per busy stage "
-          "thread)"};
+  return {wait_policy::spin, "spin (auto: 2 cores per rank plus one per busy stage thread)"};
 }
 
 std::string cpu_list(const std::vector<int>& cpus) {

@@ -82,8 +82,7 @@ bool runs_inline(const pipeline_spec& spec, int stage, const run_options& option
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,
-                                                 const std::vector<int>& cores,
-                                                 const run_options& options);
+                                                 const std::vector<int>& cores);
 
 // What one rank may run on, as the launcher bound it: its affinity mask (sched_getaffinity),
 // its OpenMP places and its host's hardware threads.

@@ -1734,8 +1734,7 @@ std::string describe_layout(const boost::mpi::communicator& comm, const pipeline
                 : ", " + std::string(to_string(e.serialization)) + ", " + p.transport)
         << ")\n";
   }
-  out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores, options).second
-      << "\n";
+  out << "  wait: " << resolve_wait(options.wait, spec, where, hosts, cores).second << "\n";
   out << "  throughput "
       << compute_throughput_bound(spec, where, hosts, cores,
                                   options.emulate.value_or(emulated_link{}))
@@ -1776,8 +1775,7 @@ run_result run_pipeline(const boost::mpi::communicator& world, const pipeline_sp
   boost::mpi::all_gather(comm, static_cast<int>(std::thread::hardware_concurrency()), cores);
   run_options opts = options;
   std::string wait_text;
-  std::tie(opts.wait, wait_text) =
-      resolve_wait(options.wait, spec, result.where, hosts, cores, options);
+  std::tie(opts.wait, wait_text) = resolve_wait(options.wait, spec, result.where, hosts, cores);
   const auto cpus = gather_cpus(comm);
   const std::string core_text = warn_of_cores(comm, spec, result.where, cpus, options);
   const std::string utc_start = utc_now_iso();

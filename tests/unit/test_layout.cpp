@@ -73,12 +73,12 @@ TEST(Layout, WaitAutoCountsEveryReplica) {
   const auto spec = spin_farm();
   const auto where = mpipe::resolve_placement(spec, "Main=0,W#0=0,W#1=1", 2);
   const auto [policy, why] =
-      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"h", "h"}, {5, 5}, {});
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"h", "h"}, {5, 5});
   EXPECT_EQ(policy, mpipe::wait_policy::block) << why;
   EXPECT_NE(why.find("needs 6 busy threads on 5 cores"), std::string::npos) << why;
   // Replicas on two hosts count where each runs: 3 busy threads on each 3-core host fit.
   const auto [split, why2] =
-      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"a", "b"}, {3, 3}, {});
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, spec, where, {"a", "b"}, {3, 3});
   EXPECT_EQ(split, mpipe::wait_policy::spin) << why2;
 }
 
