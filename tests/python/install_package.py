@@ -114,8 +114,9 @@ def main() -> int:
             env["MPLBACKEND"] = "Agg"
             sh([py, "-c", CHECK, venv, REPO, Path(a.check).resolve()], cwd=outside, env=env)
             # The console scripts the metadata declares.
-            sh([venv / "bin" / "mpipe-report", "--help"], cwd=outside, env=env,
-               stdout=subprocess.DEVNULL)
+            for script in ("mpipe-report", "mpipe-export", "mpipe-compare"):
+                sh([venv / "bin" / script, "--help"], cwd=outside, env=env,
+                   stdout=subprocess.DEVNULL)
     return 0
 
 
