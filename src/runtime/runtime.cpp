@@ -470,7 +470,10 @@ class rank_runtime {
     }
   }
 
-  void wake_comm() { bell_->ring_self(); }
+  // The engine thread never needs waking by itself: what it queues, it sees before it sleeps.
+  void wake_comm() {
+    if (std::this_thread::get_id() != engine_thread_) bell_->ring_self();
+  }
 
   bool detailed(std::uint64_t item) const { return item % stride_ == 0; }
   // runs_inline (layout.hpp), unless it is the source and reads item files (that is I/O).
@@ -575,7 +578,7 @@ class rank_runtime {
     lk.unlock();  // wake the consumer after unlocking, or it wakes only to block on the mutex
     if (!st.on_engine)
       st.cv.notify_one();
-    else if (std::this_thread::get_id() != engine_thread_)
+    else
       wake_comm();
   }
 
@@ -828,7 +831,7 @@ class rank_runtime {
     watchdog_->progress(done);
     report_progress(done);
     src_cv_.notify_all();
-    if (source_on_engine() && std::this_thread::get_id() != engine_thread_) wake_comm();
+    if (source_on_engine()) wake_comm();
     if (completed_ == spec_.items) {
       stop_.store(true);  // every stage of every rank has seen every item
       wake_stages();
