@@ -14,13 +14,9 @@
 #include <string>
 #include <vector>
 
-namespace mpipe {
+#include "now.hpp"
 
-inline std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+namespace mpipe {
 
 // One estimate of this rank's clock minus rank 0's, taken around local time `local_ns`.
 struct clock_sample {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mpipe/version.hpp"
+#include "now.hpp"
 #include "ompi_internals.h"
 
 namespace mpipe {
@@ -132,6 +133,7 @@ void set_provenance(run_record& rec, const std::string& command_line, int world_
   rec.set("hosts", host_list);
   rec.set("utc_start", utc_start);
   rec.set("utc_end", utc_end);
+  rec.set("clock", clock_name());
 }
 
 }  // namespace mpipe
