@@ -3,7 +3,6 @@
 #include <boost/mpi/datatype.hpp>
 #include <boost/mpi/packed_iarchive.hpp>
 #include <boost/serialization/array_wrapper.hpp>
-#include <boost/serialization/map.hpp>
 #include <boost/serialization/string.hpp>
 #include <cstring>
 
@@ -49,9 +48,29 @@ wire_header header_of(const wire_message& m) {
 }
 
 // `into` is the buffer `ar` writes to.
+// The metadata map entry by entry, as strings: the same bytes of information, without the
+// per-object class and tracking bookkeeping Boost.Serialization does for a std::map (measured:
+// a quarter of a 64 B message's whole cost on the engine).
+void save_meta(boost::mpi::packed_oarchive& ar, const std::map<std::string, std::string>& meta) {
+  const std::uint64_t n = meta.size();
+  ar << n;
+  for (const auto& [key, value] : meta) ar << key << value;
+}
+
+void load_meta(boost::mpi::packed_iarchive& ar, std::map<std::string, std::string>& meta) {
+  std::uint64_t n = 0;
+  ar >> n;
+  meta.clear();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string key, value;
+    ar >> key >> value;
+    meta.emplace_hint(meta.end(), std::move(key), std::move(value));
+  }
+}
+
 void save(boost::mpi::packed_oarchive& ar, archive_buffers::buffer& into, const wire_message& m) {
-  ar << m.item << m.edge << m.src_replica << m.dst_replica << m.sent_ns << m.checksum << m.tag
-     << m.meta;
+  ar << m.item << m.edge << m.src_replica << m.dst_replica << m.sent_ns << m.checksum << m.tag;
+  save_meta(ar, m.meta);
   const std::uint64_t n = m.payload ? m.payload->size() : 0;
   ar << n;
   if (n == 0) return;
@@ -70,8 +89,8 @@ void save(boost::mpi::packed_oarchive& ar, archive_buffers::buffer& into, const 
 }
 
 void load(boost::mpi::packed_iarchive& ar, wire_message& m) {
-  ar >> m.item >> m.edge >> m.src_replica >> m.dst_replica >> m.sent_ns >> m.checksum >> m.tag >>
-      m.meta;
+  ar >> m.item >> m.edge >> m.src_replica >> m.dst_replica >> m.sent_ns >> m.checksum >> m.tag;
+  load_meta(ar, m.meta);
   std::uint64_t n = 0;
   ar >> n;
   auto bytes = std::make_shared<byte_buffer>(n);
@@ -329,10 +348,9 @@ void transport::post_control(int dest, const control_message& c) {
   pending_.push_back(std::move(p));
 }
 
-std::deque<control_message> transport::take_controls() {
-  std::deque<control_message> out;
-  out.swap(controls_);
-  return out;
+void transport::take_controls(std::deque<control_message>& into) {
+  into.clear();
+  into.swap(controls_);
 }
 
 bool transport::progress_sends(std::vector<int>* done_to) {

@@ -165,7 +165,9 @@ class transport {
   std::optional<received_message> try_receive();
   // Posts a control message (non-blocking; completes with the other sends).
   void post_control(int dest, const control_message& c);
-  std::deque<control_message> take_controls();
+  // The control messages received so far, swapped into `into` (cleared first): a caller that
+  // keeps `into` between calls costs no allocation (an empty std::deque allocates).
+  void take_controls(std::deque<control_message>& into);
 
  private:
   struct pending_send {
