@@ -77,7 +77,7 @@ if [ "$quick" -eq 1 ]; then
   rounds=1 bench_opts=(--reps 100 --warmup 10) i1=2000 i2=5000 i3=20000 i4=20 i7=20000 pairs=1
   sweep_opts=(--repeat 2 --warmup 0 --points-per-decade 1)
 else
-  rounds=5 bench_opts=() i1=20000 i2=50000 i3=200000 i4=200 i7=200000 pairs=2
+  rounds=5 bench_opts=() i1=20000 i2=50000 i3=2000000 i4=200 i7=200000 pairs=2
   sweep_opts=(--repeat 10 --warmup 1 --points-per-decade 3)
 fi
 
