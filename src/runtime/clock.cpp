@@ -49,12 +49,15 @@ std::optional<boost::mpi::communicator> split(const boost::mpi::communicator& co
 
 // Rank 0 of `comm` ping-pongs each other member in turn and keeps, per member, the exchange
 // with the smallest round trip. It goes on until `rounds` exchanges in a row brought no faster
-// one (at most 10 x rounds, or 50 ms once `rounds` are done): on a loaded machine (measured:
+// one (at most 10 x rounds, or 50 ms once `rounds` are done; while the best is above 1 ms, up to
+// 10 x rounds or 500 ms): on a loaded machine (measured:
 // load 5 on 2 cores) a fixed 30 rounds all took 4-8 ms, and a fast one comes only now and then.
 // Members get their sample; rank 0 gets {now, 0, 0, 0}.
 clock_sample ping_pong(const boost::mpi::communicator& comm, int rounds) {
   constexpr std::int64_t kDone = -1;  // a ping that ends the exchanges
   constexpr std::int64_t kBudgetNs = 50'000'000;
+  constexpr std::int64_t kPoorRttNs = 1'000'000;
+  constexpr std::int64_t kPoorBudgetNs = 500'000'000;
   clock_sample result;
   result.local_ns = now_ns();
   if (comm.size() == 1) return result;
@@ -64,8 +67,13 @@ clock_sample ping_pong(const boost::mpi::communicator& comm, int rounds) {
       std::int64_t best[3] = {0, std::numeric_limits<std::int64_t>::max(), 0};  // offset rtt local
       const std::int64_t begin = now_ns();
       for (int i = 0, since_best = 0;; ++i, ++since_best) {
+        // A best round trip still above 1 ms is a scheduler tick, not the link: the pair shared
+        // a core with something busy (seen on the virtual cluster, about 1 sync in 10). Keep
+        // trying, up to kPoorBudgetNs, for the moment it passes.
+        const bool poor = best[1] > kPoorRttNs;
+        const std::int64_t budget = poor ? kPoorBudgetNs : kBudgetNs;
         if (i >= rounds &&
-            (since_best >= rounds || i >= 10 * rounds || now_ns() - begin > kBudgetNs))
+            ((since_best >= rounds && !poor) || i >= 10 * rounds || now_ns() - begin > budget))
           break;
         yield.for_round(i);
         const std::int64_t t0 = now_ns();
