@@ -98,17 +98,18 @@ void load(boost::mpi::packed_iarchive& ar, wire_message& m) {
   m.payload = std::move(bytes);
 }
 
-// One datatype for header + payload at their own addresses (MPI_BOTTOM-relative): MPI reads and
-// writes both in place, so neither side copies the payload.
-MPI_Datatype in_place_type(const void* header, MPI_Datatype header_type, int header_count,
-                           const void* payload, int payload_bytes) {
+// One datatype for a header and the payload inline with it, each at its own address
+// (MPI_BOTTOM-relative): MPI reads and writes both in place, so neither side copies the payload.
+// A header alone needs none of this: it goes as Boost.MPI's cached header type.
+MPI_Datatype in_place_type(const void* header, MPI_Datatype header_type, const void* payload,
+                           int payload_bytes) {
   MPI_Aint addr[2];
   MPIPE_MPI_CHECK(MPI_Get_address(header, &addr[0]));
-  MPIPE_MPI_CHECK(MPI_Get_address(payload ? payload : header, &addr[1]));
-  int lengths[2] = {header_count, payload_bytes};
+  MPIPE_MPI_CHECK(MPI_Get_address(payload, &addr[1]));
+  int lengths[2] = {1, payload_bytes};
   MPI_Datatype types[2] = {header_type, MPI_BYTE};
   MPI_Datatype t;
-  MPIPE_MPI_CHECK(MPI_Type_create_struct(payload_bytes > 0 ? 2 : 1, lengths, addr, types, &t));
+  MPIPE_MPI_CHECK(MPI_Type_create_struct(2, lengths, addr, types, &t));
   MPIPE_MPI_CHECK(MPI_Type_commit(&t));
   return t;
 }
@@ -230,7 +231,7 @@ std::unique_ptr<encoded_message> encode(serialization_kind how, const wire_messa
     return e;
   }
   const void* data = msg.payload->data();
-  e->type = in_place_type(e->header.data(), boost::mpi::get_mpi_datatype(h), 1, data, inline_n);
+  e->type = in_place_type(e->header.data(), boost::mpi::get_mpi_datatype(h), data, inline_n);
   e->owns_type = true;
   e->address = MPI_BOTTOM;
   e->count = 1;
@@ -293,8 +294,7 @@ wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint6
                              status.MPI_TAG, comm, MPI_STATUS_IGNORE));
   } else {
     payload = std::make_shared<byte_buffer>(static_cast<std::size_t>(inline_n));
-    MPI_Datatype t =
-        in_place_type(&h, boost::mpi::get_mpi_datatype(h), 1, payload->data(), inline_n);
+    MPI_Datatype t = in_place_type(&h, boost::mpi::get_mpi_datatype(h), payload->data(), inline_n);
     const int rc =
         MPI_Recv(MPI_BOTTOM, 1, t, status.MPI_SOURCE, status.MPI_TAG, comm, MPI_STATUS_IGNORE);
     MPI_Type_free(&t);
