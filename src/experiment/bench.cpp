@@ -379,13 +379,14 @@ class pair_bench {
     send_encoded(*e, peer_, comm_);
   }
 
-  // One message the way the runtime receives it: probe, then receive and decode.
+  // One message the way the runtime receives it: a matched probe, then receive and decode.
   wire_message receive(serialization_kind how, std::int64_t& deserialize_ns) {
     MPI_Status status;
-    MPIPE_MPI_CHECK(MPI_Probe(peer_, tag_of(how), comm_, &status));
+    MPI_Message message = MPI_MESSAGE_NULL;
+    MPIPE_MPI_CHECK(MPI_Mprobe(peer_, tag_of(how), comm_, &message, &status));
     std::uint64_t bytes = 0;
     std::int64_t received_ns = 0;
-    return receive_decoded(comm_, status, bytes, received_ns, deserialize_ns);
+    return receive_decoded(comm_, message, status, bytes, received_ns, deserialize_ns);
   }
 
   void serialized_latency(method m, const payload_ptr& payload, const plan& p, int round,

@@ -302,7 +302,10 @@ class rank_runtime {
     bell_ = std::make_unique<doorbell>(comm_, hosts_);  // collective: before anything can throw
     source_rank_ = where_.rank_of[static_cast<std::size_t>(graph_.source())];
     for (const auto& e : spec_.edges) {
-      edge_tags_.push_back(e.from + "->" + e.to);
+      wire_message& m = edge_messages_.emplace_back();
+      m.edge = static_cast<std::int32_t>(edge_messages_.size() - 1);
+      m.tag = e.from + "->" + e.to;
+      m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
       consumer_of_.push_back(spec_.stage_index(e.to));  // once, not per item: it scans names
       pair_base_.push_back(pair_total_);
       pair_total_ += static_cast<std::size_t>(replicas(spec_.stage_index(e.from)) *
@@ -683,27 +686,33 @@ class rank_runtime {
 
   // A sleep stage on the engine: its sleep is a deadline the engine keeps, so no thread sleeps
   // and no hand-off wakes one; one item at a time, as a thread would serve them.
+  // An item whose sleep is already over (a 0 ms stage) ends in the same call, not a turn later;
+  // at most 16 items per call, as run_engine_stages() runs.
   bool run_timer(stage_state& st) {
-    bool finished = false;
-    if (st.in_service) {
-      if (now_ns() < st.due_ns) return false;
-      st.serving.inputs.clear();
-      st.serving_row.finished_ns = now_ns();
-      end_item(st, st.serving_row, st.work->synthetic_output(st.serving.item));
-      st.in_service = false;
-      finished = true;
+    bool did = false;
+    for (int n = 0; n < 16; ++n) {
+      if (st.in_service) {
+        const std::int64_t now = now_ns();
+        if (now < st.due_ns) return did;
+        st.serving.inputs.clear();
+        st.serving_row.finished_ns = now;
+        end_item(st, st.serving_row, st.work->synthetic_output(st.serving.item));
+        st.in_service = false;
+        did = true;
+      }
+      {
+        const auto lk = hold(st.m);
+        if (st.ready.empty()) return did;
+        st.serving = std::move(st.ready.front());
+        st.ready.pop_front();
+      }
+      st.serving_row = begin_item(st, st.serving);
+      const double ms = spec_.stages[static_cast<std::size_t>(st.id)].work_ms;
+      st.due_ns = st.serving_row.started_ns + static_cast<std::int64_t>(ms * 1e6);
+      st.in_service = true;
+      did = true;
     }
-    {
-      const auto lk = hold(st.m);
-      if (st.ready.empty()) return finished;
-      st.serving = std::move(st.ready.front());
-      st.ready.pop_front();
-    }
-    st.serving_row = begin_item(st, st.serving);
-    const double ms = spec_.stages[static_cast<std::size_t>(st.id)].work_ms;
-    st.due_ns = st.serving_row.started_ns + static_cast<std::int64_t>(ms * 1e6);
-    st.in_service = true;
-    return true;
+    return did;
   }
 
   // The engine's next deadline: the earliest sleep stage in service (INT64_MAX: none).
@@ -889,61 +898,7 @@ class rank_runtime {
         return;
       }
       watch();
-      bool did = false;
-      auto& batch = batch_;  // kept between turns: an empty deque is an allocation
-      auto& controls = controls_;
-      batch.clear();
-      controls.clear();
-      {
-        const auto lk = hold(out_m_);
-        batch.swap(outbox_);
-        controls.swap(control_out_);
-      }
-      for (auto& o : batch) {
-        const auto& e = spec_.edges[static_cast<std::size_t>(o.edge)];
-        wire_message m;
-        m.item = o.item;
-        m.edge = o.edge;
-        m.src_replica = o.src_replica;
-        m.dst_replica = o.dst_replica;
-        m.tag = edge_tags_[static_cast<std::size_t>(o.edge)];
-        m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
-        message_row row;
-        row.send_start_ns = now_ns();
-        // A user object becomes bytes by its type's serialization, timed as serialization; its
-        // bytes then travel raw (a second envelope would only copy them again).
-        const auto* type = b_.sends[static_cast<std::size_t>(o.edge)];
-        m.payload = bytes_of(o.data, type, e.serialization);
-        const std::int64_t object_ns = now_ns() - row.send_start_ns;
-        o.data = {};
-        // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
-        if (options_.verify) m.checksum = payload_checksum(*m.payload);
-        if (options_.verify && corrupts(options_.faults, e.from, o.src_replica, o.item))
-          m.checksum ^= 1;  // an injected corrupt fault (faults.hpp)
-        transport_.post(o.dest, type ? serialization_kind::raw : e.serialization, std::move(m), row,
-                        t0_local_);
-        bell_->ring(o.dest);
-        row.serialize_ns += object_ns;
-        if (detailed(o.item))
-          sends.push_back({o.item, o.edge, rank_, o.dest, o.src_replica, o.dst_replica, row.bytes,
-                           row.send_start_ns, row.serialize_ns, row.posted_ns, o.credit_asked_ns,
-                           o.credit_granted_ns});
-        did = true;
-      }
-      for (const auto& [dest, c] : controls) {
-        transport_.post_control(dest, c);
-        bell_->ring(dest);
-      }
-      did |= !controls.empty();
-      if (rank_ == source_rank_ && stop_.load() && !stop_sent_) {
-        for (int r = 0; r < comm_.size(); ++r)
-          if (r != rank_) {
-            transport_.post_control(r, control_message{control_kind::stop});
-            bell_->ring(r);
-          }
-        stop_sent_ = true;
-        did = true;
-      }
+      bool did = send_queued();
       sent_to_.clear();
       did |= transport_.progress_sends(&sent_to_);
       for (int dest : sent_to_) bell_->ring(dest);
@@ -974,12 +929,75 @@ class rank_runtime {
         accept(std::move(h.message), h.due + t0_local_);
         did = true;
       }
-      did |= run_engine_source();
-      did |= run_engine_stages();
+      // What the engine's source and stages queue for other ranks goes out now, not a turn later.
+      const bool ran = run_engine_source();
+      if (run_engine_stages() || ran) {
+        did = true;
+        send_queued();
+      }
       if (held_.empty() && local_work_done() && !transport_.sends_pending()) return;
       idle = did ? 0 : idle + 1;
       wait_a_little(idle, ticket);
     }
+  }
+
+  // Posts what the stages and the credits queued for other ranks, and the stop when it is due.
+  // Returns whether it posted anything.
+  bool send_queued() {
+    auto& batch = batch_;  // kept between turns: an empty deque is an allocation
+    auto& controls = controls_;
+    batch.clear();
+    controls.clear();
+    {
+      const auto lk = hold(out_m_);
+      batch.swap(outbox_);
+      controls.swap(control_out_);
+    }
+    for (auto& o : batch) send_item(o);
+    for (const auto& [dest, c] : controls) {
+      transport_.post_control(dest, c);
+      bell_->ring(dest);
+    }
+    bool did = !batch.empty() || !controls.empty();
+    if (rank_ == source_rank_ && stop_.load() && !stop_sent_) {
+      for (int r = 0; r < comm_.size(); ++r)
+        if (r != rank_) {
+          transport_.post_control(r, control_message{control_kind::stop});
+          bell_->ring(r);
+        }
+      stop_sent_ = true;
+      did = true;
+    }
+    return did;
+  }
+
+  // One item to another rank, in its edge's message: tag and metadata are set once per edge.
+  void send_item(outgoing& o) {
+    const auto& e = spec_.edges[static_cast<std::size_t>(o.edge)];
+    wire_message& m = edge_messages_[static_cast<std::size_t>(o.edge)];
+    m.item = o.item;
+    m.src_replica = o.src_replica;
+    m.dst_replica = o.dst_replica;
+    message_row row;
+    row.send_start_ns = now_ns();
+    // A user object becomes bytes by its type's serialization, timed as serialization; its
+    // bytes then travel raw (a second envelope would only copy them again).
+    const auto* type = b_.sends[static_cast<std::size_t>(o.edge)];
+    m.payload = bytes_of(o.data, type, e.serialization);
+    const std::int64_t object_ns = now_ns() - row.send_start_ns;
+    o.data = {};
+    // Outside the timed serialization: verifying is the benchmark's cost, not the path's.
+    m.checksum = options_.verify ? payload_checksum(*m.payload) : 0;
+    if (options_.verify && corrupts(options_.faults, e.from, o.src_replica, o.item))
+      m.checksum ^= 1;  // an injected corrupt fault (faults.hpp)
+    transport_.post(o.dest, type ? serialization_kind::raw : e.serialization, m, row, t0_local_);
+    m.payload.reset();  // the send keeps its own reference as long as it needs the bytes
+    bell_->ring(o.dest);
+    row.serialize_ns += object_ns;
+    if (detailed(o.item))
+      sends.push_back({o.item, o.edge, rank_, o.dest, o.src_replica, o.dst_replica, row.bytes,
+                       row.send_start_ns, row.serialize_ns, row.posted_ns, o.credit_asked_ns,
+                       o.credit_granted_ns});
   }
 
   // The error that aborted this rank, if one did.
@@ -1237,8 +1255,8 @@ class rank_runtime {
   std::priority_queue<held_message> held_;
   std::map<int, std::int64_t> link_free_ns_;  // emulated links into this rank: busy until
   std::map<std::pair<int, int>, std::unique_ptr<stage_state>> local_;  // (stage, replica)
-  std::vector<std::string> edge_tags_;
-  std::vector<int> consumer_of_;        // per edge: the index of the stage it feeds
+  std::vector<wire_message> edge_messages_;  // per edge: what send_item() fills in and posts
+  std::vector<int> consumer_of_;             // per edge: the index of the stage it feeds
   std::vector<std::size_t> pair_base_;  // per edge: where its instance pairs start in pair_items_
   std::size_t pair_total_ = 0;
   std::unique_ptr<std::atomic<std::uint64_t>[]> pair_items_;

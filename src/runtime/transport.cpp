@@ -253,8 +253,9 @@ int isend_encoded(const encoded_message& e, int dest, MPI_Comm comm, MPI_Request
   return 2;
 }
 
-wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint64_t& bytes,
-                             std::int64_t& received_ns, std::int64_t& deserialize_ns) {
+wire_message receive_decoded(MPI_Comm comm, MPI_Message& message, const MPI_Status& status,
+                             std::uint64_t& bytes, std::int64_t& received_ns,
+                             std::int64_t& deserialize_ns) {
   const auto how = kind_of_tag(status.MPI_TAG);
   if (!how) throw mpi_error("unexpected message tag " + std::to_string(status.MPI_TAG));
   wire_message m;
@@ -267,8 +268,7 @@ wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint6
     if (buffer->size() < static_cast<std::size_t>(count))
       buffer->resize(static_cast<std::size_t>(count));
     boost::mpi::packed_iarchive archive(comm, *buffer);
-    MPIPE_MPI_CHECK(MPI_Recv(buffer->data(), count, MPI_PACKED, status.MPI_SOURCE, status.MPI_TAG,
-                             comm, MPI_STATUS_IGNORE));
+    MPIPE_MPI_CHECK(MPI_Mrecv(buffer->data(), count, MPI_PACKED, &message, MPI_STATUS_IGNORE));
     received_ns = now_ns();
     load(archive, m);
     bytes = static_cast<std::uint64_t>(count);
@@ -284,19 +284,16 @@ wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint6
   std::shared_ptr<byte_buffer> payload;
   if (*how == serialization_kind::raw) {
     byte_buffer buf(static_cast<std::size_t>(count));
-    MPIPE_MPI_CHECK(MPI_Recv(buf.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, comm,
-                             MPI_STATUS_IGNORE));
+    MPIPE_MPI_CHECK(MPI_Mrecv(buf.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE));
     std::memcpy(&h, buf.data(), sizeof h);
     payload = std::make_shared<byte_buffer>(buf.begin() + sizeof h, buf.end());
   } else if (inline_n == 0) {  // the header alone (see encode)
     payload = std::make_shared<byte_buffer>();
-    MPIPE_MPI_CHECK(MPI_Recv(&h, 1, boost::mpi::get_mpi_datatype(h), status.MPI_SOURCE,
-                             status.MPI_TAG, comm, MPI_STATUS_IGNORE));
+    MPIPE_MPI_CHECK(MPI_Mrecv(&h, 1, boost::mpi::get_mpi_datatype(h), &message, MPI_STATUS_IGNORE));
   } else {
     payload = std::make_shared<byte_buffer>(static_cast<std::size_t>(inline_n));
     MPI_Datatype t = in_place_type(&h, boost::mpi::get_mpi_datatype(h), payload->data(), inline_n);
-    const int rc =
-        MPI_Recv(MPI_BOTTOM, 1, t, status.MPI_SOURCE, status.MPI_TAG, comm, MPI_STATUS_IGNORE);
+    const int rc = MPI_Mrecv(MPI_BOTTOM, 1, t, &message, MPI_STATUS_IGNORE);
     MPI_Type_free(&t);
     MPIPE_MPI_CHECK(rc);
   }
@@ -333,7 +330,7 @@ transport::~transport() {
   }
 }
 
-void transport::post(int dest, serialization_kind how, wire_message msg, message_row& row,
+void transport::post(int dest, serialization_kind how, wire_message& msg, message_row& row,
                      std::int64_t to_timeline) {
   const std::int64_t t0 = now_ns();
   msg.sent_ns = t0 - to_timeline;
@@ -381,22 +378,24 @@ bool transport::progress_sends(std::vector<int>* done_to) {
   return any;
 }
 
+// A matched probe: the message found is taken off MPI's queue then and received by its handle,
+// one matching per message instead of a probe's and then a receive's.
 std::optional<received_message> transport::try_receive() {
   int flag = 0;
   MPI_Status status;
+  MPI_Message message = MPI_MESSAGE_NULL;
   while (true) {
-    MPIPE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &status));
+    MPIPE_MPI_CHECK(MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &message, &status));
     if (!flag) return std::nullopt;
     if (status.MPI_TAG != kControlTag) break;
     std::int32_t c[4];
-    MPIPE_MPI_CHECK(
-        MPI_Recv(c, 4, MPI_INT32_T, status.MPI_SOURCE, kControlTag, comm_, MPI_STATUS_IGNORE));
+    MPIPE_MPI_CHECK(MPI_Mrecv(c, 4, MPI_INT32_T, &message, MPI_STATUS_IGNORE));
     controls_.push_back({static_cast<control_kind>(c[0]), c[1], c[2], c[3], status.MPI_SOURCE});
   }
   received_message r;
   r.source = status.MPI_SOURCE;
   r.how = kind_of_tag(status.MPI_TAG).value_or(serialization_kind::boost);
-  r.msg = receive_decoded(comm_, status, r.bytes, r.received_ns, r.deserialize_ns);
+  r.msg = receive_decoded(comm_, message, status, r.bytes, r.received_ns, r.deserialize_ns);
   return r;
 }
 

@@ -121,10 +121,11 @@ int isend_encoded(const encoded_message& e, int dest, MPI_Comm comm, MPI_Request
 std::optional<serialization_kind> kind_of_tag(int tag);
 int tag_of(serialization_kind how);
 
-// Receives the message `status` (from MPI_Probe / MPI_Iprobe) describes and decodes it.
-// deserialize_ns gets the time spent decoding after the receive completed.
-wire_message receive_decoded(MPI_Comm comm, const MPI_Status& status, std::uint64_t& bytes,
-                             std::int64_t& received_ns, std::int64_t& deserialize_ns);
+// Receives the message a matched probe (MPI_Mprobe / MPI_Improbe) found, `message` with its
+// `status`, and decodes it. deserialize_ns gets the time spent decoding after the receive.
+wire_message receive_decoded(MPI_Comm comm, MPI_Message& message, const MPI_Status& status,
+                             std::uint64_t& bytes, std::int64_t& received_ns,
+                             std::int64_t& deserialize_ns);
 
 // Small fixed-size messages between the ranks' communication threads, beside the items:
 // credit = a replica took an item off its queue, so the producer may send it another (on-demand
@@ -152,9 +153,11 @@ class transport {
   transport& operator=(const transport&) = delete;
   ~transport();
 
-  // Serializes and posts. Fills the sender half of `row`: bytes, serialize_ns, posted_ns (raw
-  // local clock). `to_timeline` maps a local stamp onto rank 0's timeline for msg.sent_ns.
-  void post(int dest, serialization_kind how, wire_message msg, message_row& row,
+  // Serializes and posts; sets msg.sent_ns and leaves the rest of msg as it was, so a caller
+  // may keep one message per edge with its tag and metadata and change only the item's fields.
+  // Fills the sender half of `row`: bytes, serialize_ns, posted_ns (raw local clock).
+  // `to_timeline` maps a local stamp onto rank 0's timeline for msg.sent_ns.
+  void post(int dest, serialization_kind how, wire_message& msg, message_row& row,
             std::int64_t to_timeline);
   // Completes finished sends; true if any did. done_to (if given) gets each one's destination:
   // an eager message may reach its receiver only now, so that is when to ring its doorbell.

@@ -44,9 +44,10 @@ mpipe::wire_message send_around(mpipe::serialization_kind how, const mpipe::wire
   MPI_Request req[2];
   const int parts = mpipe::isend_encoded(*e, to, world, req);
   MPI_Status status;
-  MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &status);
+  MPI_Message message = MPI_MESSAGE_NULL;
+  MPI_Mprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &message, &status);
   std::int64_t received = 0, deser = 0;
-  auto out = mpipe::receive_decoded(world, status, bytes, received, deser);
+  auto out = mpipe::receive_decoded(world, message, status, bytes, received, deser);
   MPI_Waitall(parts, req, MPI_STATUSES_IGNORE);
   EXPECT_GE(deser, 0);
   return out;
