@@ -77,8 +77,11 @@ inline constexpr std::uint64_t inline_payload_bytes = 64 * 1024;
 bool runs_inline(const pipeline_spec& spec, int stage, const run_options& options);
 
 // --wait auto: spin only if no host would then have more busy threads than cores (every replica
-// of a farm counts on its own rank's host). Every rank evaluates the same inputs, so all reach
-// the same answer without talking. Returns the policy and why, in words.
+// of a farm counts on its own rank's host; user code counts as busy). Else block if such a host
+// has a stage that computes, whose cores spinning or yielding engines would take; else yield:
+// no stage there needs a core, and waking a blocked engine costs more than yielding. Every rank
+// evaluates the same inputs, so all reach the same answer without talking. Returns the policy
+// and why, in words.
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,

@@ -82,6 +82,39 @@ TEST(Layout, WaitAutoCountsEveryReplica) {
   EXPECT_EQ(split, mpipe::wait_policy::spin) << why2;
 }
 
+// Issue 18: 4 ranks of sleep stages on 2 cores block-waited, and each same-host hop paid an idle
+// vCPU's wake-up (~50 us measured) although no stage needed the cores. With nothing computing
+// there they yield; one computing stage (or user code, whose cost is unknown) makes it block.
+TEST(Layout, WaitAutoYieldsWhereNothingComputes) {
+  const auto chain = [](const std::string& kernel, double ms) {
+    return mpipe::parse_spec("name: c\nsource: Main\nitems: 4\ndefaults: {kernel: " + kernel +
+                                 ", payload_bytes: 64}\nstages:\n  - {name: Main, work_ms: 0}\n"
+                                 "  - {name: A, work_ms: " +
+                                 std::to_string(ms) + "}\nedges: [Main -> A, A -> Main]\n",
+                             "<chain>");
+  };
+  const std::vector<std::string> one_host{"h", "h"};
+  const auto sleeps = chain("sleep", 2);
+  const auto where = mpipe::resolve_placement(sleeps, "spread", 2);
+  const auto [policy, why] =
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, sleeps, where, one_host, {2, 2});
+  EXPECT_EQ(policy, mpipe::wait_policy::yield) << why;
+  EXPECT_NE(why.find("h needs 4 threads on 2 cores, but no stage there computes"),
+            std::string::npos)
+      << why;
+  const auto spins = chain("spin", 2);
+  EXPECT_EQ(
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, spins, where, one_host, {2, 2}).first,
+      mpipe::wait_policy::block);
+  // Enough cores: spin, whatever the stages do.
+  EXPECT_EQ(
+      mpipe::resolve_wait(mpipe::wait_policy::automatic, sleeps, where, one_host, {4, 4}).first,
+      mpipe::wait_policy::spin);
+  // Asked for: as asked.
+  EXPECT_EQ(mpipe::resolve_wait(mpipe::wait_policy::block, sleeps, where, one_host, {2, 2}).first,
+            mpipe::wait_policy::block);
+}
+
 // Main -> {L, R} -> M -> Main, L and R of `kernel` for 40 ms, `threads` each (issue 17: packed on
 // rank 0 of mpirun -np 2, bound to one core, they ran one after the other).
 mpipe::pipeline_spec diamond(const std::string& kernel, int threads = 1) {
