@@ -312,16 +312,26 @@ class rank_runtime {
                                               replicas(spec_.stage_index(e.to)));
     }
     pair_items_ = std::make_unique<std::atomic<std::uint64_t>[]>(pair_total_);
-    for (const auto& inst : where_.instances_on(rank_)) {
+    const auto instances = where_.instances_on(rank_);
+    run_options unserial = options_;
+    unserial.serial_stages = false;
+    serial_engine_ = options_.serial_stages &&
+                     std::all_of(instances.begin(), instances.end(),
+                                 [&](const auto& inst) { return on_engine(inst.stage, unserial); });
+    for (const auto& inst : instances) {
       auto st = std::make_unique<stage_state>();
       st->id = inst.stage;
       st->replica = inst.replica;
       st->input_count = graph_.inputs(inst.stage).size();
       st->ordered = spec_.stages[static_cast<std::size_t>(inst.stage)].ordered;
       st->work = std::make_unique<stage_work>(spec_, graph_, b_, inst.stage, inst.replica, rank_);
-      st->on_engine = on_engine(inst.stage);
       const auto& ss = spec_.stages[static_cast<std::size_t>(inst.stage)];
-      st->timer = st->on_engine && ss.kernel == kernel_kind::sleep && ss.work_ms > 0.0;
+      // serial_stages keeps sleeps off the engine (runs_inline), as the engine must not wait on
+      // the lock that stage threads take for it; but where every stage of the rank runs on the
+      // engine, no thread takes that lock, and the engine runs its sleeps one at a time itself.
+      const bool sleeps = ss.kernel == kernel_kind::sleep && ss.work_ms > 0.0;
+      st->on_engine = on_engine(inst.stage, options_) || (serial_engine_ && sleeps);
+      st->timer = st->on_engine && sleeps;
       if (st->on_engine && inst.stage != graph_.source()) engine_stages_.push_back(st.get());
       if (st->on_engine && inst.stage == graph_.source()) source_on_engine_ = true;
       // Credits: one per consumer replica for each on-demand edge this instance produces on.
@@ -482,8 +492,8 @@ class rank_runtime {
 
   bool detailed(std::uint64_t item) const { return item % stride_ == 0; }
   // runs_inline (layout.hpp), unless it is the source and reads item files (that is I/O).
-  bool on_engine(int stage) const {
-    if (!runs_inline(spec_, stage, options_)) return false;
+  bool on_engine(int stage, const run_options& options) const {
+    if (!runs_inline(spec_, stage, options)) return false;
     return stage != graph_.source() || b_.input_files.empty();
   }
   bool source_on_engine() const { return source_on_engine_; }
@@ -669,6 +679,7 @@ class rank_runtime {
         did |= run_timer(*st);
         continue;
       }
+      if (serial_timer_busy_) continue;  // serial_stages: a sleep is another stage's work
       for (int n = 0; n < 16; ++n) {
         ready_item r;
         {
@@ -696,10 +707,12 @@ class rank_runtime {
         if (now < st.due_ns) return did;
         st.serving.inputs.clear();
         st.serving_row.finished_ns = now;
-        end_item(st, st.serving_row, st.work->synthetic_output(st.serving.item));
         st.in_service = false;
+        serial_timer_busy_ = false;
+        end_item(st, st.serving_row, st.work->synthetic_output(st.serving.item));
         did = true;
       }
+      if (serial_timer_busy_) return did;  // serial_stages: another stage's sleep is in service
       {
         const auto lk = hold(st.m);
         if (st.ready.empty()) return did;
@@ -710,6 +723,7 @@ class rank_runtime {
       const double ms = spec_.stages[static_cast<std::size_t>(st.id)].work_ms;
       st.due_ns = st.serving_row.started_ns + static_cast<std::int64_t>(ms * 1e6);
       st.in_service = true;
+      serial_timer_busy_ = serial_engine_;
       did = true;
     }
     return did;
@@ -1294,7 +1308,10 @@ class rank_runtime {
   std::int64_t start_ns_ = 0, last_progress_ns_ = 0;
 
   std::mutex rec_m_;
-  std::mutex serial_m_;  // run_options::serial_stages
+  std::mutex serial_m_;  // run_options::serial_stages, where stages have threads
+  // serial_stages with every stage of the rank on the engine: the engine's timers take turns,
+  // and no other stage runs while one is in service (engine thread only).
+  bool serial_engine_ = false, serial_timer_busy_ = false;
   std::atomic<std::size_t> workers_done_{0};
   std::size_t threads_ = 0;  // stage and source threads started
   bool alone_ = false;  // no stage or source thread: the engine is the rank's only thread (hold)
