@@ -228,7 +228,8 @@ CLI::App* add_run_command(CLI::App& app, command_action& action) {
   run->add_option("--wait", ra.wait,
                   "How idle ranks wait for messages: spin (lowest latency, burns a core), yield, "
                   "block (spin briefly, then sleep: leaves cores to compute), auto (spin when each "
-                  "host has 2 cores per rank + 1 per busy stage thread, else block)")
+                  "host has 2 cores per rank + 1 per busy stage thread, else block where a "
+                  "stage computes and yield where none does)")
       ->check(CLI::IsMember({"auto", "block", "yield", "spin"}))
       ->capture_default_str();
   run->add_flag("--no-progress", ra.no_progress, "No progress lines on long runs");

@@ -228,8 +228,7 @@ std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeli
     // their kernels (filling payloads, hand-overs, driving rendezvous): measured at 2 ranks on 2
     // cores with 1 MiB payloads, spinning main threads made each hop 3-5x slower than block.
     // Also when every stage runs on the engine: hosts that share their cores (the virtual
-    // cluster's) would otherwise spin 4 ranks on 2 cores, and with the doorbell block costs
-    // little under a steady stream (the engine spins and yields before it sleeps).
+    // cluster's) would otherwise spin 4 ranks on 2 cores (they yield instead, below).
     demand[hosts[r]] += 2;
     have[hosts[r]] = cores[r];
   }
