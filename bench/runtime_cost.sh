@@ -8,6 +8,8 @@
 #   2  the same with 16 in flight: items/s against raw MPI's 64 B streaming message rate
 #      (mpipe bench has no message-rate row: its raw-mpi 64 B MB/s row, a window of
 #      back-to-back non-blocking sends closed by an ack as osu_bw, / 64 B is that rate)  >= 15 %
+#   1r, 2r  rows 1 and 2 with --serialization raw: the runtime's cost without the boost
+#      archive's (row 6 and the bench's ser/deser columns price serialization on its own)
 #   3  1 rank, bench/chain0.yaml (3 stages, 0 ms, 64 B), pack, 16 in flight: items/s  >= 2 M/s
 #      (absolute: no raw-MPI counterpart; the notes give ns per hand-off and the bench's
 #      same-rank in-memory hand-off, today's queue primitive, for comparison)
@@ -134,6 +136,8 @@ best.sort(); open(sys.argv[1], "w").write("%.9f\n" % best[len(best) // 2])' "$ou
   log "round $r/$rounds: targets 1-2 (2 ranks, chain2, 1 and 16 in flight)"
   chain "t1-$r" 2 bench/chain2.yaml spread 1 "$i1"
   chain "t2-$r" 2 bench/chain2.yaml spread 16 "$i2"
+  chain "t1r-$r" 2 bench/chain2.yaml spread 1 "$i1" --serialization raw
+  chain "t2r-$r" 2 bench/chain2.yaml spread 16 "$i2" --serialization raw
   log "round $r/$rounds: target 3 (1 rank, chain0, 16 in flight)"
   chain "t3-$r" 1 bench/chain0.yaml pack 16 "$i3"
   log "round $r/$rounds: target 4 (4 ranks, reference pipeline, --time-scale 0.01)"
@@ -263,6 +267,22 @@ m2 = med(v2)
 row("2", "same, 16 in flight", m2, "items/s", rate64,
     "raw MPI 64 B streaming rate (msgs/s)", m2 / rate64, "ratio >= 0.15", m2 / rate64 >= 0.15,
     spread(v2, lambda x: f"{x:.0f}"), "{:.0f}")
+v1r, _ = tput("t1r-*.h5")
+m1r = med(v1r)
+row("1r", "row 1 with --serialization raw", m1r, "items/s", b1,
+    "raw MPI ping-pong 1/(2 x one-way 64 B)", m1r / b1, "ratio >= 0.50", m1r / b1 >= 0.50,
+    spread(v1r, lambda x: f"{x:.0f}"), "{:.0f}")
+v2r, _ = tput("t2r-*.h5")
+m2r = med(v2r)
+row("2r", "row 2 with --serialization raw", m2r, "items/s", rate64,
+    "raw MPI 64 B streaming rate (msgs/s)", m2r / rate64, "ratio >= 0.15", m2r / rate64 >= 0.15,
+    spread(v2r, lambda x: f"{x:.0f}"), "{:.0f}")
+for how in ("boost", "raw"):
+    one_way = med(bench("same-host", how, 64, "latency_us"))
+    notes.append(f"rows 1/1r: mpipe bench's own {how} hop at 64 B (encode, send, probe, receive, "
+                 f"decode; no runtime around it) is {one_way:.3f} us one way, so even a runtime "
+                 f"that cost nothing would reach at most {lat64 / one_way:.2f} of raw MPI's "
+                 f"ping-pong rate with {how} edges.")
 if r1:
     notes.append(f"rows 1-2: wait {r1[0][1].attrs.get('wait', '?')}; serialization "
                  f"{r1[0][1].serialization}; {r1[0][1].attrs.get('items')} / "
