@@ -415,7 +415,8 @@ run_record calibration_run(const boost::mpi::communicator& comm, bench_options o
   if (same_host > 0) measure_hops(comm, same_host, "same_host", rec);
   if (cross_host > 0) measure_hops(comm, cross_host, "cross_host", rec);
   // The same hops with the ranks waiting blocking, as `--wait auto` has them when a host has
-  // more busy threads than cores: the simulator takes these for such runs (runtime_block_us).
+  // more busy threads than cores and a stage there computes: the simulator takes these for such
+  // runs (runtime_block_us).
   if (same_host > 0)
     measure_hops(comm, same_host, "same_host_block", rec, wait_policy::block, hop_idle_ms);
   if (cross_host > 0)
