@@ -256,27 +256,21 @@ def tput(pattern):
 
 
 # --- 1, 2: two ranks --------------------------------------------------------------------------
-v1, r1 = tput("t1-*.h5")
-m1 = med(v1)
 b1 = 1e6 / (2 * lat64)
-row("1", "2 ranks, chain2, 64 B, 1 in flight", m1, "items/s", b1,
-    "raw MPI ping-pong 1/(2 x one-way 64 B)", m1 / b1, "ratio >= 0.50", m1 / b1 >= 0.50,
-    spread(v1, lambda x: f"{x:.0f}"), "{:.0f}")
-v2, r2 = tput("t2-*.h5")
-m2 = med(v2)
-row("2", "same, 16 in flight", m2, "items/s", rate64,
-    "raw MPI 64 B streaming rate (msgs/s)", m2 / rate64, "ratio >= 0.15", m2 / rate64 >= 0.15,
-    spread(v2, lambda x: f"{x:.0f}"), "{:.0f}")
-v1r, _ = tput("t1r-*.h5")
-m1r = med(v1r)
-row("1r", "row 1 with --serialization raw", m1r, "items/s", b1,
-    "raw MPI ping-pong 1/(2 x one-way 64 B)", m1r / b1, "ratio >= 0.50", m1r / b1 >= 0.50,
-    spread(v1r, lambda x: f"{x:.0f}"), "{:.0f}")
-v2r, _ = tput("t2r-*.h5")
-m2r = med(v2r)
-row("2r", "row 2 with --serialization raw", m2r, "items/s", rate64,
-    "raw MPI 64 B streaming rate (msgs/s)", m2r / rate64, "ratio >= 0.15", m2r / rate64 >= 0.15,
-    spread(v2r, lambda x: f"{x:.0f}"), "{:.0f}")
+runs12 = {}
+for t, what, base, base_what, goal in (
+        ("1", "2 ranks, chain2, 64 B, 1 in flight", b1, "raw MPI ping-pong 1/(2 x one-way 64 B)",
+         0.50),
+        ("2", "same, 16 in flight", rate64, "raw MPI 64 B streaming rate (msgs/s)", 0.15),
+        ("1r", "row 1 with --serialization raw", b1, "raw MPI ping-pong 1/(2 x one-way 64 B)",
+         0.50),
+        ("2r", "row 2 with --serialization raw", rate64, "raw MPI 64 B streaming rate (msgs/s)",
+         0.15)):
+    v, runs12[t] = tput(f"t{t}-*.h5")
+    m = med(v)
+    row(t, what, m, "items/s", base, base_what, m / base, f"ratio >= {goal:.2f}",
+        m / base >= goal, spread(v, lambda x: f"{x:.0f}"), "{:.0f}")
+r1, r2 = runs12["1"], runs12["2"]
 for how in ("boost", "raw"):
     one_way = med(bench("same-host", how, 64, "latency_us"))
     notes.append(f"rows 1/1r: mpipe bench's own {how} hop at 64 B (encode, send, probe, receive, "
