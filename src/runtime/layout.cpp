@@ -217,6 +217,26 @@ bool runs_inline(const pipeline_spec& spec, int stage, const run_options& option
   return true;
 }
 
+namespace {
+
+// The CPU-bound threads an instance of stage s keeps busy (0: none, e.g. sleep).
+int busy_threads(const stage_spec& st) {
+  switch (st.kernel) {
+    case kernel_kind::sleep:
+      return 0;
+    case kernel_kind::exec:
+      return 1;  // one worker process
+    case kernel_kind::user:
+      return st.threads;  // its work_ms is only an estimate: count it whatever it says
+    case kernel_kind::spin:
+    case kernel_kind::compute:
+      break;
+  }
+  return st.work_ms > 0.0 ? st.threads : 0;
+}
+
+}  // namespace
+
 std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeline_spec& spec,
                                                  const placement& where,
                                                  const std::vector<std::string>& hosts,
@@ -232,14 +252,12 @@ std::pair<wait_policy, std::string> resolve_wait(wait_policy asked, const pipeli
     demand[hosts[r]] += 2;
     have[hosts[r]] = cores[r];
   }
-  // Busy stage threads: synthetic work that computes, and user code, whose cost is unknown.
-  std::map<std::string, int> busy;
+  std::map<std::string, int> busy;  // per host: its stages' CPU-bound threads
   for (std::size_t s = 0; s < spec.stages.size(); ++s) {
-    const auto& st = spec.stages[s];
-    if (is_synthetic(st.kernel) && (st.kernel == kernel_kind::sleep || st.work_ms <= 0.0)) continue;
+    const int n = busy_threads(spec.stages[s]);
     for (int rank : where.replica_ranks[s]) {
-      demand[hosts[static_cast<std::size_t>(rank)]] += st.threads;
-      busy[hosts[static_cast<std::size_t>(rank)]] += st.threads;
+      demand[hosts[static_cast<std::size_t>(rank)]] += n;
+      busy[hosts[static_cast<std::size_t>(rank)]] += n;
     }
   }
   std::string yields;  // an oversubscribed host where no stage computes, in words
@@ -307,22 +325,6 @@ std::vector<rank_cpus> gather_cpus(const boost::mpi::communicator& comm) {
 }
 
 namespace {
-
-// The CPU-bound threads an instance of stage s keeps busy (0: none, e.g. sleep).
-int busy_threads(const stage_spec& st) {
-  switch (st.kernel) {
-    case kernel_kind::sleep:
-      return 0;
-    case kernel_kind::exec:
-      return 1;  // one worker process
-    case kernel_kind::user:
-      return st.threads;  // its work_ms is only an estimate: count it whatever it says
-    case kernel_kind::spin:
-    case kernel_kind::compute:
-      break;
-  }
-  return st.work_ms > 0.0 ? st.threads : 0;
-}
 
 std::string core_count(int n) { return std::to_string(n) + (n == 1 ? " core" : " cores"); }
 
