@@ -958,21 +958,19 @@ class rank_runtime {
   // Posts what the stages and the credits queued for other ranks, and the stop when it is due.
   // Returns whether it posted anything.
   bool send_queued() {
-    auto& batch = batch_;  // kept between turns: an empty deque is an allocation
-    auto& controls = controls_;
-    batch.clear();
-    controls.clear();
+    batch_.clear();  // batch_ and controls_ are kept between calls: an empty deque allocates
+    controls_.clear();
     {
       const auto lk = hold(out_m_);
-      batch.swap(outbox_);
-      controls.swap(control_out_);
+      batch_.swap(outbox_);
+      controls_.swap(control_out_);
     }
-    for (auto& o : batch) send_item(o);
-    for (const auto& [dest, c] : controls) {
+    for (auto& o : batch_) send_item(o);
+    for (const auto& [dest, c] : controls_) {
       transport_.post_control(dest, c);
       bell_->ring(dest);
     }
-    bool did = !batch.empty() || !controls.empty();
+    bool did = !batch_.empty() || !controls_.empty();
     if (rank_ == source_rank_ && stop_.load() && !stop_sent_) {
       for (int r = 0; r < comm_.size(); ++r)
         if (r != rank_) {
@@ -1280,8 +1278,8 @@ class rank_runtime {
   std::unique_ptr<doorbell> bell_;  // the engine thread sleeps on it (wait_a_little)
   std::deque<outgoing> outbox_;
   std::deque<std::pair<int, control_message>> control_out_;  // (destination rank, message)
-  std::deque<outgoing> batch_;                               // comm_loop's, from outbox_
-  std::deque<std::pair<int, control_message>> controls_;     // comm_loop's, from control_out_
+  std::deque<outgoing> batch_;                               // send_queued()'s, from outbox_
+  std::deque<std::pair<int, control_message>> controls_;     // send_queued()'s, from control_out_
   std::deque<control_message> received_controls_;            // comm_loop's, from transport_
 
   // On-demand dispatch: per (edge, producer replica) on this rank, credits per consumer replica.
