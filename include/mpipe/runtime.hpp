@@ -1,20 +1,23 @@
 // Runs a pipeline on the ranks of a communicator. Every rank hosts the stages the placement
-// gives it; each hosted stage gets its own thread, so co-located stages overlap in time just as
-// they would on separate ranks. Stages on one rank hand items over in memory; across ranks, the
-// rank's main thread is the only one that calls MPI (MPI_THREAD_FUNNELED), serializing with
-// Boost.Serialization and sending non-blocking so two ranks sending to each other never deadlock.
+// gives it. The rank's main thread is its engine: it alone calls MPI (MPI_THREAD_FUNNELED), and
+// between polls it runs the short stages and sleep timers itself; longer or blocking stages get
+// threads of their own, so co-located stages overlap in time just as they would on separate
+// ranks (docs/architecture.md, "The engine"). Stages on one rank hand items over in memory;
+// across ranks messages go non-blocking, so two ranks sending to each other never deadlock.
 //
-//   boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
+//   const auto env = mpipe::start_funneled_mpi(argc, argv);  // null: say why was done, exit 2
 //   mpipe::run_options opt;  opt.placement = "spread";
 //   mpipe::run_result r = mpipe::run_pipeline(world, mpipe::seed_spec(), opt);
 //   if (world.rank() == 0) mpipe::print_summary(std::cout, r);
 #pragma once
 
 #include <boost/mpi/communicator.hpp>
+#include <boost/mpi/environment.hpp>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,9 +35,10 @@ namespace mpipe {
 // How an idle rank waits for messages. spin never gives the core up: lowest latency, but on an
 // oversubscribed host two spinning ranks trade messages only at the scheduler tick (~4 ms,
 // measured here). block spins briefly, then yields, then sleeps in 100 us slices that a local
-// send cuts short: it leaves cores to compute stages. automatic picks spin when every host has
-// two cores per rank (main thread + its stages' hand-over work) plus one per thread of its
-// spin/compute stages, else block.
+// send cuts short: it leaves cores to compute stages. yield never sleeps but gives the core away
+// every idle turn. automatic picks spin where a host has two cores per rank (main thread + its
+// stages' hand-over work) plus one per busy stage thread; else block where a stage there
+// computes, and yield where none does (nobody needs the cores; waking a blocked rank costs more).
 enum class wait_policy { automatic, block, yield, spin };
 const char* to_string(wait_policy w);
 
@@ -95,6 +99,14 @@ struct run_result {
   double predicted_items_per_s = std::nan("");  // and throughput (the simulator's)
   std::string efficiency;  // POP-style block for the summary (efficiency.hpp), rank 0
 };
+
+// MPI for a process that runs pipelines: MPI_THREAD_FUNNELED (stage threads never call MPI),
+// errors returned rather than fatal. Null, after rank 0 has said why, where the library cannot
+// give that level. Under Open MPI it then turns off the library's own thread locks: Open MPI
+// takes them at every level above SINGLE, FUNNELED too, where no two threads are ever in MPI at
+// once, and they cost ~0.1-0.2 us per message (a third of a 64 B hop; docs/performance.md).
+// MPIPE_MPI_THREAD_LOCKS=1 keeps them.
+std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv);
 
 // Collective over comm. Throws spec_error (same on every rank) for a placement that does not
 // fit the job, before any work starts.

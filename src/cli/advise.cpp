@@ -126,12 +126,12 @@ void print_gain(const advise_args& a, const mpipe::pipeline_spec& spec,
 // The model over the placements of the spec on --ranks ranks, the best --top printed. No MPI,
 // unless --verify: then it runs under mpirun and measures the first three.
 int do_advise(const advise_args& a, int argc, char** argv) {
-  std::optional<boost::mpi::environment> env;
+  std::unique_ptr<boost::mpi::environment> env;
   std::optional<boost::mpi::communicator> world;
   if (a.verify) {
-    env.emplace(argc, argv, boost::mpi::threading::funneled, false);
+    env = start_funneled_mpi(argc, argv);
+    if (!env) return 2;
     world.emplace();
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if (world->size() != a.ranks) {
       if (world->rank() == 0)
         std::cerr << "mpipe: error: <command line>: field '--verify': runs the placements on "

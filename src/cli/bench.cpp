@@ -70,9 +70,9 @@ void add_bench_options(CLI::App* cmd, bench_args& a, const std::string& sizes_de
 // `mpipe calibrate`: bench over the calibration grid, fitted, appended as kind=calibration, and
 // a platform file for `mpipe predict` written next to the results (never over an existing one).
 int do_calibrate(const bench_args& a, const std::string& platform_out, int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  const auto env = start_funneled_mpi(argc, argv);
+  if (!env) return 2;
   boost::mpi::communicator world;
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   const int rank = world.rank();
   mpipe::bench_options opt = bench_options_of(a, argc, argv);
   std::string platform = platform_out;
@@ -128,9 +128,9 @@ int do_calibrate(const bench_args& a, const std::string& platform_out, int argc,
 }
 
 int do_bench(const bench_args& a, int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled, false);
+  const auto env = start_funneled_mpi(argc, argv);
+  if (!env) return 2;
   boost::mpi::communicator world;
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   const int rank = world.rank();
 
   mpipe::bench_options opt = bench_options_of(a, argc, argv);

@@ -234,16 +234,6 @@ void add_spec_options(CLI::App& sub, std::string& spec_file, std::string& scenar
                  "every rank besides the spec's plugins:; repeatable");
 }
 
-std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv) {
-  auto env =
-      std::make_unique<boost::mpi::environment>(argc, argv, boost::mpi::threading::funneled, false);
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  if (env->thread_level() >= boost::mpi::threading::funneled) return env;
-  if (boost::mpi::communicator().rank() == 0)
-    std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
-  return nullptr;
-}
-
 // The environment variable's value, or `fallback` when it is unset or empty.
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);

@@ -88,10 +88,8 @@ std::string fixed(double v, int digits);
 // The one table printer (src/text/table.hpp).
 using mpipe::text_table;
 
-// MPI for a subcommand that runs pipelines (stage threads; MPI from the main thread only):
-// MPI_THREAD_FUNNELED, MPI errors returned rather than fatal. Null, after rank 0 has said why,
-// when the library cannot give that thread level (the caller then exits 2).
-std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv);
+// MPI for a subcommand: mpipe::start_funneled_mpi (runtime.hpp); null: exit 2.
+using mpipe::start_funneled_mpi;
 
 // The environment variable's value, or `fallback` when it is unset or empty.
 std::string env_or(const char* name, const std::string& fallback);

@@ -129,6 +129,8 @@ void set_provenance(run_record& rec, const std::string& command_line, int world_
   rec.set("mpi_version", mpi_standard_version());
   rec.set("mpi_library", mpi_library_version());
   rec.set("transport", mpi_transport());
+  const int locks = mpipe_ompi_thread_locks();
+  rec.set("mpi_thread_locks", std::string(locks < 0 ? "unknown" : locks ? "on" : "off"));
   rec.set("world_size", static_cast<std::int64_t>(world_size));
   rec.set("hosts", host_list);
   rec.set("utc_start", utc_start);

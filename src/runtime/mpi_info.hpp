@@ -27,8 +27,8 @@ std::string peer_transport(MPI_Comm comm, int peer);
 std::pair<int, int> bench_peers(const std::vector<std::string>& hosts);
 
 // What every stored run says about where it came from, pipeline or bench alike: command line,
-// mpipe version and commit, MPI library and transport, world size, distinct hosts in rank order,
-// UTC start and end.
+// mpipe version and commit, MPI library, transport and thread locks, world size, distinct hosts in
+// rank order, UTC start and end.
 void set_provenance(run_record& rec, const std::string& command_line, int world_size,
                     const std::vector<std::string>& hosts, const std::string& utc_start,
                     const std::string& utc_end);

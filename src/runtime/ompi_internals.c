@@ -10,6 +10,7 @@
 #include "ompi/mca/pml/base/base.h"
 #include "ompi/proc/proc.h"
 #include "opal/runtime/opal_progress.h"
+#include "opal/threads/thread_usage.h"
 
 const char* mpipe_ompi_pml(void) {
   return mca_pml_base_selected_component.pmlm_version.mca_component_name;
@@ -39,7 +40,22 @@ int mpipe_ompi_set_yield_when_idle(int yield) {
   return opal_progress_set_yield_when_idle(yield != 0) ? 1 : 0;
 }
 
+int mpipe_ompi_set_thread_locks(int on) {
+  const int was = opal_using_threads() ? 1 : 0;
+  opal_set_using_threads(on != 0);
+  return was;
+}
+
+int mpipe_ompi_thread_locks(void) { return opal_using_threads() ? 1 : 0; }
+
 #else
+
+int mpipe_ompi_set_thread_locks(int on) {
+  (void)on;
+  return -1;
+}
+
+int mpipe_ompi_thread_locks(void) { return -1; }
 
 const char* mpipe_ompi_pml(void) { return ""; }
 

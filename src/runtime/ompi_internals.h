@@ -1,4 +1,4 @@
-/* Two questions only Open MPI's own data structures answer, asked through its internal headers.
+/* What only Open MPI's own data structures answer or set, asked through its internal headers.
  *
  * Which transport really reaches a peer. Why: the tier (same-host, cross-host) says what a hop
  * *should* use; a run that meant to use InfiniBand but fell back to TCP looks the same from
@@ -10,7 +10,11 @@
  * Whether idle progress yields the CPU. Why: mpirun --oversubscribe turns on
  * mpi_yield_when_idle, and then every empty poll is a sched_yield(); a clock ping-pong between
  * two ranks that have a core each measured 11 us round trips instead of 0.8 us, and the clock
- * offsets came out 2-4 us off instead of < 0.05 us. The clock sync turns it off while it runs. */
+ * offsets came out 2-4 us off instead of < 0.05 us. The clock sync turns it off while it runs.
+ *
+ * Whether Open MPI takes its thread locks. Why: it takes them at any thread level above
+ * MPI_THREAD_SINGLE, FUNNELED too, where no two threads can be in MPI at once (start_funneled_mpi
+ * in mpi_start.cpp turns them off). */
 #ifndef MPIPE_OMPI_INTERNALS_H
 #define MPIPE_OMPI_INTERNALS_H
 
@@ -31,6 +35,12 @@ int mpipe_ompi_peer_btl(MPI_Comm comm, int peer, char* out, int capacity);
 /* Sets whether opal_progress() yields when idle; returns the previous setting (0 or 1), or -1
  * (and changes nothing) where that cannot be done. */
 int mpipe_ompi_set_yield_when_idle(int yield);
+
+/* Turns Open MPI's internal thread locks on or off; returns the previous setting (0 or 1), or -1
+ * (and changes nothing) where that cannot be done. See start_funneled_mpi() for why. */
+int mpipe_ompi_set_thread_locks(int on);
+/* 1 where they are on, 0 off, -1 unknown. */
+int mpipe_ompi_thread_locks(void);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,8 @@ with h5py.File(path, "r") as f:
     assert run.attrs["kind"] == "bench", dict(run.attrs)
     assert bool(run.attrs["complete"])
     assert int(run.attrs["world_size"]) == 2
+    # Open MPI's thread locks are off unless MPIPE_MPI_THREAD_LOCKS=1 (runtime.hpp).
+    assert run.attrs["mpi_thread_locks"] == "off", run.attrs["mpi_thread_locks"]
     bench = run["bench"][()]
     stored = {(r["tier"].decode(), r["method"].decode(), int(r["size_bytes"])): r for r in bench}
     assert len(bench) == rows == len(stored), (len(bench), rows)
@@ -151,3 +153,13 @@ timeout 120 mpirun --oversubscribe --bind-to none -np 2 "$bin" run --items 1 --t
 grep -q "^Predicted (platform calibration " "$dir/self.log" ||
   { echo "FAIL: the run did not use the calibration in its file"; cat "$dir/self.log"; exit 1; }
 echo "ok   a run predicts itself from the calibration run in its results file"
+# MPIPE_MPI_THREAD_LOCKS=1 keeps Open MPI's thread locks, and the run says so.
+MPIPE_MPI_THREAD_LOCKS=1 mpirun --oversubscribe --bind-to none -np 2 -x MPIPE_MPI_THREAD_LOCKS \
+  "$bin" bench --sizes 64 --reps 20 --no-progress --out "$dir/locks.h5" >"$dir/locks.log" 2>&1 ||
+  { cat "$dir/locks.log"; exit 1; }
+/usr/bin/python3 -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    (run,) = f["runs"].values()
+    assert run.attrs["mpi_thread_locks"] == "on", run.attrs["mpi_thread_locks"]' "$dir/locks.h5"
+echo "ok   MPIPE_MPI_THREAD_LOCKS=1: the run says the locks were on"

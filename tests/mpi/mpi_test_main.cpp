@@ -6,6 +6,8 @@
 #include <boost/mpi/environment.hpp>
 #include <cstdio>
 
+#include "mpipe/runtime.hpp"
+
 namespace {
 
 // Ranks other than 0 print nothing but their failures, each line marked with the rank, so a
@@ -26,7 +28,10 @@ class failures_only : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 int main(int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
+  // As mpipe itself starts MPI (Open MPI's thread locks off), so the tests run what users run.
+  const auto env = mpipe::start_funneled_mpi(argc, argv);
+  if (!env) return 2;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
   ::testing::InitGoogleTest(&argc, argv);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -168,6 +168,8 @@ TEST(Pipeline, ResultsFileHoldsExactlyWhatRan) {
   // Open MPI (the project's MPI) exposes its selected PML: a run must say which one carried it.
   EXPECT_EQ(std::get<std::string>(*back.get("transport")).rfind("pml=", 0), 0u)
       << std::get<std::string>(*back.get("transport"));
+  // The tests start MPI as mpipe does (start_funneled_mpi): Open MPI's thread locks off, said.
+  EXPECT_EQ(std::get<std::string>(*back.get("mpi_thread_locks")), "off");
   std::remove(file.c_str());
 }
 
