@@ -282,14 +282,17 @@ wire_message receive_decoded(MPI_Comm comm, MPI_Message& message, const MPI_Stat
   if (inline_n < 0) throw mpi_error("short message: " + std::to_string(count) + " bytes");
   wire_header h{};
   std::shared_ptr<byte_buffer> payload;
-  if (*how == serialization_kind::raw) {
-    byte_buffer buf(static_cast<std::size_t>(count));
-    MPIPE_MPI_CHECK(MPI_Mrecv(buf.data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE));
-    std::memcpy(&h, buf.data(), sizeof h);
-    payload = std::make_shared<byte_buffer>(buf.begin() + sizeof h, buf.end());
-  } else if (inline_n == 0) {  // the header alone (see encode)
-    payload = std::make_shared<byte_buffer>();
-    MPIPE_MPI_CHECK(MPI_Mrecv(&h, 1, boost::mpi::get_mpi_datatype(h), &message, MPI_STATUS_IGNORE));
+  if (inline_n == 0) {  // the header alone (see encode): straight into h, no buffer
+    const MPI_Datatype t =
+        *how == serialization_kind::raw ? MPI_BYTE : boost::mpi::get_mpi_datatype(h);
+    const int n = *how == serialization_kind::raw ? count : 1;
+    MPIPE_MPI_CHECK(MPI_Mrecv(&h, n, t, &message, MPI_STATUS_IGNORE));
+  } else if (*how == serialization_kind::raw) {
+    // Into the payload's own buffer, the header then moved out of its front: one allocation.
+    payload = std::make_shared<byte_buffer>(static_cast<std::size_t>(count));
+    MPIPE_MPI_CHECK(MPI_Mrecv(payload->data(), count, MPI_BYTE, &message, MPI_STATUS_IGNORE));
+    std::memcpy(&h, payload->data(), sizeof h);
+    payload->erase(payload->begin(), payload->begin() + sizeof h);
   } else {
     payload = std::make_shared<byte_buffer>(static_cast<std::size_t>(inline_n));
     MPI_Datatype t = in_place_type(&h, boost::mpi::get_mpi_datatype(h), payload->data(), inline_n);
@@ -300,10 +303,12 @@ wire_message receive_decoded(MPI_Comm comm, MPI_Message& message, const MPI_Stat
   if (h.split) {
     // The sender posted the payload right after the header: same source, its own tag, so this
     // receive matches it and nothing else.
-    payload->resize(h.payload_bytes);
+    payload = std::make_shared<byte_buffer>(h.payload_bytes);
     MPIPE_MPI_CHECK(MPI_Recv(payload->data(), static_cast<int>(h.payload_bytes), MPI_BYTE,
                              status.MPI_SOURCE, status.MPI_TAG + kPayloadTagOffset, comm,
                              MPI_STATUS_IGNORE));
+  } else if (!payload) {
+    payload = std::make_shared<byte_buffer>();
   }
   received_ns = now_ns();
   const std::int64_t decode_start = received_ns;
