@@ -54,8 +54,9 @@ void* map_segment(const std::string& name, std::size_t bytes, bool create) {
 
 }  // namespace
 
-doorbell::doorbell(const boost::mpi::communicator& comm, const std::vector<std::string>& hosts)
-    : rank_(comm.rank()), local_index_(hosts.size(), -1) {
+doorbell::doorbell(const boost::mpi::communicator& comm, const std::vector<std::string>& hosts,
+                   bool heard)
+    : rank_(comm.rank()), local_index_(hosts.size(), -1), heard_(heard) {
   int first = -1, count = 0;
   for (std::size_t r = 0; r < hosts.size(); ++r) {
     if (hosts[r] != hosts[static_cast<std::size_t>(rank_)]) continue;
@@ -101,6 +102,7 @@ doorbell::slot* doorbell::slot_of(int rank) const {
 }
 
 void doorbell::ring(int rank) {
+  if (!heard_) return;
   slot* s = slot_of(rank);
   if (s == nullptr) return;
   s->rings.fetch_add(1, std::memory_order_seq_cst);

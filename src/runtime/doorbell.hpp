@@ -20,8 +20,12 @@ namespace mpipe {
 
 class doorbell {
  public:
-  // Collective over comm: ranks with the same hosts[] entry share one segment.
-  doorbell(const boost::mpi::communicator& comm, const std::vector<std::string>& hosts);
+  // Collective over comm: ranks with the same hosts[] entry share one segment. `heard`: whether
+  // any rank will sleep on its doorbell (the job's wait policy is block). Where none will (spin,
+  // yield), ring() does nothing: its atomic add on a line the peer reads cost every hop a
+  // cache-line transfer for a wake-up that nobody waits for.
+  doorbell(const boost::mpi::communicator& comm, const std::vector<std::string>& hosts,
+           bool heard = true);
   doorbell(const doorbell&) = delete;
   doorbell& operator=(const doorbell&) = delete;
   ~doorbell();
@@ -47,7 +51,7 @@ class doorbell {
   std::vector<int> local_index_;  // per world rank: its slot in this host's segment, or -1
   slot* slots_ = nullptr;
   std::size_t bytes_ = 0;
-  bool shared_ = false, all_peers_ring_ = false;
+  bool shared_ = false, all_peers_ring_ = false, heard_ = true;
 };
 
 }  // namespace mpipe

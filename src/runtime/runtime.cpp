@@ -299,7 +299,9 @@ class rank_runtime {
         hosts_(std::move(hosts)),
         alarm_(comm) {
     rank_ = comm.rank();
-    bell_ = std::make_unique<doorbell>(comm_, hosts_);  // collective: before anything can throw
+    // Collective: before anything can throw. A spinning or yielding engine never sleeps on it.
+    const bool heard = options_.wait != wait_policy::spin && options_.wait != wait_policy::yield;
+    bell_ = std::make_unique<doorbell>(comm_, hosts_, heard);
     source_rank_ = where_.rank_of[static_cast<std::size_t>(graph_.source())];
     for (const auto& e : spec_.edges) {
       wire_message& m = edge_messages_.emplace_back();
