@@ -364,7 +364,7 @@ void transport::post_control(int dest, const control_message& c) {
 
 void transport::take_controls(std::deque<control_message>& into) {
   into.clear();
-  into.swap(controls_);
+  if (!controls_.empty()) into.swap(controls_);
 }
 
 bool transport::progress_sends(std::vector<int>* done_to) {
