@@ -14,7 +14,8 @@
 #include <variant>
 
 int main(int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
+  const auto env = mpipe::start_funneled_mpi(argc, argv);  // as mpipe itself starts MPI
+  if (!env) return 2;
   boost::mpi::communicator world;
 
   mpipe::run_options options;

@@ -38,7 +38,8 @@ std::uint64_t completed(const mpipe::run_result& result) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
+  const auto env = mpipe::start_funneled_mpi(argc, argv);  // as mpipe itself starts MPI
+  if (!env) return 2;
   boost::mpi::communicator world;
   std::map<std::string, std::string> args;
   if (!parse_args(argc, argv, args)) {

@@ -314,7 +314,8 @@ std::string fmt(double v, int decimals) {
 }  // namespace types
 
 int main(int argc, char** argv) {
-  boost::mpi::environment env(argc, argv, boost::mpi::threading::funneled);
+  const auto env = mpipe::start_funneled_mpi(argc, argv);  // as mpipe itself starts MPI
+  if (!env) return 2;
   boost::mpi::communicator world;
   using namespace types;
 

@@ -18,7 +18,7 @@ std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** arg
       std::cerr << "mpipe: error: the MPI library does not provide MPI_THREAD_FUNNELED\n";
     return nullptr;
   }
-  // Before any message: what a request was started under is what it completes under.
+  // Now, before any request exists: one started with the locks must also complete with them.
   const char* keep = std::getenv("MPIPE_MPI_THREAD_LOCKS");
   if (keep == nullptr || std::strcmp(keep, "1") != 0) mpipe_ompi_set_thread_locks(0);
   return env;
