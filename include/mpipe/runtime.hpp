@@ -5,7 +5,7 @@
 // ranks (docs/architecture.md, "The engine"). Stages on one rank hand items over in memory;
 // across ranks messages go non-blocking, so two ranks sending to each other never deadlock.
 //
-//   const auto env = mpipe::start_funneled_mpi(argc, argv);  // null: say why was done, exit 2
+//   const auto env = mpipe::start_funneled_mpi(argc, argv);  // null: rank 0 said why; exit 2
 //   mpipe::run_options opt;  opt.placement = "spread";
 //   mpipe::run_result r = mpipe::run_pipeline(world, mpipe::seed_spec(), opt);
 //   if (world.rank() == 0) mpipe::print_summary(std::cout, r);
@@ -104,7 +104,7 @@ struct run_result {
 // errors returned rather than fatal. Null, after rank 0 has said why, where the library cannot
 // give that level. Under Open MPI it then turns off the library's own thread locks: Open MPI
 // takes them at every level above SINGLE, FUNNELED too, where no two threads are ever in MPI at
-// once, and they cost ~0.1-0.2 us per message (a third of a 64 B hop; docs/performance.md).
+// once, and they cost ~0.1-0.15 us per message (a fifth of a 64 B hop; docs/performance.md).
 // MPIPE_MPI_THREAD_LOCKS=1 keeps them.
 std::unique_ptr<boost::mpi::environment> start_funneled_mpi(int argc, char** argv);
 
