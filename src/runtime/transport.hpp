@@ -4,7 +4,9 @@
 //
 // Three ways to put an item on the wire, because their cost is half the story:
 //   boost    - a small object graph (tag string, metadata map, payload) through
-//              Boost.Serialization into Boost.MPI's packed archive: the pickle-like path;
+//              Boost.Serialization into Boost.MPI's packed archive: the pickle-like path
+//              (an edge's tag and metadata, the same for every item, are packed once and
+//              decoded once per sender: wire_message::names);
 //   datatype - a fixed header described as an MPI derived datatype, plus the payload as
 //              contiguous bytes: the schema path;
 //   raw      - header and payload as untyped bytes, no conversion.
@@ -36,6 +38,8 @@ namespace mpipe {
 
 using payload_ptr = std::shared_ptr<const byte_buffer>;
 
+struct packed_names;  // transport.cpp: a message's tag and metadata, packed once
+
 struct wire_message {
   std::uint64_t item = 0;
   std::int32_t edge = 0;
@@ -46,6 +50,11 @@ struct wire_message {
   std::string tag;               // boost only: datatype and raw carry no strings
   std::map<std::string, std::string> meta;  // boost only
   payload_ptr payload;  // shared with the other out-edges of the producing stage
+  // boost only, filled by encode: tag and meta as the archive packs them, beside a copy of what
+  // they were packed from. An edge's are the same for every item, so a message kept per edge
+  // (as transport::post allows) packs its strings once rather than with 15 MPI_Packs per item.
+  // encode compares the copy on every call, so a changed tag or meta is packed anew.
+  mutable std::shared_ptr<const packed_names> names;
 };
 
 // The buffers of the boost path's archives, lent per message and given back when it is done, so
