@@ -128,14 +128,12 @@ payload_ptr make_payload(std::uint64_t size) {
 }
 
 // What the runtime sends: for boost also the edge's tag string and a small metadata map.
-wire_message message_of(method m, const payload_ptr& payload) {
+wire_message message_of(method m, const payload_ptr& payload, MPI_Comm comm) {
   wire_message msg;
   msg.edge = 0;
   msg.payload = payload;
-  if (m == method::boost) {
-    msg.tag = "ping->pong";
-    msg.meta = {{"from", "ping"}, {"to", "pong"}};
-  }
+  if (m == method::boost)
+    msg.names = make_names("ping->pong", {{"from", "ping"}, {"to", "pong"}}, comm);
   return msg;
 }
 
@@ -392,16 +390,11 @@ class pair_bench {
   void serialized_latency(method m, const payload_ptr& payload, const plan& p, int round,
                           samples& s) {
     const serialization_kind how = kind_of(m);
-    wire_message msg = message_of(m, payload);
+    wire_message msg = message_of(m, payload, comm_);
     std::int64_t deserialize_ns = 0;
     ping_pong(p, round, s, [&] {
       if (!ping_) {
-        // Echoed through a message kept across round trips, as the runtime keeps one per edge
-        // (its packed tag and metadata are reused: see wire_message::names).
-        const wire_message got = receive(how, deserialize_ns);
-        msg.item = got.item;
-        msg.payload = got.payload;
-        send_one(how, msg);
+        send_one(how, receive(how, deserialize_ns));
         return;
       }
       ++msg.item;
@@ -418,7 +411,7 @@ class pair_bench {
   // because the runtime cannot know sizes ahead of time either.
   void serialized_bandwidth(method m, const payload_ptr& payload, const plan& p, samples& s) {
     const serialization_kind how = kind_of(m);
-    wire_message msg = message_of(m, payload);
+    wire_message msg = message_of(m, payload, comm_);
     const auto window = static_cast<std::size_t>(p.window);
     std::vector<MPI_Request> requests(2 * window);  // a header and a payload part each at most
     std::vector<std::unique_ptr<encoded_message>> in_flight(window);

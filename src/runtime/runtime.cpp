@@ -306,8 +306,9 @@ class rank_runtime {
     for (const auto& e : spec_.edges) {
       wire_message& m = edge_messages_.emplace_back();
       m.edge = static_cast<std::int32_t>(edge_messages_.size() - 1);
-      m.tag = e.from + "->" + e.to;
-      m.meta = {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}};
+      m.names =
+          make_names(e.from + "->" + e.to,
+                     {{"from", e.from}, {"to", e.to}, {"src_rank", std::to_string(rank_)}}, comm_);
       consumer_of_.push_back(spec_.stage_index(e.to));  // once, not per item: it scans names
       pair_base_.push_back(pair_total_);
       pair_total_ += static_cast<std::size_t>(replicas(spec_.stage_index(e.from)) *

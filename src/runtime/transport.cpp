@@ -70,32 +70,24 @@ void load_meta(boost::mpi::packed_iarchive& ar, std::map<std::string, std::strin
 
 }  // namespace
 
-struct packed_names {
-  std::string tag;
-  std::map<std::string, std::string> meta;
-  std::vector<char> bytes;  // what `ar << tag; save_meta(ar, meta)` appends to an archive
-};
-
-namespace {
-
-// m.names, packed anew if missing or stale. MPI_Pack's bytes depend on the data only, not on
-// where in a buffer they land (Open MPI's native representation has no per-pack header), so
-// bytes packed once may be copied into any later archive: the round-trip tests decode them.
-const packed_names& names_of(const wire_message& m, MPI_Comm comm) {
-  if (m.names && m.names->tag == m.tag && m.names->meta == m.meta) return *m.names;
+// Bytes packed here are copied into later archives as they are: MPI_Pack's output depends on
+// the data only, not on where in a buffer it lands (Open MPI's native representation has no
+// per-pack header). The round-trip tests decode them.
+names_ptr make_names(std::string tag, std::map<std::string, std::string> meta, MPI_Comm comm) {
   archive_buffers::buffer scratch;
   {
     boost::mpi::packed_oarchive ar(comm, scratch);
-    ar << m.tag;
-    save_meta(ar, m.meta);
+    ar << tag;
+    save_meta(ar, meta);
   }
-  auto p = std::make_shared<packed_names>();
-  p->tag = m.tag;
-  p->meta = m.meta;
-  p->bytes.assign(scratch.begin(), scratch.end());
-  m.names = std::move(p);
-  return *m.names;
+  auto p = std::make_shared<message_names>();
+  p->tag = std::move(tag);
+  p->meta = std::move(meta);
+  p->packed.assign(scratch.begin(), scratch.end());
+  return p;
 }
+
+namespace {
 
 // Appends n bytes to the archive's buffer with a memcpy: vector::insert through Boost.MPI's
 // allocator copies byte by byte (1 MiB: ~250 us, see save()).
@@ -113,16 +105,14 @@ struct fixed_fields {
   std::int32_t narrow[4];  // edge, src_replica, dst_replica, bytes of the packed names
 };
 
-void save(boost::mpi::packed_oarchive& ar, archive_buffers::buffer& into, const wire_message& m,
-          MPI_Comm comm) {
+void save(boost::mpi::packed_oarchive& ar, archive_buffers::buffer& into, const wire_message& m) {
   const std::uint64_t n = m.payload ? m.payload->size() : 0;
-  const packed_names& names = names_of(m, comm);
-  const fixed_fields f{
-      {m.item, static_cast<std::uint64_t>(m.sent_ns), m.checksum, n},
-      {m.edge, m.src_replica, m.dst_replica, static_cast<std::int32_t>(names.bytes.size())}};
+  const std::size_t names = m.names ? m.names->packed.size() : 0;  // 0: no names
+  const fixed_fields f{{m.item, static_cast<std::uint64_t>(m.sent_ns), m.checksum, n},
+                       {m.edge, m.src_replica, m.dst_replica, static_cast<std::int32_t>(names)}};
   ar << boost::serialization::make_array(f.wide, 4)
      << boost::serialization::make_array(f.narrow, 4);
-  append(into, names.bytes.data(), names.bytes.size());
+  if (names > 0) append(into, m.names->packed.data(), names);
   if (n == 0) return;
 #ifdef BOOST_MPI_HOMOGENEOUS
   // The payload as one block, by hand. Through the archive (make_array) it is one block too, but
@@ -135,38 +125,38 @@ void save(boost::mpi::packed_oarchive& ar, archive_buffers::buffer& into, const 
 #endif
 }
 
-// The receiving side of packed_names: per (source, edge), the names decoded last. A message
-// whose packed names are byte for byte those takes a copy of them instead of unpacking 15
-// strings and counts (mpipe bench, 64 B: decode 0.094 -> 0.061 us). thread_local: each thread
-// that receives keeps its own (the runtime has one, its MPI thread).
+// The receiving side of message_names: per (source, edge), the names decoded last. A message
+// whose packed names are byte for byte those shares them instead of unpacking 15 strings and
+// counts. thread_local: each thread that receives keeps its own (the runtime has one, its MPI
+// thread).
 struct names_seen {
-  std::map<std::pair<int, int>, std::shared_ptr<const packed_names>> last;
+  std::map<std::pair<int, int>, names_ptr> last;
   std::vector<char> bytes;  // scratch: the names of the message being decoded
 };
 
-std::shared_ptr<const packed_names> unpack_names(const std::vector<char>& bytes, MPI_Comm comm) {
+names_ptr unpack_names(const std::vector<char>& bytes, MPI_Comm comm) {
   archive_buffers::buffer b(bytes.begin(), bytes.end());
   boost::mpi::packed_iarchive ar(comm, b);
-  auto p = std::make_shared<packed_names>();
+  auto p = std::make_shared<message_names>();
   ar >> p->tag;
   load_meta(ar, p->meta);
-  p->bytes = bytes;
+  p->packed = bytes;
   return p;
 }
 
 // `length` comes off the wire: at most the message's `count` bytes.
-void load_names(boost::mpi::packed_iarchive& ar, int source, wire_message& m, int length, int count,
-                MPI_Comm comm) {
+names_ptr load_names(boost::mpi::packed_iarchive& ar, int source, int edge, int length, int count,
+                     MPI_Comm comm) {
   if (length < 0 || length > count)
     throw mpi_error("corrupt boost message: " + std::to_string(length) + " B of names in " +
                     std::to_string(count));
+  if (length == 0) return nullptr;
   thread_local names_seen seen;
   seen.bytes.resize(static_cast<std::size_t>(length));
   ar.load_binary(seen.bytes.data(), seen.bytes.size());
-  auto& last = seen.last[{source, m.edge}];
-  if (!last || last->bytes != seen.bytes) last = unpack_names(seen.bytes, comm);
-  m.tag = last->tag;
-  m.meta = last->meta;
+  auto& last = seen.last[{source, edge}];
+  if (!last || last->packed != seen.bytes) last = unpack_names(seen.bytes, comm);
+  return last;
 }
 
 void load(boost::mpi::packed_iarchive& ar, int source, int count, wire_message& m, MPI_Comm comm) {
@@ -179,7 +169,7 @@ void load(boost::mpi::packed_iarchive& ar, int source, int count, wire_message& 
   m.edge = f.narrow[0];
   m.src_replica = f.narrow[1];
   m.dst_replica = f.narrow[2];
-  load_names(ar, source, m, f.narrow[3], count, comm);
+  m.names = load_names(ar, source, m.edge, f.narrow[3], count, comm);
   const std::uint64_t n = f.wide[3];
   auto bytes = std::make_shared<byte_buffer>(n);
   if (n > 0) ar >> boost::serialization::make_array(bytes->data(), n);
@@ -279,7 +269,7 @@ std::unique_ptr<encoded_message> encode(serialization_kind how, const wire_messa
     e->archive = archive_buffers::shared().take();
     e->archive->clear();  // the archive appends; clear() keeps the capacity
     boost::mpi::packed_oarchive archive(comm, *e->archive);
-    save(archive, *e->archive, msg, comm);
+    save(archive, *e->archive, msg);
     e->address = e->archive->data();
     e->count = static_cast<int>(e->archive->size());
     e->type = MPI_PACKED;

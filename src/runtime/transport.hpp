@@ -6,7 +6,7 @@
 //   boost    - a small object graph (tag string, metadata map, payload) through
 //              Boost.Serialization into Boost.MPI's packed archive: the pickle-like path
 //              (an edge's tag and metadata, the same for every item, are packed once and
-//              decoded once per sender: wire_message::names);
+//              decoded once per sender: message_names);
 //   datatype - a fixed header described as an MPI derived datatype, plus the payload as
 //              contiguous bytes: the schema path;
 //   raw      - header and payload as untyped bytes, no conversion.
@@ -38,7 +38,20 @@ namespace mpipe {
 
 using payload_ptr = std::shared_ptr<const byte_buffer>;
 
-struct packed_names;  // transport.cpp: a message's tag and metadata, packed once
+// What a boost message says about itself beyond the item: a tag and a metadata map, the same
+// for every item of an edge. So they are made once (make_names) and shared, immutable, by every
+// message of the edge, packed once for the archive; a receiver decodes them once per sender and
+// hands every later message with the same bytes the same object (measured, mpipe bench at 64 B:
+// encode 0.18 -> 0.13 us, decode 0.094 -> 0.061; per message 6 MPI_Packs instead of 23).
+struct message_names {
+  std::string tag;
+  std::map<std::string, std::string> meta;
+  std::vector<char> packed;  // tag and meta as Boost.MPI's packed archive writes them
+};
+using names_ptr = std::shared_ptr<const message_names>;
+
+// Packs them (MPI_Pack needs the communicator, hence MPI initialised).
+names_ptr make_names(std::string tag, std::map<std::string, std::string> meta, MPI_Comm comm);
 
 struct wire_message {
   std::uint64_t item = 0;
@@ -47,14 +60,8 @@ struct wire_message {
   std::int32_t dst_replica = 0;  // which copy of the consuming stage it is for
   std::int64_t sent_ns = 0;      // posted, on rank 0's timeline: emulated links delay from here
   std::uint64_t checksum = 0;    // of the payload, 0 when not verified
-  std::string tag;               // boost only: datatype and raw carry no strings
-  std::map<std::string, std::string> meta;  // boost only
+  names_ptr names;      // boost only (datatype and raw carry no strings); null travels as null
   payload_ptr payload;  // shared with the other out-edges of the producing stage
-  // boost only, filled by encode: tag and meta as the archive packs them, beside a copy of what
-  // they were packed from. An edge's are the same for every item, so a message kept per edge
-  // (as transport::post allows) packs its strings once rather than with 15 MPI_Packs per item.
-  // encode compares the copy on every call, so a changed tag or meta is packed anew.
-  mutable std::shared_ptr<const packed_names> names;
 };
 
 // The buffers of the boost path's archives, lent per message and given back when it is done, so

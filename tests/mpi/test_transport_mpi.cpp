@@ -28,8 +28,7 @@ mpipe::wire_message sample(std::size_t bytes, std::uint64_t item) {
   m.edge = 7;
   m.sent_ns = -123456789;
   m.checksum = mpipe::payload_checksum(*p);
-  m.tag = "C->C3";
-  m.meta = {{"from", "C"}, {"to", "C3"}};
+  m.names = mpipe::make_names("C->C3", {{"from", "C"}, {"to", "C3"}}, world);
   m.payload = p;
   return m;
 }
@@ -72,36 +71,46 @@ TEST_P(Serialization, RoundTripsEveryFieldBitForBit) {
     EXPECT_EQ(*got.payload, *m.payload) << "size " << size;
     EXPECT_GE(bytes, size);
     if (GetParam() == mpipe::serialization_kind::boost) {
-      EXPECT_EQ(got.tag, m.tag);
-      EXPECT_EQ(got.meta, m.meta);
+      ASSERT_TRUE(got.names);
+      EXPECT_EQ(got.names->tag, m.names->tag);
+      EXPECT_EQ(got.names->meta, m.names->meta);
     }
   }
 }
 
-// The boost path packs an edge's tag and metadata once and the receiver reuses what it decoded
-// last (wire_message::names): a message kept across sends, as the runtime keeps one per edge,
-// must still carry every change of them, and a receiver must see each change on the same edge.
-TEST(BoostNames, AChangedTagOrMetaTravelsThroughAKeptMessage) {
+// The receiver decodes a sender's names once and shares them with every later message whose
+// packed names are the same bytes (message_names): a change on the same edge and source must
+// still arrive, and no names must arrive as none.
+TEST(BoostNames, EveryChangeOfTagOrMetaArrivesOnTheSameEdge) {
   auto m = sample(64, 1);
-  const std::vector<std::pair<std::string, std::map<std::string, std::string>>> names = {
+  using meta_map = std::map<std::string, std::string>;
+  const std::vector<std::pair<std::string, meta_map>> names = {
       {"C->C3", {{"from", "C"}, {"to", "C3"}}},
-      {"C->C3", {{"from", "C"}, {"to", "C3"}}},  // the same again: the cached bytes
+      {"C->C3", {{"from", "C"}, {"to", "C3"}}},  // the same bytes again: shared on receipt
       {"C->C4", {{"from", "C"}, {"to", "C3"}}},  // tag changed
       {"C->C4", {{"from", "C"}, {"to", "C4"}}},  // one value changed
       {"C->C4", {{"from", "C"}, {"to", "C4"}, {"src_rank", "3"}}},  // one entry more
       {"", {}},
       {"C->C3", {{"from", "C"}, {"to", "C3"}}}};  // back to the first
+  mpipe::names_ptr before;
   for (const auto& [tag, meta] : names) {
-    m.tag = tag;
-    m.meta = meta;
+    m.names = mpipe::make_names(tag, meta, world);
     ++m.item;
     std::uint64_t bytes = 0;
     const auto got = send_around(mpipe::serialization_kind::boost, m, bytes);
     EXPECT_EQ(got.item, m.item);
-    EXPECT_EQ(got.tag, tag);
-    EXPECT_EQ(got.meta, meta) << "tag '" << tag << "'";
+    ASSERT_TRUE(got.names);
+    EXPECT_EQ(got.names->tag, tag);
+    EXPECT_EQ(got.names->meta, meta) << "tag '" << tag << "'";
     EXPECT_EQ(*got.payload, *m.payload);
+    if (before && before->tag == tag && before->meta == meta) {
+      EXPECT_EQ(got.names, before) << "the same names should be shared, not decoded again";
+    }
+    before = got.names;
   }
+  m.names = nullptr;
+  std::uint64_t bytes = 0;
+  EXPECT_FALSE(send_around(mpipe::serialization_kind::boost, m, bytes).names);
 }
 
 TEST_P(Serialization, ChecksumCatchesACorruptedPayload) {
