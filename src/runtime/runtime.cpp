@@ -195,14 +195,14 @@ struct credit_origin {
 struct ready_item {
   std::uint64_t item = 0;
   std::int64_t received_ns = 0;
-  std::vector<value> inputs;  // by input slot: the spec's order of the stage's in-edges
+  value_list inputs;  // by input slot: the spec's order of the stage's in-edges
   credit_origin credit;
 };
 
 struct join_entry {
   std::size_t have = 0;
   std::int64_t last_arrival = 0;
-  std::vector<value> inputs;
+  value_list inputs;
   credit_origin credit;
 };
 

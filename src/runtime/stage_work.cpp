@@ -113,7 +113,7 @@ void stage_work::kill() noexcept {
   if (worker_) worker_->kill();
 }
 
-value stage_work::run(std::uint64_t item, std::vector<value>& inputs, std::int64_t& finished_ns) {
+value stage_work::run(std::uint64_t item, value_list& inputs, std::int64_t& finished_ns) {
   switch (st_.kernel) {
     case kernel_kind::user:
       return call_function(inputs, finished_ns);
@@ -131,7 +131,7 @@ value stage_work::synthetic_output(std::uint64_t item) const {
   return {make_payload(st_.payload_bytes, item, stage_), nullptr};
 }
 
-value stage_work::call_function(std::vector<value>& inputs, std::int64_t& finished_ns) {
+value stage_work::call_function(value_list& inputs, std::int64_t& finished_ns) {
   const stage_function& f = *b_.functions[static_cast<std::size_t>(stage_)];
   std::vector<std::shared_ptr<void>> args(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -150,7 +150,7 @@ value stage_work::call_function(std::vector<value>& inputs, std::int64_t& finish
   return out;
 }
 
-value stage_work::call_worker(std::vector<value>& inputs, const std::vector<int>& edges,
+value stage_work::call_worker(value_list& inputs, const std::vector<int>& edges,
                               std::int64_t& finished_ns) {
   std::vector<payload_ptr> held(inputs.size());
   std::vector<const byte_buffer*> frames(inputs.size());
@@ -194,7 +194,7 @@ value stage_work::emit(std::uint64_t item, std::int64_t& finished_ns) {
     if (file.empty()) return {make_payload(st_.payload_bytes, item, stage_), nullptr};
     return {as_payload(std::move(data)), nullptr};
   }
-  std::vector<value> inputs{
+  value_list inputs{
       {file.empty() ? make_payload(st_.payload_bytes, item, stage_) : as_payload(std::move(data)),
        nullptr}};
   return call_worker(inputs, {}, finished_ns);

@@ -3,6 +3,7 @@
 // worker. The runtime around it only moves values; this is the one place that knows kernels.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,6 +23,10 @@ struct value {
   std::shared_ptr<void> object;
 };
 
+// A stage's inputs for one item, by input slot. Most stages have one or two in-edges, so they are
+// kept inline: a std::vector cost an allocation and a free per in-memory hand-off.
+using value_list = boost::container::small_vector<value, 2>;
+
 // Real bytes, different per item and producer, so nothing measured could be a cached buffer.
 payload_ptr make_payload(std::uint64_t bytes, std::uint64_t item, int stage);
 
@@ -36,7 +41,7 @@ class stage_work {
 
   // A stage's item: its inputs by slot (consumed), its result for every out-edge. finished_ns:
   // when the work itself ended (before a synthetic payload is filled: that is hand-over work).
-  value run(std::uint64_t item, std::vector<value>& inputs, std::int64_t& finished_ns);
+  value run(std::uint64_t item, value_list& inputs, std::int64_t& finished_ns);
   // A synthetic stage's output without its kernel: for a sleep stage whose sleep the engine
   // keeps as a deadline (runtime.cpp).
   value synthetic_output(std::uint64_t item) const;
@@ -52,9 +57,8 @@ class stage_work {
   double pipe_cost_us() const;
 
  private:
-  value call_worker(std::vector<value>& inputs, const std::vector<int>& edges,
-                    std::int64_t& finished_ns);
-  value call_function(std::vector<value>& inputs, std::int64_t& finished_ns);
+  value call_worker(value_list& inputs, const std::vector<int>& edges, std::int64_t& finished_ns);
+  value call_function(value_list& inputs, std::int64_t& finished_ns);
 
   const pipeline_spec& spec_;
   const bindings& b_;
