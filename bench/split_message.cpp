@@ -6,9 +6,8 @@
 //             receive the header, then the payload by its tag): what mpipe sends above 8 KiB;
 //   hindexed  one message of both parts in place (MPI_Type_create_hindexed): one message, but
 //             non-contiguous, so Open MPI cannot use its single-copy path.
-// Build and run (not part of the CMake build; it needs nothing but MPI):
-//   mpicxx -O2 -o /tmp/split_message bench/split_message.cpp
-//   mpirun -np 2 --bind-to none /tmp/split_message
+// It needs nothing but MPI. The CMake build makes it (build/bench/split_message; ~10 s to run):
+//   mpirun -np 2 --bind-to none build/bench/split_message
 #include <mpi.h>
 
 #include <algorithm>
