@@ -379,20 +379,22 @@ class rank_runtime {
 
   void reserve_rows() {
     const std::size_t detailed = static_cast<std::size_t>((spec_.items + stride_ - 1) / stride_);
-    // Whether a replica of the stage is on this rank, and whether one is on another.
-    const auto on = [&](int stage, bool here) {
+    // A stage's replicas on this rank, and all of them.
+    const auto mine = [&](int stage) {
       const auto& ranks = where_.replica_ranks[static_cast<std::size_t>(stage)];
-      const auto mine = std::count(ranks.begin(), ranks.end(), rank_);
-      return here ? mine > 0 : mine < std::ssize(ranks);
+      return std::pair{std::count(ranks.begin(), ranks.end(), rank_), std::ssize(ranks)};
     };
     std::size_t here = 0, away = 0, ins = 0;  // out-edges that stay / leave, in-edges that arrive
     for (const auto& [key, st] : local_) {
       for (int e : graph_.outputs(key.first)) {
-        here += on(consumer_of_[static_cast<std::size_t>(e)], true);
-        away += on(consumer_of_[static_cast<std::size_t>(e)], false);
+        const auto [m, n] = mine(consumer_of_[static_cast<std::size_t>(e)]);
+        here += m > 0;
+        away += m < n;
       }
-      for (int e : graph_.inputs(key.first))
-        ins += on(spec_.stage_index(spec_.edges[static_cast<std::size_t>(e)].from), false);
+      for (int e : graph_.inputs(key.first)) {
+        const auto [m, n] = mine(spec_.stage_index(spec_.edges[static_cast<std::size_t>(e)].from));
+        ins += m < n;
+      }
     }
     reserve_mapped(events, detailed * local_.size());
     reserve_mapped(handoffs, detailed * here);
