@@ -574,6 +574,7 @@ class rank_runtime {
       std::lock_guard lk(out_m_);
       control_out_.push_back(
           {c.rank, control_message{control_kind::credit, c.edge, c.src_replica, my_replica, 0}});
+      queued_.store(true, std::memory_order_relaxed);
     }
     wake_comm();
   }
@@ -672,6 +673,7 @@ class rank_runtime {
       } else {
         const auto lk = hold(out_m_);
         outbox_.push_back({dest, e, item, std::move(mine), replica, dr, asked, granted});
+        queued_.store(true, std::memory_order_relaxed);
         queued = true;
       }
     }
@@ -925,7 +927,9 @@ class rank_runtime {
   void comm_loop() {
     int idle = 0;
     while (true) {
-      const std::uint32_t ticket = bell_->ticket();  // before looking: see doorbell::sleep
+      // Before looking (see doorbell::sleep), and only on a turn that may end asleep: reading
+      // the word a peer's ring() writes costs a cache-line transfer each turn otherwise.
+      const std::uint32_t ticket = idle + 1 >= kSleepAfterTurns ? bell_->ticket() : 0;
       if (aborted_.load()) {
         // An error on this rank: under the CLI (save_partial), rank 0 stores the partial run
         // with the error as its reason and the job ends here; elsewhere run() rethrows it.
@@ -948,16 +952,16 @@ class rank_runtime {
           accept(std::move(*r), r->received_ns);
         }
       }
-      transport_.take_controls(received_controls_);
-      for (const auto& c : received_controls_) {
-        did = true;
-        if (c.kind == control_kind::credit) {
-          return_credit(c.edge, c.src_replica, c.dst_replica);
-        } else {
-          stop_.store(true);
-          wake_stages();
+      if (transport_.take_controls(received_controls_))
+        for (const auto& c : received_controls_) {
+          did = true;
+          if (c.kind == control_kind::credit) {
+            return_credit(c.edge, c.src_replica, c.dst_replica);
+          } else {
+            stop_.store(true);
+            wake_stages();
+          }
         }
-      }
       // Emulated links: release what is due. The received time becomes the emulated arrival.
       while (!held_.empty() && held_.top().due <= now_ns() - t0_local_) {
         auto h = std::move(const_cast<held_message&>(held_.top()));
@@ -980,19 +984,25 @@ class rank_runtime {
   // Posts what the stages and the credits queued for other ranks, and the stop when it is due.
   // Returns whether it posted anything.
   bool send_queued() {
-    batch_.clear();  // batch_ and controls_ are kept between calls: an empty deque allocates
-    controls_.clear();
-    {
-      const auto lk = hold(out_m_);
-      batch_.swap(outbox_);
-      controls_.swap(control_out_);
+    bool did = false;
+    // Most turns queue nothing: then no lock and no swap. The flag is set under out_m_ after
+    // each push, and cleared before the swap, so a push it misses sets it again.
+    if (queued_.load(std::memory_order_relaxed)) {
+      queued_.store(false, std::memory_order_relaxed);
+      batch_.clear();  // batch_ and controls_ are kept between calls: an empty deque allocates
+      controls_.clear();
+      {
+        const auto lk = hold(out_m_);
+        batch_.swap(outbox_);
+        controls_.swap(control_out_);
+      }
+      for (auto& o : batch_) send_item(o);
+      for (const auto& [dest, c] : controls_) {
+        transport_.post_control(dest, c);
+        bell_->ring(dest);
+      }
+      did = !batch_.empty() || !controls_.empty();
     }
-    for (auto& o : batch_) send_item(o);
-    for (const auto& [dest, c] : controls_) {
-      transport_.post_control(dest, c);
-      bell_->ring(dest);
-    }
-    bool did = !batch_.empty() || !controls_.empty();
     if (rank_ == source_rank_ && stop_.load() && !stop_sent_) {
       for (int r = 0; r < comm_.size(); ++r)
         if (r != rank_) {
@@ -1234,6 +1244,7 @@ class rank_runtime {
   }
 
   static constexpr std::int64_t kTimerWakeNs = 50'000;  // see wait_a_little
+  static constexpr int kSleepAfterTurns = 256;          // idle turns before wait_a_little sleeps
 
   // Measured on 2 cores: two ranks busy-polling one core exchange a message only at the
   // scheduler tick (~4 ms). So after a short spin we yield, then sleep on the doorbell, which a
@@ -1245,7 +1256,8 @@ class rank_runtime {
     if (idle < 64) return;
     // A large send in flight is pushed fragment by fragment by our MPI calls (the shared-memory
     // rendezvous without single-copy): sleeping now would stall it, so only yield.
-    if (idle < 256 || options_.wait == wait_policy::yield || transport_.sends_pending()) {
+    if (idle < kSleepAfterTurns || options_.wait == wait_policy::yield ||
+        transport_.sends_pending()) {
       std::this_thread::yield();
       return;
     }
@@ -1300,8 +1312,9 @@ class rank_runtime {
   std::unique_ptr<std::atomic<std::uint64_t>[]> pair_items_;
 
   std::mutex out_m_;
-  std::vector<int> sent_to_;        // the engine loop's: destinations of the sends just completed
-  std::unique_ptr<doorbell> bell_;  // the engine thread sleeps on it (wait_a_little)
+  std::atomic<bool> queued_{false};  // outbox_ or control_out_ may hold something (send_queued)
+  std::vector<int> sent_to_;         // the engine loop's: destinations of the sends just completed
+  std::unique_ptr<doorbell> bell_;   // the engine thread sleeps on it (wait_a_little)
   std::deque<outgoing> outbox_;
   std::deque<std::pair<int, control_message>> control_out_;  // (destination rank, message)
   std::deque<outgoing> batch_;                               // send_queued()'s, from outbox_

@@ -416,7 +416,15 @@ void transport::post(int dest, serialization_kind how, wire_message& msg, messag
   row.bytes = p.message->bytes;
   row.serialize_ns = t1 - t0;
   row.posted_ns = t1;
-  pending_.push_back(std::move(p));
+  keep_until_sent(std::move(p));
+}
+
+// A small message usually leaves in the send call itself (the shared-memory transport's
+// immediate send): then it is done now, and not a pending entry that a later turn tests.
+void transport::keep_until_sent(pending_send p) {
+  int done = 0;
+  MPIPE_MPI_CHECK(MPI_Testall(p.count, p.requests, &done, MPI_STATUSES_IGNORE));
+  if (!done) pending_.push_back(std::move(p));
 }
 
 void transport::post_control(int dest, const control_message& c) {
@@ -429,12 +437,14 @@ void transport::post_control(int dest, const control_message& c) {
   std::memcpy(e.header.data(), words, sizeof words);
   MPIPE_MPI_CHECK(
       MPI_Isend(e.header.data(), 4, MPI_INT32_T, dest, kControlTag, comm_, &p.requests[0]));
-  pending_.push_back(std::move(p));
+  keep_until_sent(std::move(p));
 }
 
-void transport::take_controls(std::deque<control_message>& into) {
+bool transport::take_controls(std::deque<control_message>& into) {
+  if (controls_.empty()) return false;  // the turn's usual case: not even a clear()
   into.clear();
-  if (!controls_.empty()) into.swap(controls_);
+  into.swap(controls_);
+  return true;
 }
 
 bool transport::progress_sends(std::vector<int>* done_to) {

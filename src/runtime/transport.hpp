@@ -184,8 +184,9 @@ class transport {
   // Posts a control message (non-blocking; completes with the other sends).
   void post_control(int dest, const control_message& c);
   // The control messages received so far, swapped into `into` (cleared first): a caller that
-  // keeps `into` between calls costs no allocation (an empty std::deque allocates).
-  void take_controls(std::deque<control_message>& into);
+  // keeps `into` between calls costs no allocation (an empty std::deque allocates). False: none
+  // came, and `into` is left as it was (read it only after true).
+  bool take_controls(std::deque<control_message>& into);
 
  private:
   struct pending_send {
@@ -194,6 +195,7 @@ class transport {
     std::unique_ptr<encoded_message> message;  // must outlive the send
     int dest = 0;
   };
+  void keep_until_sent(pending_send p);
   boost::mpi::communicator comm_;
   std::deque<pending_send> pending_;
   std::deque<control_message> controls_;
