@@ -199,6 +199,13 @@ struct ready_item {
   credit_origin credit;
 };
 
+// An item the source has in flight: its row, final once the item is both sent and complete.
+struct source_row {
+  event_row row;
+  bool sent, complete;
+};
+using source_iter = std::unordered_map<std::uint64_t, source_row>::iterator;
+
 struct join_entry {
   std::size_t have = 0;
   std::int64_t last_arrival = 0;
@@ -344,6 +351,7 @@ class rank_runtime {
               static_cast<std::size_t>(replicas(consumer_of_[static_cast<std::size_t>(e)])), 1);
       local_.emplace(std::make_pair(inst.stage, inst.replica), std::move(st));
     }
+    index_instances();
     // Every exec worker is started above; they start up together, and the clock starts later.
     for (auto& [key, st] : local_) st->work->wait_ready();
     // The stall watchdog's slots: one per stage instance (the source is watched by completions).
@@ -366,6 +374,29 @@ class rank_runtime {
     const std::uint64_t n = spec_.items;
     stats_.warmup = std::min(std::max(spec_.inflight, n / 10), n / 3);
     stats_.drain = stats_.warmup;
+  }
+
+  void index_instances() {
+    consumers_.resize(spec_.edges.size());
+    for (std::size_t e = 0; e < spec_.edges.size(); ++e) {
+      const int to = consumer_of_[e];
+      consumers_[e].assign(static_cast<std::size_t>(replicas(to)), nullptr);
+      for (int r = 0; r < replicas(to); ++r)
+        if (auto it = local_.find({to, r}); it != local_.end())
+          consumers_[e][static_cast<std::size_t>(r)] = it->second.get();
+    }
+    if (auto it = local_.find({graph_.source(), 0}); it != local_.end())
+      source_state_ = it->second.get();
+    // No rehash in the window's first 4096 items (a larger window grows the table as it fills).
+    source_events_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(spec_.inflight, 4096)));
+  }
+
+  stage_state* consumer_state(int edge, int replica) const {
+    stage_state* st = consumers_[static_cast<std::size_t>(edge)][static_cast<std::size_t>(replica)];
+    if (st == nullptr)
+      throw error("edge " + std::to_string(edge) + ": its replica " + std::to_string(replica) +
+                  " is not on rank " + std::to_string(rank_));
+    return st;
   }
 
   // Room for every detailed item's rows before the run, touched once so that its pages are
@@ -590,7 +621,7 @@ class rank_runtime {
   void deliver(int edge, int replica, std::uint64_t item, value data, std::int64_t arrived,
                credit_origin credit) {
     const int stage = consumer_of_[static_cast<std::size_t>(edge)];
-    stage_state& st = *local_.at({stage, replica});
+    stage_state& st = *consumer_state(edge, replica);
     if (stage == graph_.source()) {
       if (outputs_[static_cast<std::size_t>(edge)].enabled()) write_output(edge, item, data);
       if (st.input_count == 1) return complete_item(item, arrived);  // no join to wait for
@@ -853,25 +884,26 @@ class rank_runtime {
     ev.stage = s;
     ev.rank = rank_;
     ev.started_ns = now_ns();
-    value out = local_.at({s, 0})->work->emit(item, ev.finished_ns);
+    value out = source_state_->work->emit(item, ev.finished_ns);
+    // The iterator stays valid through emit(): only this thread inserts (so nothing rehashes),
+    // and the entry is erased only once it is marked sent, below.
+    source_iter it;
     {
       const auto lk = hold(src_m_);
-      source_events_[item] = {ev, false, false};
+      it = source_events_.insert_or_assign(item, source_row{ev, false, false}).first;
     }
     emit(s, 0, item, std::move(out));
     const auto lk = hold(src_m_);
-    auto& pending = source_events_.at(item);
-    pending.row.sent_ns = now_ns();
-    pending.sent = true;
-    finish_source_row(item);
+    it->second.row.sent_ns = now_ns();
+    it->second.sent = true;
+    finish_source_row(it);
   }
 
   // A source row is final once the item is both sent and complete -- in either order: an item
   // can complete before the source has taken its sent stamp. Caller holds src_m_.
-  void finish_source_row(std::uint64_t item) {
-    auto it = source_events_.find(item);
+  void finish_source_row(source_iter it) {
     if (!it->second.sent || !it->second.complete) return;
-    if (detailed(item)) {
+    if (detailed(it->first)) {
       const auto lk = hold(rec_m_);
       events.push_back(it->second.row);
     }
@@ -880,12 +912,15 @@ class rank_runtime {
 
   void complete_item(std::uint64_t item, std::int64_t done) {
     const auto lk = hold(src_m_);
-    auto& pending = source_events_.at(item);
+    const auto it = source_events_.find(item);
+    if (it == source_events_.end())
+      throw error("item " + std::to_string(item) + " completed, but it is not in flight");
+    auto& pending = it->second;
     pending.row.received_ns = done;
     pending.complete = true;
     const std::int64_t latency = done - pending.row.started_ns;
     if (detailed(item)) items.push_back({item, pending.row.started_ns, done, latency});
-    finish_source_row(item);
+    finish_source_row(it);
     --inflight_;
     ++completed_;
     stats_.completed = completed_;
@@ -1315,6 +1350,10 @@ class rank_runtime {
   std::priority_queue<held_message> held_;
   std::map<int, std::int64_t> link_free_ns_;  // emulated links into this rank: busy until
   std::map<std::pair<int, int>, std::unique_ptr<stage_state>> local_;  // (stage, replica)
+  // Per edge, per consumer replica: its instance here (nullptr: elsewhere), so that a hand-off
+  // does not search local_; and the source's instance, where this rank hosts it.
+  std::vector<std::vector<stage_state*>> consumers_;
+  stage_state* source_state_ = nullptr;
   std::vector<wire_message> edge_messages_;  // per edge: what send_item() fills in and posts
   std::vector<int> consumer_of_;             // per edge: the index of the stage it feeds
   std::vector<std::size_t> pair_base_;  // per edge: where its instance pairs start in pair_items_
@@ -1346,10 +1385,6 @@ class rank_runtime {
   std::mutex src_m_;
   std::condition_variable src_cv_;
   std::uint64_t inflight_ = 0, completed_ = 0;
-  struct source_row {
-    event_row row;
-    bool sent, complete;
-  };
   std::unordered_map<std::uint64_t, source_row> source_events_;  // items in flight only
   stream_stats stats_;
   std::int64_t start_ns_ = 0, last_progress_ns_ = 0;
