@@ -204,7 +204,8 @@ struct source_row {
   event_row row;
   bool sent, complete;
 };
-using source_iter = std::unordered_map<std::uint64_t, source_row>::iterator;
+using source_table = std::unordered_map<std::uint64_t, source_row>;  // by item, in flight only
+using source_iter = source_table::iterator;
 
 struct join_entry {
   std::size_t have = 0;
@@ -374,6 +375,8 @@ class rank_runtime {
     const std::uint64_t n = spec_.items;
     stats_.warmup = std::min(std::max(spec_.inflight, n / 10), n / 3);
     stats_.drain = stats_.warmup;
+    // No rehash in the window's first 4096 items (a larger window grows the table as it fills).
+    source_events_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(spec_.inflight, 4096)));
   }
 
   void index_instances() {
@@ -387,8 +390,6 @@ class rank_runtime {
     }
     if (auto it = local_.find({graph_.source(), 0}); it != local_.end())
       source_state_ = it->second.get();
-    // No rehash in the window's first 4096 items (a larger window grows the table as it fills).
-    source_events_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(spec_.inflight, 4096)));
   }
 
   stage_state* consumer_state(int edge, int replica) const {
@@ -1385,7 +1386,7 @@ class rank_runtime {
   std::mutex src_m_;
   std::condition_variable src_cv_;
   std::uint64_t inflight_ = 0, completed_ = 0;
-  std::unordered_map<std::uint64_t, source_row> source_events_;  // items in flight only
+  source_table source_events_;
   stream_stats stats_;
   std::int64_t start_ns_ = 0, last_progress_ns_ = 0;
 
