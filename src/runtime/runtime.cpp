@@ -637,29 +637,26 @@ class rank_runtime {
       return;
     }
     auto lk = hold(st.m);
-    if (st.input_count == 1 && !st.ordered) {  // ready, and made in its queue's slot: no moves
-      ready_item& r = st.ready.emplace_back();
-      r.item = item;
+    if (st.input_count == 1) {  // ready now: no join table entry to make and erase
+      ready_item& r = make_ready(st, item);
       r.received_ns = arrived;
       r.credit = credit;
       r.inputs.push_back(std::move(data));
     } else {
-      ready_item r{item, arrived, {}, credit};
-      if (st.input_count == 1) {  // an ordered stage's: no join table entry to make and erase
-        r.inputs.push_back(std::move(data));
-      } else {
-        auto& j = st.joins[item];
-        j.last_arrival = std::max(j.last_arrival, arrived);
-        if (j.inputs.empty()) j.inputs.resize(st.input_count);
-        j.inputs[static_cast<std::size_t>(b_.input_slot[static_cast<std::size_t>(edge)])] =
-            std::move(data);
-        if (credit.rank >= 0) j.credit = credit;
-        if (++j.have < st.input_count) return;
-        r = ready_item{item, j.last_arrival, std::move(j.inputs), j.credit};
-        st.joins.erase(item);
-      }
-      enqueue(st, std::move(r));
+      auto& j = st.joins[item];
+      j.last_arrival = std::max(j.last_arrival, arrived);
+      if (j.inputs.empty()) j.inputs.resize(st.input_count);
+      j.inputs[static_cast<std::size_t>(b_.input_slot[static_cast<std::size_t>(edge)])] =
+          std::move(data);
+      if (credit.rank >= 0) j.credit = credit;
+      if (++j.have < st.input_count) return;
+      ready_item& r = make_ready(st, item);
+      r.received_ns = j.last_arrival;
+      r.inputs = std::move(j.inputs);
+      r.credit = j.credit;
+      st.joins.erase(item);
     }
+    if (st.ordered) release_in_order(st);
     if (lk.owns_lock())
       lk.unlock();  // wake the consumer after unlocking, or it wakes only to block on the mutex
     if (!st.on_engine)
@@ -668,15 +665,16 @@ class rank_runtime {
       wake_comm();
   }
 
-  // A ready item into its instance's queue (caller holds st.m); an ordered stage holds early
-  // items until every earlier one has been queued.
-  static void enqueue(stage_state& st, ready_item r) {
-    if (!st.ordered) {
-      st.ready.push_back(std::move(r));
-      return;
-    }
-    const std::uint64_t item = r.item;
-    st.early.emplace(item, std::move(r));
+  // Where a ready item is made, in place (caller holds st.m), its other fields for the caller to
+  // fill: its instance's queue, or, for an ordered stage, the table of items that came early.
+  static ready_item& make_ready(stage_state& st, std::uint64_t item) {
+    ready_item& r = st.ordered ? st.early.try_emplace(item).first->second : st.ready.emplace_back();
+    r.item = item;
+    return r;
+  }
+
+  // An ordered stage's early items into its queue, as far as every earlier one has been queued.
+  static void release_in_order(stage_state& st) {
     while (!st.early.empty() && st.early.begin()->first == st.next_in_order) {
       st.ready.push_back(std::move(st.early.begin()->second));
       st.early.erase(st.early.begin());
