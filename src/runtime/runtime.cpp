@@ -973,7 +973,7 @@ class rank_runtime {
     while (true) {
       // Before looking (see doorbell::sleep), and only on a turn that may end asleep: reading
       // the word a peer's ring() writes costs a cache-line transfer each turn otherwise.
-      const std::uint32_t ticket = idle + 1 >= kSleepAfterTurns ? bell_->ticket() : 0;
+      const std::uint32_t ticket = may_sleep(idle + 1) ? bell_->ticket() : 0;
       if (aborted_.load()) {
         // An error on this rank: under the CLI (save_partial), rank 0 stores the partial run
         // with the error as its reason and the job ends here; elsewhere run() rethrows it.
@@ -1289,6 +1289,9 @@ class rank_runtime {
 
   static constexpr std::int64_t kTimerWakeNs = 50'000;  // see wait_a_little
   static constexpr int kSleepAfterTurns = 256;          // idle turns before wait_a_little sleeps
+  // Whether wait_a_little may sleep after a turn that leaves `idle` idle turns: comm_loop asks
+  // before the turn (idle + 1), to take the doorbell's ticket only then.
+  static constexpr bool may_sleep(int idle) { return idle >= kSleepAfterTurns; }
 
   // Measured on 2 cores: two ranks busy-polling one core exchange a message only at the
   // scheduler tick (~4 ms). So after a short spin we yield, then sleep on the doorbell, which a
@@ -1300,8 +1303,7 @@ class rank_runtime {
     if (idle < 64) return;
     // A large send in flight is pushed fragment by fragment by our MPI calls (the shared-memory
     // rendezvous without single-copy): sleeping now would stall it, so only yield.
-    if (idle < kSleepAfterTurns || options_.wait == wait_policy::yield ||
-        transport_.sends_pending()) {
+    if (!may_sleep(idle) || options_.wait == wait_policy::yield || transport_.sends_pending()) {
       std::this_thread::yield();
       return;
     }

@@ -441,8 +441,8 @@ void transport::post_control(int dest, const control_message& c) {
 }
 
 bool transport::take_controls(std::deque<control_message>& into) {
-  if (controls_.empty()) return false;  // the turn's usual case: not even a clear()
-  into.clear();
+  into.clear();  // the turn's usual case: already empty, so this costs next to nothing
+  if (controls_.empty()) return false;
   into.swap(controls_);
   return true;
 }

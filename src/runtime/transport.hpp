@@ -185,7 +185,7 @@ class transport {
   void post_control(int dest, const control_message& c);
   // The control messages received so far, swapped into `into` (cleared first): a caller that
   // keeps `into` between calls costs no allocation (an empty std::deque allocates). False: none
-  // came, and `into` is left as it was (read it only after true).
+  // came, and `into` is empty.
   bool take_controls(std::deque<control_message>& into);
 
  private:
