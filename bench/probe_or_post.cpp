@@ -18,6 +18,8 @@
 #include <cstring>
 #include <vector>
 
+#include "two_ranks.hpp"
+
 namespace {
 
 constexpr int kBytes = 112, kRing = 32, kItems = 200000, kRounds = 7;
@@ -110,14 +112,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  int rank = 0, ranks = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  if (ranks != 2) {
-    if (rank == 0) std::fprintf(stderr, "probe_or_post: run it on 2 ranks (mpirun -np 2)\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
+  const int rank = start_two_ranks(argc, argv, "probe_or_post");
   if (rank == 0)
     std::printf("| in flight | probe items/s | posted items/s | ratio | saved ns per item |\n");
   for (int k : {1, 16}) {

@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "two_ranks.hpp"
+
 namespace {
 
 struct header {
@@ -102,14 +104,7 @@ double stream(way w, std::size_t size, int rank) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  int rank = 0, ranks = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  if (ranks != 2) {
-    if (rank == 0) std::fprintf(stderr, "split_message: run it on 2 ranks (mpirun -np 2)\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
+  const int rank = start_two_ranks(argc, argv, "split_message");
   if (rank == 0) std::printf("| payload | contig MB/s | two | ratio | hindexed | ratio |\n");
   for (std::size_t size : {16384ul, 65536ul, 262144ul, 1048576ul, 4194304ul}) {
     double mb_s[3];
