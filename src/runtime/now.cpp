@@ -46,24 +46,16 @@ struct pair_sample {
   std::int64_t ns;
 };
 
-// A TSC reading and the CLOCK_MONOTONIC time it was taken at: the tightest of a few brackets.
+// A TSC reading and the CLOCK_MONOTONIC time it was taken at.
 pair_sample bracketed() {
-  pair_sample best{0, 0};
-  std::int64_t width = -1;
-  for (int i = 0; i < 16; ++i) {
-    const std::int64_t a = steady_ns();
+  const auto [tsc, ns] = bracketed_by_steady([] {
 #if defined(__x86_64__)
-    const std::uint64_t t = __rdtsc();
+    return static_cast<std::uint64_t>(__rdtsc());
 #else
-    const std::uint64_t t = 0;
+    return std::uint64_t{0};
 #endif
-    const std::int64_t b = steady_ns();
-    if (width < 0 || b - a < width) {
-      width = b - a;
-      best = {t, a + (b - a) / 2};
-    }
-  }
-  return best;
+  });
+  return {tsc, ns};
 }
 
 // ns per tick between 0.05 and 10 (20 GHz .. 100 MHz): anything else is not a TSC.

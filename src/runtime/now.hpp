@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -25,6 +26,25 @@ inline std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// What `read()` returns (a TSC reading, a stamp) and the steady_clock time it was read at: the
+// tightest of 16 brackets of steady_ns(), so that a deschedule between two reads (tens of us on
+// a loaded VM) cannot pass for a difference between the clocks.
+template <class Read>
+auto bracketed_by_steady(Read read) {
+  std::pair<decltype(read()), std::int64_t> best{};
+  std::int64_t width = -1;
+  for (int i = 0; i < 16; ++i) {
+    const std::int64_t a = steady_ns();
+    const auto value = read();
+    const std::int64_t b = steady_ns();
+    if (width < 0 || b - a < width) {
+      width = b - a;
+      best = {value, a + (b - a) / 2};
+    }
+  }
+  return best;
 }
 
 __extension__ using int128 = __int128;  // a GCC/Clang type: the ticks x scale product

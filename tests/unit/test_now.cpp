@@ -6,33 +6,18 @@
 #include <fstream>
 #include <string>
 #include <thread>
-#include <utility>
 
 #include "now.hpp"
 
 namespace {
 
-// A now_ns() stamp and the steady_clock time it was taken at: the tightest of 16 brackets, as
-// now.cpp's calibration pairs the TSC with CLOCK_MONOTONIC. A VM that deschedules the test
-// between two reads (50 us seen on a loaded 2-core CI machine) would otherwise pass for a
-// clock-rate error.
-std::pair<std::int64_t, std::int64_t> read_both() {
-  std::pair<std::int64_t, std::int64_t> best{0, 0};
-  std::int64_t width = -1;
-  for (int i = 0; i < 16; ++i) {
-    const std::int64_t s0 = mpipe::steady_ns(), n = mpipe::now_ns(), s1 = mpipe::steady_ns();
-    if (width < 0 || s1 - s0 < width) {
-      width = s1 - s0;
-      best = {n, s0 + (s1 - s0) / 2};
-    }
-  }
-  return best;
-}
-
+// Each stamp paired with steady_clock as now.cpp's calibration pairs the TSC with it: a VM that
+// deschedules the test between two bare reads (50 us seen on a loaded 2-core CI machine) would
+// otherwise pass for a clock-rate error.
 TEST(Now, RunsAtSteadyClocksRate) {
-  const auto [a, sa] = read_both();
+  const auto [a, sa] = mpipe::bracketed_by_steady(mpipe::now_ns);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const auto [b, sb] = read_both();
+  const auto [b, sb] = mpipe::bracketed_by_steady(mpipe::now_ns);
   // Over 50 ms the two differ by the calibration's ppm and the reads' ~100 ns, not 0.1 %.
   EXPECT_NEAR(static_cast<double>(b - a), static_cast<double>(sb - sa), 5e-4 * 50e6 + 2000.0);
 }
