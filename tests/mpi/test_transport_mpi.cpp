@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <boost/mpi/communicator.hpp>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -169,11 +171,16 @@ TEST(EmulatedLink, DelaysEachCrossRankHopOnTheCriticalPath) {
                        r.where.rank_of[static_cast<std::size_t>(g.source())];
     expected = std::max(expected, done[static_cast<std::size_t>(from)] + (cross ? 5.0 : 0.0));
   }
+  // Every item pays the whole delay. The upper bound (which catches a delay applied twice, ~25 ms
+  // more) is on the fastest item: a doubled delay slows every item, while a scheduling stall of 4
+  // ranks on 2 cores slows one (measured: one item at 112 ms against ~95 in ~20 ctest runs).
+  double fastest = std::numeric_limits<double>::infinity();
   for (const auto& it : r.record.items) {
     const double ms = static_cast<double>(it.latency_ns) / 1e6;
     EXPECT_GE(ms, expected) << "emulated delay not fully applied";
-    EXPECT_LE(ms, expected * 1.03 + 10.0) << "expected about " << expected << " ms";
+    fastest = std::min(fastest, ms);
   }
+  EXPECT_LE(fastest, expected * 1.03 + 10.0) << "expected about " << expected << " ms";
   EXPECT_EQ(std::get<std::string>(*r.record.get("emulated_link")), "latency=5ms,scope=cross-rank");
 }
 
