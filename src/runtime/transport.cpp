@@ -204,6 +204,10 @@ MPI_Datatype header_and_bytes(int n) {
 constexpr std::size_t kPoolBuffers = 64;
 constexpr std::size_t kPoolBytes = 128u << 20;
 
+// At most this many spare messages per transport, as many as a deep pipeline keeps in flight.
+// Each holds only its header's capacity (at most a header and kInlinePayload bytes).
+constexpr std::size_t kSpareMessages = 64;
+
 }  // namespace
 
 archive_buffers& archive_buffers::shared() {
@@ -262,52 +266,64 @@ std::optional<serialization_kind> kind_of_tag(int tag) {
   return std::nullopt;
 }
 
-std::unique_ptr<encoded_message> encode(serialization_kind how, const wire_message& msg,
-                                        MPI_Comm comm) {
-  auto e = std::make_unique<encoded_message>();
-  e->tag = tag_of(how);
+void encoded_message::clear() {
+  address = nullptr;
+  count = 0;
+  type = MPI_BYTE;
+  tag = 0;
+  bytes = 0;
+  payload_address = nullptr;
+  payload_count = 0;
+  payload_tag = 0;
+  archive.reset();
+  header.clear();
+  payload.reset();
+}
+
+void encode(serialization_kind how, const wire_message& msg, MPI_Comm comm, encoded_message& e) {
+  e.clear();
+  e.tag = tag_of(how);
   if (how == serialization_kind::boost) {
     // A fresh archive (it is small) over a lent buffer (it is the size of the payload).
-    e->archive = archive_buffers::shared().take();
-    e->archive->clear();  // the archive appends; clear() keeps the capacity
-    boost::mpi::packed_oarchive archive(comm, *e->archive);
-    save(archive, *e->archive, msg);
-    e->address = e->archive->data();
-    e->count = static_cast<int>(e->archive->size());
-    e->type = MPI_PACKED;
-    e->bytes = e->archive->size();
-    return e;
+    e.archive = archive_buffers::shared().take();
+    e.archive->clear();  // the archive appends; clear() keeps the capacity
+    boost::mpi::packed_oarchive archive(comm, *e.archive);
+    save(archive, *e.archive, msg);
+    e.address = e.archive->data();
+    e.count = static_cast<int>(e.archive->size());
+    e.type = MPI_PACKED;
+    e.bytes = e.archive->size();
+    return;
   }
   const wire_header h = header_of(msg);
-  e->payload = msg.payload;
+  e.payload = msg.payload;
   const int n = static_cast<int>(h.payload_bytes);
-  e->bytes = sizeof h + h.payload_bytes;
+  e.bytes = sizeof h + h.payload_bytes;
   if (h.split) {  // the payload goes on its own, contiguous, straight from the item's buffer
-    e->payload_address = msg.payload->data();
-    e->payload_count = n;
-    e->payload_tag = e->tag + kPayloadTagOffset;
+    e.payload_address = msg.payload->data();
+    e.payload_count = n;
+    e.payload_tag = e.tag + kPayloadTagOffset;
   }
   const int inline_n = h.split ? 0 : n;
   if (how == serialization_kind::raw || inline_n > 0) {
     // Header and a small payload copied into one buffer: one contiguous message (datatype:
     // described by header_and_bytes).
-    e->header.resize(sizeof h + static_cast<std::size_t>(inline_n));
-    std::memcpy(e->header.data(), &h, sizeof h);
+    e.header.resize(sizeof h + static_cast<std::size_t>(inline_n));
+    std::memcpy(e.header.data(), &h, sizeof h);
     if (inline_n > 0)
-      std::memcpy(e->header.data() + sizeof h, msg.payload->data(),
+      std::memcpy(e.header.data() + sizeof h, msg.payload->data(),
                   static_cast<std::size_t>(inline_n));
-    e->address = e->header.data();
-    e->count = how == serialization_kind::raw ? static_cast<int>(e->header.size()) : 1;
-    e->type = how == serialization_kind::raw ? MPI_BYTE : header_and_bytes(inline_n);
-    return e;
+    e.address = e.header.data();
+    e.count = how == serialization_kind::raw ? static_cast<int>(e.header.size()) : 1;
+    e.type = how == serialization_kind::raw ? MPI_BYTE : header_and_bytes(inline_n);
+    return;
   }
   // The header alone: Boost.MPI's committed datatype for it, cached.
-  e->header.resize(sizeof h);
-  std::memcpy(e->header.data(), &h, sizeof h);
-  e->type = boost::mpi::get_mpi_datatype(h);
-  e->address = e->header.data();
-  e->count = 1;
-  return e;
+  e.header.resize(sizeof h);
+  std::memcpy(e.header.data(), &h, sizeof h);
+  e.type = boost::mpi::get_mpi_datatype(h);
+  e.address = e.header.data();
+  e.count = 1;
 }
 
 void send_encoded(const encoded_message& e, int dest, MPI_Comm comm) {
@@ -409,7 +425,8 @@ void transport::post(int dest, serialization_kind how, wire_message& msg, messag
                      std::int64_t to_timeline) {
   const std::int64_t t0 = now_ns();
   msg.sent_ns = t0 - to_timeline;
-  pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 0, encode(how, msg, comm_)};
+  pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 0, spare()};
+  encode(how, msg, comm_, *p.message);
   const std::int64_t t1 = now_ns();
   p.count = isend_encoded(*p.message, dest, comm_, p.requests);
   p.dest = dest;
@@ -424,12 +441,27 @@ void transport::post(int dest, serialization_kind how, wire_message& msg, messag
 void transport::keep_until_sent(pending_send p) {
   int done = 0;
   MPIPE_MPI_CHECK(MPI_Testall(p.count, p.requests, &done, MPI_STATUSES_IGNORE));
-  if (!done) pending_.push_back(std::move(p));
+  if (done)
+    keep_spare(std::move(p.message));
+  else
+    pending_.push_back(std::move(p));
+}
+
+std::unique_ptr<encoded_message> transport::spare() {
+  if (spares_.empty()) return std::make_unique<encoded_message>();
+  auto e = std::move(spares_.back());
+  spares_.pop_back();
+  return e;
+}
+
+void transport::keep_spare(std::unique_ptr<encoded_message> e) {
+  if (spares_.size() >= kSpareMessages) return;
+  e->clear();
+  spares_.push_back(std::move(e));
 }
 
 void transport::post_control(int dest, const control_message& c) {
-  pending_send p{
-      {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 1, std::make_unique<encoded_message>(), dest};
+  pending_send p{{MPI_REQUEST_NULL, MPI_REQUEST_NULL}, 1, spare(), dest};
   auto& e = *p.message;
   e.header.resize(4 * sizeof(std::int32_t));
   const std::int32_t words[4] = {static_cast<std::int32_t>(c.kind), c.edge, c.src_replica,
@@ -454,6 +486,7 @@ bool transport::progress_sends(std::vector<int>* done_to) {
     MPIPE_MPI_CHECK(MPI_Testall(it->count, it->requests, &done, MPI_STATUSES_IGNORE));
     if (done) {
       if (done_to) done_to->push_back(it->dest);
+      keep_spare(std::move(it->message));
       it = pending_.erase(it);
       any = true;
     } else {

@@ -39,14 +39,15 @@ mpipe::wire_message sample(std::size_t bytes, std::uint64_t item) {
 mpipe::wire_message send_around(mpipe::serialization_kind how, const mpipe::wire_message& m,
                                 std::uint64_t& bytes, bool corrupt_after_encode = false) {
   const int to = (world.rank() + 1) % world.size();
-  auto e = mpipe::encode(how, m, world);
+  mpipe::encoded_message e;
+  mpipe::encode(how, m, world, e);
   if (corrupt_after_encode) {
     // Large payloads are sent in place: a byte flipped now is what the wire carries.
     auto& buf = const_cast<mpipe::byte_buffer&>(*m.payload);
     buf[buf.size() / 2] ^= 0x01;
   }
   MPI_Request req[2];
-  const int parts = mpipe::isend_encoded(*e, to, world, req);
+  const int parts = mpipe::isend_encoded(e, to, world, req);
   MPI_Status status;
   MPI_Message message = MPI_MESSAGE_NULL;
   MPI_Mprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, world, &message, &status);
